@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole suite; "no tests collected" (pytest exit 5) is a failure, not a pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check src tests benchmarks || exit 1
+.venv/bin/python -m pytest -q "$@"
+rc=$?
+if [ $rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi
+exit $rc

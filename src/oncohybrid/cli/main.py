@@ -1,0 +1,73 @@
+"""The ``oncohybrid`` command.
+
+Each area registers its commands from its own module (``cli/<area>.py``) through
+``register(app)``; a module that is absent or fails to import for a missing optional
+dependency does not break the other commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from oncohybrid import __version__
+from oncohybrid.errors import OncohybridError
+
+app = typer.Typer(
+    name="oncohybrid",
+    help="Quantitative hybrid imaging in oncology (PET-CT, CT, MRI): ingest, quantify, "
+    "assess response, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+# Modules under oncohybrid.cli that define ``register(app: typer.Typer)``.
+COMMAND_MODULES = [
+    "store_cmds",  # ingest, ls, db
+    "phantom_cmds",  # phantom
+    "suv_cmds",  # suv
+    "quant_cmds",  # quantify
+    "response_cmds",  # respond
+    "assess_cmds",  # assess
+    "pacs_cmds",  # listen, pacs ...
+    "web_cmds",  # serve, user, report
+    "demo_cmds",  # demo
+]
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(f"oncohybrid.cli.{_name}")
+    except ModuleNotFoundError as exc:  # area not built yet
+        if exc.name != f"oncohybrid.cli.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+def fail(exc: OncohybridError) -> None:
+    """Print an expected error without a traceback and exit with its code."""
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(exc.exit_code)
+
+
+def main() -> None:  # pragma: no cover - console entry point alternative
+    try:
+        app()
+    except OncohybridError as exc:
+        err_console.print(f"error: {exc}")
+        sys.exit(exc.exit_code)
