@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 # Modules under oncohybrid.cli that define ``register(app: typer.Typer)``.
 COMMAND_MODULES = [
@@ -61,7 +61,7 @@ for _name in COMMAND_MODULES:
 
 def fail(exc: OncohybridError) -> None:
     """Print an expected error without a traceback and exit with its code."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err_console.print(f"error: {exc}", highlight=False, markup=False)
     raise typer.Exit(exc.exit_code)
 
 

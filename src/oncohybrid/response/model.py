@@ -75,6 +75,12 @@ class LesionObs:
     split_from: str | None = None
     merged_into: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Added for RECIST-family special rules (part A); all optional.
+    cytology: str | None = None  # "positive" | "negative" (effusions, RECIST 1.1 §4.3.2)
+    hcc_typical: bool | None = None  # arterial hyperenhancement + washout (mRECIST new lesion)
+    intratumoral_nodule: bool | None = None  # new/growing nodule inside the lesion (Choi PD)
+    pet_positive: bool | None = None  # FDG focus > 2x surroundings (RECIST 1.1 new lesions)
+    ct_correlate: bool | None = None  # a PET-found new lesion is confirmed on CT
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,16 @@ class Timepoint:
     marrow: str | None = None
     cycles: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Added for RECIST-family rules (part A); all optional.
+    assessed: bool = True  # False: no imaging at this visit (RECIST 1.1 → NE)
+    modality: str | None = None  # "CT", "MR", "PET"...: a change makes lesions non-comparable
+    arterial_phase: bool | None = None  # False: mRECIST cannot be applied (NE)
+    portal_venous_phase: bool | None = None  # False: Choi density cannot be applied (NE)
+    markers_normal: bool | None = None  # tumour markers; False blocks CR (RECIST 1.1 §4.3.2)
+    slice_thickness_mm: Decimal | None = None  # baseline measurability 2x rule (> 5 mm)
+    pet_done: bool | None = None  # FDG-PET performed at this visit (RECIST 1.1 new lesions)
+    clinical_trigger: bool | None = None  # unscheduled scan for new symptoms (iRECIST timing)
+    new_therapy: bool = False  # new anticancer therapy started before this visit
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,9 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     treatment_start: dt.date | None = None
     patient_id: str | None = None
+    #: Non-fatal findings of ``parse.load_case`` (e.g. unknown fields that were ignored);
+    #: assessors copy them into ``Assessment.warnings``.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def baseline(self) -> Timepoint:

@@ -1,0 +1,376 @@
+"""Read a response case (JSON) into the engine's model, or say exactly what is wrong.
+
+The contract is ``case.schema.json`` (documented in ``docs/response-case.md``). Numbers
+are read with ``parse_float=Decimal`` so that 49.8 stays 49.8 and thresholds are decided
+exactly (criteria.md §1.2). Every problem becomes an :class:`~oncohybrid.errors.InputError`
+whose message starts with the JSON path in bracket form, e.g.
+``timepoints[2].lesions[0].ld_mm: negative length -3``.
+
+Example::
+
+    >>> case = load_case('{"criteria": "recist1.1", "timepoints": [{"date": "2024-01-05",'
+    ...     ' "lesions": [{"id": "L1", "role": "target", "ld_mm": 32}]}]}')
+    >>> case.baseline.lesions["L1"].ld_mm
+    Decimal('32')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from oncohybrid.errors import InputError
+from oncohybrid.response.model import Case, LesionObs, Role, Special, State, Timepoint
+from oncohybrid.response.registry import CRITERIA
+
+__all__ = ["load_case", "json_path", "schema"]
+
+MEASURE_FIELDS = (
+    "ld_mm",
+    "sa_mm",
+    "ldi_mm",
+    "sdi_mm",
+    "viable_ld_mm",
+    "hu_mean",
+    "sul_peak",
+    "suv_max",
+)
+_LESION_SCALARS = (
+    "split_from",
+    "merged_into",
+    "cytology",
+    "hcc_typical",
+    "intratumoral_nodule",
+    "pet_positive",
+    "ct_correlate",
+)
+_LESION_KNOWN = {"id", "role", "site", "nodal", "deauville", "state", *MEASURE_FIELDS}
+_LESION_KNOWN.update(_LESION_SCALARS)
+_TP_BOOLS = (
+    "new_lesions",
+    "arterial_phase",
+    "portal_venous_phase",
+    "markers_normal",
+    "pet_done",
+    "clinical_trigger",
+)
+_TP_KNOWN = {
+    "date",
+    "lesions",
+    "references",
+    "ttv_ml",
+    "spleen_length_mm",
+    "marrow",
+    "cycles",
+    "assessed",
+    "modality",
+    "slice_thickness_mm",
+    "new_therapy",
+    *_TP_BOOLS,
+}
+_CASE_KNOWN = {"criteria", "patient_id", "treatment_start", "options", "timepoints"}
+
+
+def _is_number(_checker: Any, value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+# JSON numbers arrive as Decimal; teach jsonschema that a Decimal is a "number".
+_Validator = jsonschema.validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", _is_number),
+)
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The case JSON Schema shipped with the package (``response/case.schema.json``)."""
+    text = resources.files("oncohybrid.response").joinpath("case.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    return _Validator(schema())
+
+
+def json_path(parts: Any) -> str:
+    """``["timepoints", 2, "lesions", 0, "ld_mm"]`` → ``timepoints[2].lesions[0].ld_mm``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(case)"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return json.dumps(value, default=str)
+
+
+_TYPE_WORDS = {
+    "number": "a number",
+    "integer": "an integer",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+}
+
+
+def _schema_message(err: jsonschema.ValidationError) -> tuple[str, str]:
+    """Turn one jsonschema error into (path, physician-readable problem)."""
+    path = list(err.absolute_path)
+    sch = err.schema if isinstance(err.schema, dict) else {}
+    v = err.validator
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return json_path(path), f"missing required field {missing!r}"
+    if v == "minimum" or v == "exclusiveMinimum":
+        if sch.get("x-kind") == "length":
+            return json_path(path), f"negative length {_show(err.instance)}"
+        if "x-error" in sch:
+            return json_path(path), f"{sch['x-error']}, got {_show(err.instance)}"
+        limit = err.validator_value
+        if v == "minimum" and limit == 0:
+            return json_path(path), f"negative value {_show(err.instance)}"
+        word = "≥" if v == "minimum" else ">"
+        return json_path(path), f"must be {word} {limit}, got {_show(err.instance)}"
+    if "x-error" in sch and v in ("enum", "const", "pattern", "maximum", "minimum", "type"):
+        return json_path(path), f"{sch['x-error']}, got {_show(err.instance)}"
+    if v == "minItems" and "x-error-minItems" in sch:
+        return json_path(path), sch["x-error-minItems"]
+    if v == "type" and sch.get("x-kind") in ("length", "value"):
+        return json_path(path), (
+            'expected a number or one of "too_small", "absent", "not_evaluable", '
+            f"got {_show(err.instance)}"
+        )
+    if v == "type":
+        want = err.validator_value
+        wants = [want] if isinstance(want, str) else list(want)
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in wants)
+        return json_path(path), f"expected {words}, got {_show(err.instance)}"
+    if v == "enum":
+        allowed = ", ".join(json.dumps(a) for a in err.validator_value)
+        return json_path(path), f"expected one of {allowed}, got {_show(err.instance)}"
+    if v == "minLength":
+        return json_path(path), "must not be empty"
+    return json_path(path), err.message
+
+
+def _sort_key(err: jsonschema.ValidationError) -> tuple[Any, ...]:
+    # Report the first problem in document order; among errors at one place the
+    # deepest (most specific) wins.
+    key = [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in err.absolute_path]
+    return (key, -len(list(err.absolute_schema_path)))
+
+
+def _read_json(data: str | Path) -> Any:
+    if isinstance(data, Path) or not data.lstrip().startswith(("{", "[")):
+        path = Path(data)
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{name}: no such case file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{name}: cannot read case file ({exc})") from None
+    else:
+        name, text = "case JSON", data
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def _exact(value: Any) -> Any:
+    """Python floats (dict input) → Decimal via their shortest repr (49.8 → Decimal('49.8'))."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
+
+
+def _measure(value: Any) -> Decimal | Special | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Special(value)
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def _date(value: str, where: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"{where}: bad date {value!r}: {exc}") from None
+
+
+def load_case(data: dict | str | Path, *, criteria: str | None = None) -> Case:
+    """Parse and validate one case; ``criteria`` (the CLI's ``--criteria``) overrides the file.
+
+    ``data`` is a dict (already parsed JSON), JSON text, or a path to a JSON file.
+    Raises :class:`InputError` (exit code 2) naming the JSON path and the problem.
+    Role, site and nodal status are carried forward from a lesion's first appearance
+    (split fragments inherit them from the lesion they split from).
+    """
+    raw = _read_json(data) if isinstance(data, str | Path) else _exact(data)
+    if not isinstance(raw, dict):
+        raise InputError(f"(case): expected a JSON object, got {_show(raw)}")
+    errors = list(_validator().iter_errors(raw))
+    if errors:
+        where, problem = _schema_message(min(errors, key=_sort_key))
+        raise InputError(f"{where}: {problem}")
+
+    warnings: list[str] = []
+    name = criteria if criteria is not None else raw.get("criteria")
+    if name is None:
+        raise InputError("criteria: missing; give it in the case file or with --criteria")
+    key = name.strip().lower()
+    if key not in CRITERIA:
+        raise InputError(
+            f"criteria: unknown criteria {name!r}; expected one of {', '.join(CRITERIA)}"
+        )
+    for extra_key in sorted(set(raw) - _CASE_KNOWN):
+        warnings.append(f"{extra_key}: unknown field ignored")
+
+    treatment_start = (
+        _date(raw["treatment_start"], "treatment_start") if "treatment_start" in raw else None
+    )
+    known: dict[str, tuple[Role, str | None, bool]] = {}  # id → role, site, nodal
+    timepoints: list[Timepoint] = []
+    prev_date: dt.date | None = None
+    for ti, tp_raw in enumerate(raw["timepoints"]):
+        tpath = f"timepoints[{ti}]"
+        date = _date(tp_raw["date"], f"{tpath}.date")
+        if prev_date is not None and date <= prev_date:
+            raise InputError(
+                f"{tpath}.date: dates out of order: {date} is not after "
+                f"timepoints[{ti - 1}].date {prev_date}"
+            )
+        if ti == 0 and treatment_start is not None and date > treatment_start:
+            raise InputError(
+                f"{tpath}.date: missing baseline: the first timepoint {date} is after "
+                f"treatment_start {treatment_start}"
+            )
+        prev_date = date
+        lesions: dict[str, LesionObs] = {}
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for li, les in enumerate(tp_raw.get("lesions", [])):
+            lpath = f"{tpath}.lesions[{li}]"
+            lid = les["id"]
+            if lid in lesions or any(p[1]["id"] == lid for p in pending):
+                raise InputError(f"{lpath}.id: duplicate lesion id {lid!r} in this timepoint")
+            pending.append((li, les))
+            lesions[lid] = None  # type: ignore[assignment]  # placeholder keeps order
+        for li, les in pending:
+            lpath = f"{tpath}.lesions[{li}]"
+            lid = les["id"]
+            role_s = les.get("role")
+            parent = les.get("split_from")
+            for link in ("split_from", "merged_into"):
+                ref = les.get(link)
+                if ref is not None and ref not in known and ref not in lesions:
+                    raise InputError(f"{lpath}.{link}: unknown lesion id {ref!r}")
+                if ref == lid:
+                    raise InputError(f"{lpath}.{link}: a lesion cannot refer to itself")
+            if lid in known:
+                role, site, nodal = known[lid]
+                if role_s is not None and Role(role_s) != role:
+                    raise InputError(
+                        f"{lpath}.role: lesion {lid!r} was {role.value!r} at its first "
+                        f"appearance and cannot become {role_s!r}"
+                    )
+            elif role_s is not None:
+                role, site, nodal = Role(role_s), None, False
+            elif parent is not None and parent in known:
+                role, site, nodal = known[parent]
+            else:
+                raise InputError(
+                    f"{lpath}.id: unknown lesion id {lid!r}: not seen at an earlier "
+                    "timepoint and no role given"
+                )
+            site = les.get("site", site)
+            nodal = les.get("nodal", nodal)
+            if lid not in known:
+                known[lid] = (role, site, nodal)
+            dv = les.get("deauville")
+            extra = {k: v for k, v in les.items() if k not in _LESION_KNOWN}
+            for k in sorted(extra):
+                warnings.append(f"{lpath}.{k}: unknown field ignored")
+            lesions[lid] = LesionObs(
+                id=lid,
+                role=role,
+                site=site,
+                nodal=bool(nodal),
+                ld_mm=_measure(les.get("ld_mm")),
+                sa_mm=_measure(les.get("sa_mm")),
+                ldi_mm=_measure(les.get("ldi_mm")),
+                sdi_mm=_measure(les.get("sdi_mm")),
+                viable_ld_mm=_measure(les.get("viable_ld_mm")),
+                hu_mean=_measure(les.get("hu_mean")),
+                sul_peak=_measure(les.get("sul_peak")),
+                suv_max=_measure(les.get("suv_max")),
+                deauville=dv,
+                state=State(les["state"]) if "state" in les else None,
+                extra=extra,
+                **{k: les.get(k) for k in _LESION_SCALARS},
+            )
+        extra_tp = {k: v for k, v in tp_raw.items() if k not in _TP_KNOWN}
+        for k in sorted(extra_tp):
+            warnings.append(f"{tpath}.{k}: unknown field ignored")
+        refs = {k: Decimal(v) for k, v in tp_raw.get("references", {}).items()}
+        timepoints.append(
+            Timepoint(
+                index=ti,
+                date=date,
+                lesions=lesions,
+                references=refs,
+                ttv_ml=_opt_dec(tp_raw.get("ttv_ml")),
+                spleen_length_mm=_opt_dec(tp_raw.get("spleen_length_mm")),
+                marrow=tp_raw.get("marrow"),
+                cycles=tp_raw.get("cycles"),
+                extra=extra_tp,
+                assessed=tp_raw.get("assessed", True),
+                modality=tp_raw.get("modality"),
+                slice_thickness_mm=_opt_dec(tp_raw.get("slice_thickness_mm")),
+                new_therapy=tp_raw.get("new_therapy", False),
+                **{k: tp_raw.get(k) for k in _TP_BOOLS},
+            )
+        )
+    return Case(
+        criteria=key,
+        timepoints=timepoints,
+        options=dict(raw.get("options", {})),
+        treatment_start=treatment_start,
+        patient_id=raw.get("patient_id"),
+        warnings=warnings,
+    )
+
+
+def _opt_dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(value)
