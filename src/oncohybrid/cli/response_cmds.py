@@ -54,19 +54,23 @@ def _print_human(out: dict) -> None:
     # Piped output (no terminal) gets a fixed width so dates and categories are not cut.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     table = Table(title=f"Response assessment — {out['criteria']}")
-    for col in ("Date", "Overall", "Target", "Non-target", "New", "Sum", "vs baseline", "vs nadir"):
+    from oncohybrid.response.summary import change_vs_baseline, change_vs_nadir, key_number
+
+    for col in ("Date", "Overall", "Target", "Non-target", "New", "Key number", "vs baseline",
+                "vs nadir"):
         table.add_column(col, no_wrap=True)
     for tp in out["timepoints"]:
-        total = tp.get("sum_mm")
+        key = key_number(tp)
+        new = tp.get("new_lesions")
         table.add_row(
             tp["date"],
             tp["overall"],
             tp.get("target") or "—",
             tp.get("non_target") or "—",
-            tp.get("new_lesions") or "—",
-            _fmt(total, " mm") if total is not None else "—",
-            _fmt(tp.get("change_from_baseline_pct"), "%"),
-            _fmt(tp.get("change_from_nadir_pct"), "%"),
+            new if isinstance(new, str) else ("yes" if new else "—"),
+            key[0] if key else "—",
+            _fmt(change_vs_baseline(tp), "%"),
+            _fmt(change_vs_nadir(tp), "%"),
         )
     console.print(table)
     for tp in out["timepoints"]:
