@@ -1,0 +1,134 @@
+"""PERCIST reference regions on a synthetic torso and the measurability threshold."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from oncohybrid.errors import InputError
+from oncohybrid.quant.references import (
+    blood_pool_reference,
+    liver_reference,
+    percist_threshold,
+)
+
+SP = 4.0
+SHAPE = (80, 60, 80)  # slices (z), rows (y), columns (x)
+ORIGIN = (-158.0, -118.0, -60.0)  # LPS of voxel (0, 0, 0): x, y, z
+AFFINE = np.array(
+    [
+        [0, 0, SP, ORIGIN[0]],
+        [0, SP, 0, ORIGIN[1]],
+        [SP, 0, 0, ORIGIN[2]],
+        [0, 0, 0, 1.0],
+    ]
+)
+LIVER_C = np.array([-60.0, 0.0, 40.0])
+LIVER_AXES = np.array([60.0, 50.0, 45.0])
+LESION_C = np.array([-60.0, 0.0, 40.0])
+AORTA_XY = np.array([25.0, 45.0])
+
+
+def _lps_grid():
+    k, i, j = np.indices(SHAPE, dtype=np.float64)
+    return ORIGIN[0] + SP * j, ORIGIN[1] + SP * i, ORIGIN[2] + SP * k
+
+
+def torso():
+    """PET (SUV) and CT (HU) of a torso: liver with a hot lesion, lungs, aorta, spine."""
+    x, y, z = _lps_grid()
+    body = (x / 140) ** 2 + (y / 100) ** 2 <= 1
+    pet = np.where(body, 0.8, 0.0)
+    ct = np.where(body, -80.0, -1000.0)
+    liver = (
+        ((x - LIVER_C[0]) / LIVER_AXES[0]) ** 2
+        + ((y - LIVER_C[1]) / LIVER_AXES[1]) ** 2
+        + ((z - LIVER_C[2]) / LIVER_AXES[2]) ** 2
+    ) <= 1
+    pet[liver], ct[liver] = 2.0, 60.0
+    lesion = (x - LESION_C[0]) ** 2 + (y - LESION_C[1]) ** 2 + (z - LESION_C[2]) ** 2 <= 10**2
+    pet[lesion] = 8.0
+    thorax = (z >= 100) & (z <= 220)
+    for sx in (-70.0, 70.0):
+        lung = thorax & (((x - sx) / 50) ** 2 + (y / 70) ** 2 <= 1)
+        pet[lung], ct[lung] = 0.3, -800.0
+    aorta = (z >= 60) & ((x - AORTA_XY[0]) ** 2 + (y - AORTA_XY[1]) ** 2 <= 12**2)
+    pet[aorta], ct[aorta] = 1.6, 40.0
+    spine = (x**2 + (y - 78) ** 2) <= 15**2
+    pet[spine], ct[spine] = 1.0, 400.0
+    return pet.astype(np.float32), ct.astype(np.float32)
+
+
+def test_manual_liver_sphere_statistics_match_voxel_centres_within_15_mm():
+    rng = np.random.default_rng(1)
+    pet, _ = torso()
+    pet = pet * rng.normal(1, 0.1, pet.shape).astype(np.float32)
+    centre = (-80.0, 10.0, 20.0)
+    ref = liver_reference(pet, centre_lps_mm=centre, sul_per_suv=0.75, affine=AFFINE)
+    x, y, z = _lps_grid()
+    inside = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2 <= 15.0**2
+    vals = pet[inside].astype(np.float64)
+    assert ref.placement == "manual" and ref.n_voxels == inside.sum()
+    assert ref.suv_mean == pytest.approx(vals.mean()) and ref.suv_sd == pytest.approx(
+        vals.std(ddof=1)
+    )
+    assert ref.sul_mean == pytest.approx(0.75 * vals.mean())
+    assert ref.volume_ml == pytest.approx(inside.sum() * 0.064)
+    assert ref.inside_image
+
+
+def test_auto_liver_from_pet_lies_in_the_right_lobe_away_from_the_lesion():
+    pet, _ = torso()
+    ref = liver_reference(pet, affine=AFFINE)
+    c = np.asarray(ref.centre_lps_mm)
+    assert ref.placement == "auto-pet" and not ref.notes
+    assert c[0] < 0  # patient's right
+    assert np.sum(((c - LIVER_C) / (LIVER_AXES - 15)) ** 2) <= 1.0 + 1e-6  # sphere fits
+    assert np.linalg.norm(c - LESION_C) >= 10 + 15  # does not touch the lesion
+    assert ref.suv_mean == pytest.approx(2.0, abs=1e-6) and ref.suv_sd == pytest.approx(0, abs=1e-6)
+
+
+def test_auto_liver_from_ct_agrees():
+    pet, ct = torso()
+    ref = liver_reference(pet, ct=ct, affine=AFFINE)
+    assert ref.placement == "auto-ct"
+    assert ref.suv_mean == pytest.approx(2.0, abs=1e-6)
+
+
+def test_auto_blood_pool_finds_the_descending_aorta_on_ct():
+    pet, ct = torso()
+    ref = blood_pool_reference(pet, ct=ct, affine=AFFINE, sul_per_suv=0.8)
+    c = np.asarray(ref.centre_lps_mm)
+    assert np.linalg.norm(c[:2] - AORTA_XY) <= 4.0
+    assert 100 <= c[2] <= 220
+    assert ref.suv_mean == pytest.approx(1.6, abs=1e-6)
+    # 10 mm x 20 mm cylinder of 4 mm voxels: centres within 5 mm radially and 10 mm axially
+    assert ref.n_voxels > 0 and ref.volume_ml < math.pi * 0.5**2 * 2.0 * 1.6
+
+
+def test_blood_pool_without_ct_needs_a_manual_centre():
+    pet, _ = torso()
+    with pytest.raises(InputError, match="needs the CT"):
+        blood_pool_reference(pet, affine=AFFINE)
+    ref = blood_pool_reference(pet, centre_lps_mm=(25.0, 45.0, 150.0), affine=AFFINE)
+    assert ref.placement == "manual" and ref.suv_mean == pytest.approx(1.6)
+
+
+def test_percist_threshold_liver_and_blood_pool_fallback():
+    rng = np.random.default_rng(2)
+    pet, _ = torso()
+    pet = pet * rng.normal(1, 0.1, pet.shape).astype(np.float32)
+    liver = liver_reference(pet, centre_lps_mm=(-80.0, 10.0, 20.0), affine=AFFINE)
+    blood = blood_pool_reference(pet, centre_lps_mm=(25.0, 45.0, 150.0), affine=AFFINE)
+    f = 0.75
+    t = percist_threshold(liver, blood, sul_per_suv=f)
+    expect = 1.5 * liver.suv_mean * f + 2 * liver.suv_sd * f
+    assert t.reference == "liver" and t.threshold_sul == pytest.approx(expect)
+    assert t.threshold_suv == pytest.approx(expect / f)
+    tb = percist_threshold(liver, blood, sul_per_suv=f, liver_usable=False)
+    assert tb.reference == "blood_pool"
+    assert tb.threshold_sul == pytest.approx(2.0 * blood.suv_mean * f + 2 * blood.suv_sd * f)
+    with pytest.raises(InputError):
+        percist_threshold(None, None)
