@@ -1,0 +1,121 @@
+"""The workspace file store: DICOM instances under ``store/<Study>/<Series>/<SOP>.dcm``.
+
+Files are written atomically — a temporary file in the destination folder, ``fsync``,
+then :func:`os.replace` — so a reader or a crash never sees half a file at the final
+name; a crash can only leave a hidden ``.*.tmp`` file, which :meth:`FileStore.sweep_temp`
+removes. The folder entries themselves are ``fsync``-ed by :meth:`FileStore.sync_dirs`
+before the database rows that point at the files are committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from oncohybrid.errors import StoreError
+
+#: Characters allowed in a path component built from a UID. Conformant UIDs
+#: (PS3.5 §9.1) only use digits and dots; the extra characters tolerate common
+#: non-conformant UIDs without letting ``/`` or ``..`` escape the store.
+_SAFE_UID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
+TEMP_SUFFIX = ".tmp"
+
+
+def uid_component(uid: str) -> str:
+    """A file-name-safe component for ``uid`` (the UID itself when it is safe)."""
+    uid = uid.strip().rstrip("\x00")
+    if _SAFE_UID.match(uid) and ".." not in uid:
+        return uid
+    # Untrusted header value: never use it as a path; a stable digest is unique enough.
+    return "x" + hashlib.sha1(uid.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class FileStore:
+    """Content-addressed-by-UID storage of DICOM instances below ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path_for(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        """Final path of an instance: ``<root>/<StudyUID>/<SeriesUID>/<SOPUID>.dcm``."""
+        return (
+            self.root
+            / uid_component(study_uid)
+            / uid_component(series_uid)
+            / f"{uid_component(sop_uid)}.dcm"
+        )
+
+    def write_atomic(self, dest: Path, write: Callable[[BinaryIO], None]) -> int:
+        """Write ``dest`` through ``write(fileobj)`` atomically; return the size in bytes."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=TEMP_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+                size = fh.tell()
+            os.replace(tmp, dest)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise StoreError(f"file store: cannot write {dest}: {exc.strerror}") from exc
+            raise
+        return size
+
+    def copy_atomic(self, src: BinaryIO, dest: Path) -> int:
+        """Copy an open binary stream to ``dest`` atomically."""
+        return self.write_atomic(dest, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
+
+    @staticmethod
+    def sync_dirs(dirs: Iterable[Path]) -> None:
+        """``fsync`` folders so that renamed entries survive a power loss (POSIX)."""
+        for d in dirs:
+            try:
+                fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:  # some file systems refuse fsync on folders; best effort
+                pass
+            finally:
+                os.close(fd)
+
+    def iter_instances(self) -> Iterator[Path]:
+        """Every stored ``.dcm`` file (for orphan adoption and checks)."""
+        if not self.root.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in sorted(files):
+                if name.endswith(".dcm") and not name.startswith("."):
+                    yield Path(dirpath) / name
+
+    def sweep_temp(self, min_age_s: float = 3600.0) -> int:
+        """Remove temporary files left by a crash in the middle of a write.
+
+        Only files older than ``min_age_s`` go: younger ones may belong to a write in
+        progress in another process.
+        """
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - min_age_s
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                    path = os.path.join(dirpath, name)
+                    with contextlib.suppress(OSError):
+                        if os.stat(path).st_mtime < cutoff:
+                            os.unlink(path)
+                            removed += 1
+        return removed
