@@ -107,7 +107,7 @@ def ls(
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    _print_table(level, rows)
+    print_table(level, rows)
 
 
 _COLUMNS = {
@@ -126,7 +126,7 @@ _COLUMNS = {
 }
 
 
-def _print_table(level: Level, rows: list[dict]) -> None:
+def print_table(level: Level, rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -75,6 +75,9 @@ GE_PET_CREATOR = "GEMS_PETD_01"
 SIEMENS_PT_CREATOR = "SIEMENS MED PT"
 # Z-Rad/MIRP: the day of a TM-only injection cannot be inferred for long-lived nuclides.
 _TM_ONLY_MAX_HALF_LIFE_S = 41_400.0
+# Z-Rad PR #282: a TM-only injection up to 1 h after the reference clock is not a midnight
+# crossing (it gives a negative uptake time, which is refused).
+_MIDNIGHT_MIN_OFFSET_S = 3600.0
 
 
 class Normalisation(StrEnum):
@@ -1017,7 +1020,10 @@ def _administration(rp: Dataset | None, ov: SUVOverrides, anchor: datetime,
             "administration day cannot be inferred; give the injection date-time explicitly"
         )
     adm = datetime.combine(anchor.date(), tm_val)
-    if (adm - anchor).total_seconds() > tol:
+    # Midnight crossing only when the clock time is more than 1 h after the anchor (Z-Rad
+    # PR #282 rule, notes §2.4): a time a few minutes after the scan start is a data error
+    # (negative uptake, refused by the caller), not an injection ~24 h earlier.
+    if (adm - anchor).total_seconds() > max(tol, _MIDNIGHT_MIN_OFFSET_S):
         adm -= timedelta(days=1)
         warnings.append(f"administration time {tm_val} is after {anchor.time()} on the scan day: "
                         "taken as the previous day (midnight crossing)")

@@ -437,8 +437,9 @@ def eval_non_targets(
 ) -> tuple[str | None, list[str]]:
     """Non-target response (RECIST 1.1 §4.3.3–4.3.4). Returns (category, progressing ids).
 
-    A node with a measured short axis < 10 mm counts as normal (absent). An effusion's
-    unequivocal progression counts only with positive cytology (§4.3.4 / FAQ).
+    A node with a measured short axis < 10 mm counts as normal (absent), also when its
+    state says "present". An effusion's unequivocal progression counts only with positive
+    cytology (§4.3.4 / FAQ).
     """
     markers_bad = tp.markers_normal is False
     if not idx.non_targets:
@@ -457,7 +458,9 @@ def eval_non_targets(
             missing.append(les.id)
             continue
         st = obs.state
-        if les.nodal and obs.sa_mm.__class__ is Decimal and st is None:
+        if les.nodal and obs.sa_mm.__class__ is Decimal and st in (None, State.PRESENT):
+            # a measured short axis decides: < 10 mm is a normal node even when the reader
+            # ticked "present" (§4.3.2: nodes < 10 mm are non-pathological)
             st = State.ABSENT if obs.sa_mm < TEN else State.PRESENT
         if st is State.UNEQUIVOCAL_PROGRESSION:
             if is_effusion(les) and obs.cytology != "positive":
@@ -522,7 +525,11 @@ def eval_new(
         if les.role is not Role.NEW or les.split_from is not None:
             continue
         st = les.state
-        if st is State.ABSENT or st is State.NOT_EVALUABLE:
+        if st is State.ABSENT:
+            # an equivocal lesion that went away was never confirmed (§4.3.5)
+            state.equivocal_since.pop(les.id, None)
+            continue
+        if st is State.NOT_EVALUABLE:
             continue
         lid = les.id
         verdict = _new_verdict(les, st, flavour, state, trace)
@@ -956,6 +963,16 @@ def _finish(
             )
             break
         records.append((res.date, res.overall))
+    # An equivocal new lesion confirmed later dates PD to its first appearance (RECIST 1.1
+    # §4.3.5: "progression should be declared using the date of the initial scan"); BOR is
+    # the best response *until* PD, so visits from that date on cannot count as SD/PR.
+    first_pd = next((d for d, r in records if r == PD), None)
+    if pd_date is not None and first_pd is not None and pd_date < first_pd:
+        records = [(d, r) for d, r in records if d < pd_date] + [(pd_date, PD)]
+        warnings.append(
+            f"progression dated back to {pd_date} (first appearance of a new lesion confirmed "
+            f"on {first_pd}); visits from {pd_date} on are not used for best overall response"
+        )
     ref = case.treatment_start or case.baseline.date
     bor, bor_date = best_response(
         records,
