@@ -6,6 +6,7 @@ configuration and passes an open connection in ``config.attributes["connection"]
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from alembic import context
@@ -15,10 +16,8 @@ from oncohybrid.store.models import Base
 
 # Every model module, so autogenerate sees all tables (each area keeps its own module).
 for _mod in ("models_pacs", "models_web", "models_record"):
-    try:
+    with contextlib.suppress(ModuleNotFoundError):  # area absent in this checkout
         importlib.import_module(f"oncohybrid.store.{_mod}")
-    except ModuleNotFoundError:  # area not installed in this checkout
-        pass
 
 config = context.config
 target_metadata = Base.metadata
