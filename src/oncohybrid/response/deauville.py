@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from oncohybrid.errors import InputError
-from oncohybrid.response.model import LesionObs, Special
+from oncohybrid.response.model import LesionObs, Special, State
 
 CITE = "Deauville 5PS, Barrington 2014"
 
@@ -87,7 +87,8 @@ def lesion_score(
                         f"{proxy} (decision support only)")
         return visual, "visual", why
     suv = obs.suv_max
-    if suv is Special.ABSENT:
+    if suv is Special.ABSENT or (suv is None and obs.state is State.ABSENT):
+        # A site recorded as gone has no uptake above background: score 1 (Barrington 2014).
         return 1, "absent", f"{obs.id}: site cleared → Deauville 1"
     if isinstance(suv, Decimal):
         mbp, liver = _refs(references)

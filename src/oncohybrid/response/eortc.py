@@ -174,7 +174,7 @@ def assess(case: Case) -> Assessment:
                              f"{CITE})")
                 cat = "SMD"
         results.append(TimepointResult(date=tp.date, overall=cat, numbers=numbers, trace=trace,
-                                       new_lesions="yes" if typical else "no"))
+                                       new_lesions="Yes" if typical else "No"))
     return Assessment(criteria="eortc", timepoints=results,
                       best_overall_response=best_response(results, RANK, "PMD"),
                       warnings=warnings, extra={"metric": metric, "aggregate": aggregate})

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from oncohybrid.response.model import Assessment, Case, LesionObs, State, TimepointResult
+from oncohybrid.response.model import Assessment, Case, LesionObs, Role, State, TimepointResult
 from oncohybrid.response.recist import (
     CR,
     MISSING,
@@ -217,6 +217,17 @@ def assess(case: Case) -> Assessment:
             else:
                 overall = _category(tr, ntr, new_present, trace)
         else:
+            # New lesions first seen after the iUPD and still present. A lesion that appeared
+            # on an early (< 4 weeks) scan, which could not confirm, still confirms at the
+            # proper 4–8-week scan: another category now meets RECIST PD (criteria §3.4).
+            added = [
+                lid
+                for lid in book.seen
+                if lid not in pending.new_ids
+                and lid in tp.lesions
+                and tp.lesions[lid].state is not State.ABSENT
+                and _resolve(_meas(tp.lesions[lid]), too_small) != Decimal(0)
+            ]
             overall = _pending_step(
                 tp,
                 pending,
@@ -224,7 +235,7 @@ def assess(case: Case) -> Assessment:
                 ntr,
                 te,
                 target_sum,
-                fresh,
+                added,
                 nl_som,
                 nlnt_up,
                 new_present,
@@ -321,7 +332,7 @@ def _pending_step(
     ntr: str | None,
     te: Any,
     target_sum: Decimal,
-    fresh: list[str],
+    added: list[str],
     nl_som: Decimal,
     nlnt_up: list[str],
     new_present: bool,
@@ -330,11 +341,14 @@ def _pending_step(
     trace: list[str],
     warnings: list[str],
 ) -> str:
-    """One visit while an iUPD is pending: iCPD, reset (iCR/iPR/iSD) or still iUPD."""
+    """One visit while an iUPD is pending: iCPD, reset (iCR/iPR/iSD) or still iUPD.
+
+    ``added``: new lesions first seen after the iUPD that are still present.
+    """
     days = (tp.date - p.date).days
     triggers: list[str] = []
-    if fresh:
-        triggers.append(f"further new lesion(s) {', '.join(fresh)}")
+    if added:
+        triggers.append(f"further new lesion(s) {', '.join(added)} since the iUPD")
     growth_triggers: list[str] = []
     if "targets" in p.causes and target_sum - p.target_sum >= 5:
         growth_triggers.append(
@@ -360,7 +374,7 @@ def _pending_step(
     triggers.extend(growth_triggers)
     if triggers:
         if days < min_days:
-            if fresh and tp.clinical_trigger:
+            if added and tp.clinical_trigger:
                 trace.append(
                     f"iCPD: scan {days} days after the iUPD, done for new symptoms, shows an "
                     f"additional new lesion ({_CITE}, FAQ early confirmation)"
@@ -382,8 +396,22 @@ def _pending_step(
     if tr == NE or (tr is None and ntr == NE):
         trace.append(f"NE: not evaluable; iUPD of {p.date} still unconfirmed ({_CITE})")
         return NE
-    # Reset? Every category that caused the iUPD must no longer show progression.
+    # Reset? Every category that caused the iUPD must no longer show progression, and no
+    # category may have grown further (criteria §3.5: "no further growth in any category").
     ok = tr != PD and ntr != PD
+    grown = [
+        lid
+        for lid, les in tp.lesions.items()
+        if les.role is Role.NON_TARGET and les.state in _INCREASE
+    ] + nlnt_up
+    if nl_som > p.nl_som:
+        grown.append(f"NL-SOM ({mm(p.nl_som)} → {mm(nl_som)})")
+    if grown:
+        ok = False
+        trace.append(
+            f"iUPD: {', '.join(grown)} increased further (not meeting RECIST PD): no bar "
+            f"reset while any category grows ({_CITE}, Table 2)"
+        )
     if "non-targets" in p.causes:
         still = [
             lid

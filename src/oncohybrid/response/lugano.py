@@ -100,12 +100,19 @@ class Facts:
 
 # --------------------------------------------------------------------------- PET (5PS)
 
-def _has_pet(tp: Timepoint) -> bool:
+def _has_pet(tp: Timepoint, pet_only: bool = False) -> bool:
+    """Was PET read at this visit? ``pet_only`` (criteria ``lugano-pet``): a visit whose
+    lesions are only recorded as gone (``state: absent``) is a PET read too — every site
+    cleared, Deauville 1 — whereas in the combined mode such a row may be a CT finding."""
     if tp.extra.get("pet") is not None:
         return bool(tp.extra.get("pet"))
     if getattr(tp, "pet_done", None) is False:
         return False
-    return any(o.deauville is not None or o.suv_max is not None for o in tp.lesions.values())
+    return any(
+        o.deauville is not None or o.suv_max is not None
+        or (pet_only and o.state is State.ABSENT)
+        for o in tp.lesions.values()
+    )
 
 
 def _has_ct(tp: Timepoint) -> bool:
@@ -119,9 +126,10 @@ def _has_ct(tp: Timepoint) -> bool:
 class PetEngine:
     """Lugano 2014 PET-CT response (Table 3, "PET-CT-based response"), timepoint by timepoint."""
 
-    def __init__(self, case: Case, warnings: list[str]) -> None:
+    def __init__(self, case: Case, warnings: list[str], pet_only: bool = False) -> None:
         self.case = case
         self.warnings = warnings
+        self.pet_only = pet_only
         opts = case.options
         self.k5 = deauville.score5_multiple(opts)
         self.score3_positive = bool(opts.get("lugano_score3_positive", False))
@@ -177,7 +185,7 @@ class PetEngine:
         return "unchanged", "no significant change recorded"
 
     def follow_up(self, tp: Timepoint) -> Facts:
-        if not getattr(tp, "assessed", True) or not _has_pet(tp):
+        if not getattr(tp, "assessed", True) or not _has_pet(tp, self.pet_only):
             return Facts(NE, trace=["NE: no PET at this visit"], evaluated=False)
         facts = Facts(NE)
         tr = facts.trace
@@ -275,9 +283,10 @@ class PetEngine:
             worst = max(levels, key=PET_RANK.__getitem__) if levels else "CMR"
             facts.category = worst
             if worst == "CMR":
-                tr.append(f"CMR: all sites Deauville 1–{'2' if self.score3_positive else '3'} "
-                          f"(residual mass of any size allowed), no new lesions, no FDG-avid "
-                          f"marrow disease ({CITE})")
+                top = f" (highest {max(ints)})" if ints else ""
+                tr.append(f"CMR: all sites Deauville 1–{'2' if self.score3_positive else '3'}"
+                          f"{top} (residual mass of any size allowed), no new lesions, no "
+                          f"FDG-avid marrow disease ({CITE})")
             elif worst == "PMR":
                 what = ("residual disease" if phase == "end_of_treatment"
                         else "responding disease")
@@ -413,7 +422,8 @@ class CtEngine:
                     if obs.state is State.EQUIVOCAL:
                         tr.append(f"new lesion {lid} equivocal: not PD yet ({CITE})")
                     continue
-                ldi = obs.ldi_mm
+                # Too small to measure reads 5 mm (Lugano 2014): below both size limits.
+                ldi = _FIVE if obs.ldi_mm is Special.TOO_SMALL else obs.ldi_mm
                 limit = NODE_LDI_MM if obs.nodal else EXTRANODAL_LDI_MM
                 if isinstance(ldi, Decimal) and not ldi > limit and (
                     obs.state is not State.UNEQUIVOCAL
@@ -500,7 +510,12 @@ class CtEngine:
                         f"{'; new splenomegaly' if spleen > SPLEEN_NORMAL_MM else ''}; {CITE})")
                     facts.pd_kinds.append("spleen")
                 elif spleen > SPLEEN_NORMAL_MM:
-                    cr_blockers.append(f"spleen {fmt(spleen)} mm > 130 mm")
+                    # Lugano 2014 Table 3 lists "new or recurrent splenomegaly" as PD in its
+                    # own right, next to the +2 cm rule (criteria.md §8.3 (b), vector L-04).
+                    pd_lines.append(
+                        f"PD: new splenomegaly: spleen {fmt(b_sp)} → {fmt(spleen)} mm "
+                        f"(> {fmt(SPLEEN_NORMAL_MM)} mm from a normal baseline; {CITE})")
+                    facts.pd_kinds.append("spleen")
             elif spleen > SPLEEN_NORMAL_MM:
                 cr_blockers.append(f"spleen {fmt(spleen)} mm > 130 mm")
         elif b_sp is not None and b_sp > SPLEEN_NORMAL_MM:
@@ -611,16 +626,24 @@ def _end_of_treatment(case: Case, results: list[TimepointResult]) -> dict[str, A
     return {"date": res.date, "response": res.overall, "basis": how}
 
 
+def _new_flag(*facts: Facts | None) -> str | None:
+    """"Yes"/"No" for new lesions (spelled as the RECIST family output); None if unread."""
+    read = [f for f in facts if f is not None and f.evaluated]
+    if not read:
+        return None
+    return "Yes" if any("new" in f.pd_kinds for f in read) else "No"
+
+
 def _result(tp: Timepoint, facts: Facts) -> TimepointResult:
     return TimepointResult(date=tp.date, overall=facts.category, numbers=facts.numbers,
-                           trace=facts.trace)
+                           trace=facts.trace, new_lesions=_new_flag(facts))
 
 
 def run(case: Case, mode: str, warnings: list[str]) -> tuple[list[TimepointResult],
                                                              list[tuple[Facts | None,
                                                                         Facts | None]]]:
     """Run the PET and/or CT engines; returns results and per-timepoint (pet, ct) facts."""
-    pet = PetEngine(case, warnings) if mode in ("pet", "combined") else None
+    pet = PetEngine(case, warnings, pet_only=mode == "pet") if mode in ("pet", "combined") else None
     ct = CtEngine(case, warnings) if mode in ("ct", "combined") else None
     base_tp = case.baseline
     pairs: list[tuple[Facts | None, Facts | None]] = []
@@ -672,7 +695,8 @@ def run(case: Case, mode: str, warnings: list[str]) -> tuple[list[TimepointResul
             overall = NE
             trace.append("NE: neither PET nor CT evaluable")
         results.append(TimepointResult(date=tp.date, overall=overall, numbers=numbers,
-                                       trace=trace, target=cf.category if cf.evaluated else None))
+                                       trace=trace, target=cf.category if cf.evaluated else None,
+                                       new_lesions=_new_flag(pf, cf)))
     return results, pairs
 
 

@@ -571,7 +571,7 @@ def assess(case: Case) -> Assessment:
                     f"from baseline {fmt(base_value)}: neither PMR nor PMD ({CITE})"
                 )
         results.append(TimepointResult(date=tp.date, overall=cat, numbers=numbers, trace=trace,
-                                       new_lesions="yes" if typical else "no"))
+                                       new_lesions="Yes" if typical else "No"))
         if (pmd_nadir and cat in (CMR, PMR, SMD) and value is not None
                 and (nadir is None or value < nadir)):
             nadir = value

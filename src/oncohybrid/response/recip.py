@@ -102,7 +102,7 @@ def assess(case: Case) -> Assessment:
             if ttv == 0 and new:
                 warnings.append(f"{tp.date.isoformat()}: TTV 0 ml but new lesions reported")
         results.append(TimepointResult(date=tp.date, overall=cat, numbers=numbers, trace=trace,
-                                       new_lesions="yes" if new else "no"))
+                                       new_lesions="Yes" if new else "No"))
     return Assessment(criteria="recip", timepoints=results, best_overall_response=None,
                       warnings=warnings,
                       extra={"note": "RECIP 1.0 defines no best overall response"})
