@@ -35,8 +35,9 @@ COMMAND_MODULES = [
     "response_cmds",  # respond
     "assess_cmds",  # assess
     "pacs_cmds",  # listen, pacs ...
-    "web_cmds",  # serve, user, report
+    "web_cmds",  # serve, user
     "demo_cmds",  # demo
+    "report_cmds",  # report (tumour-board PDF, meeting pack, SR/SEG)
 ]
 
 

@@ -1,0 +1,113 @@
+"""Benchmark: ``assess_patient`` end to end on a phantom cohort, seconds per patient by stage.
+
+    .venv/bin/python benchmarks/assess.py                   # 20 patients x 3 timepoints, small
+    .venv/bin/python benchmarks/assess.py --patients 4 --timepoints 4
+    .venv/bin/python benchmarks/assess.py --pvc-fwhm-mm 6   # partial-volume corrected SUVs
+
+Prints the cohort generation and ingest time (not part of the assessment), then per
+patient the wall time of ``assess_patient`` and where it goes (load, references,
+segmentation, PET metrics, CT measurement, registration, tracking, store, criteria),
+and the agreement with the ground truth: lesion-match decisions correct and criteria
+categories equal to those on the ground-truth measurements. The baseline in the same run
+is the stage ``load`` (reading the series from disk), so ratios are "× reading the data".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "assess"))
+
+CRITERIA = ["recist1.1", "percist", "lugano"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=20)
+    ap.add_argument("--timepoints", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--size", default="small", choices=["small", "clinical"])
+    ap.add_argument("--pvc-fwhm-mm", type=float, default=None,
+                    help="Partial-volume correction of the PET metrics (phantom: 6 mm).")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="oncohybrid-bench-assess-") as tmp:
+        os.environ["ONCOHYBRID_HOME"] = str(Path(tmp) / "home")
+        from assess_truth import score_matches, truth_course
+
+        from oncohybrid.phantom import generate_cohort
+        from oncohybrid.services.assess import AssessParams, assess_patient, run_criteria
+        from oncohybrid.services.ingest import Ingestor
+        from oncohybrid.services.record import patient_record
+
+        t0 = time.perf_counter()
+        truth = generate_cohort(Path(tmp) / "data", patients=args.patients,
+                                timepoints=args.timepoints, vendor="mixed", seed=args.seed,
+                                size=args.size)
+        t1 = time.perf_counter()
+        with Ingestor() as ing:
+            ing.ingest_paths([Path(tmp) / "data"])
+        t2 = time.perf_counter()
+        print(f"pvc_fwhm_mm={args.pvc_fwhm_mm}; "
+              f"cohort: {args.patients} patients x {args.timepoints} timepoints ({args.size}); "
+              f"generate {t1 - t0:.1f} s, ingest {t2 - t1:.1f} s")
+        stages: dict[str, float] = {}
+        walls = []
+        match_ok = match_n = cat_ok = cat_n = 0
+        diffs = []
+        for p in truth["patients"]:
+            s0 = time.perf_counter()
+            res = assess_patient(p["patient_id"], CRITERIA,
+                                 params=AssessParams(pvc_fwhm_mm=args.pvc_fwhm_mm))
+            wall = time.perf_counter() - s0
+            walls.append(wall)
+            for k, v in res.timings_s.items():
+                stages[k] = stages.get(k, 0.0) + v
+            rec = patient_record(p["patient_id"])
+            dates = [tp["date"] for tp in p["timepoints"]]
+            cents: list[dict] = [{} for _ in dates]
+            for les in rec["lesions"]:
+                for o in les["observations"]:
+                    if o["present"] and o["label"] and o["source"] == "automatic":
+                        cents[dates.index(o["date"])][o["label"]] = o["centroid_lps_mm"]
+            c, n = score_matches(res.course, cents, p)
+            match_ok, match_n = match_ok + c, match_n + n
+            gt = run_criteria(truth_course(p), CRITERIA)
+            for name in CRITERIA:
+                ours = [tp["overall"] for tp in res.criteria[name]["timepoints"]][1:]
+                ref = [tp["overall"] for tp in gt[name][1]["timepoints"]][1:]
+                cat_ok += sum(a == b for a, b in zip(ours, ref, strict=True))
+                cat_n += len(ref)
+                if ours != ref:
+                    diffs.append(f"{p['patient_id']} ({p['response_pattern']}) {name}: "
+                                 f"pipeline {ours} vs truth {ref}")
+            print(f"  {p['patient_id']} {p['response_pattern']:10s} {wall:6.1f} s", flush=True)
+        total = sum(walls)
+        n = len(walls)
+        print(f"\nassess_patient: {total / n:.1f} s per patient (min {min(walls):.1f}, "
+              f"max {max(walls):.1f}), {total:.0f} s for {n} patients")
+        base = stages.get("load", 0.0) or 1e-9
+        print(f"{'stage':14s} {'s/patient':>10s} {'share':>7s} {'x load':>7s}")
+        for k, v in sorted(stages.items(), key=lambda kv: -kv[1]):
+            print(f"{k:14s} {v / n:10.2f} {v / total:7.1%} {v / base:7.2f}")
+        print(f"\nlesion matches correct: {match_ok}/{match_n} = {match_ok / max(match_n, 1):.1%}")
+        print(f"categories equal to ground truth: {cat_ok}/{cat_n} = {cat_ok / max(cat_n, 1):.1%}")
+        for d in diffs:
+            print("  differs:", d)
+        print(json.dumps({"s_per_patient": total / n, "stages_s_per_patient":
+                          {k: v / n for k, v in stages.items()},
+                          "match_correct": [match_ok, match_n],
+                          "categories_equal": [cat_ok, cat_n]}))
+        from oncohybrid.store.db import dispose_engines
+
+        dispose_engines()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""DICOM Segmentation of the tracked lesions of one timepoint (highdicom).
+
+One binary segment per lesion (PS3.3 A.51 Segmentation IOD, C.8.20.4 Segment
+Description): the segment label is the lesion id, and (0062,0020) *Tracking ID* /
+(0062,0021) *Tracking UID* carry the lesion's patient-level identity, identical in every
+timepoint's SEG and in the SR (TID 1500) that references the segments. The SEG references
+the PET source images (Derivation Image / Referenced Series sequences built by
+highdicom), whose grid the masks are defined on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from oncohybrid import __version__
+from oncohybrid.errors import GeometryError, InputError, OncohybridError
+from oncohybrid.report.data import LesionInfo, TimepointImages
+
+__all__ = ["build_lesion_seg", "site_code", "SITE_CODES", "read_lesion_masks"]
+
+
+def _site_codes() -> dict[str, object]:
+    from pydicom.sr.codedict import codes
+
+    return {
+        "liver": codes.SCT.Liver,
+        "lung": codes.SCT.Lung,
+        "lymph node": codes.SCT.LymphNode,
+        "bone": codes.SCT.Bone,
+        "spleen": codes.SCT.Spleen,
+        "adrenal": codes.SCT.AdrenalGland,
+        "brain": codes.SCT.Brain,
+        "kidney": codes.SCT.Kidney,
+        "pancreas": codes.SCT.Pancreas,
+        "peritoneum": codes.SCT.PeritoneumSerousMembraneStructure,
+        "soft tissue": codes.SCT.SoftTissue,
+        "pleura": codes.SCT.Pleura,
+        "breast": codes.SCT.Breast,
+        "prostate": codes.SCT.Prostate,
+    }
+
+
+#: SNOMED CT finding-site codes by the site names lesions are recorded with (CID 4 /
+#: CID 7151 anatomic structures); filled lazily by :func:`site_code`.
+SITE_CODES: dict[str, object] = {}
+
+
+def site_code(site: str | None) -> object | None:
+    """SNOMED CT code of a lesion site name (``"lymph node"`` → 59441001), or ``None``."""
+    if not SITE_CODES:
+        SITE_CODES.update(_site_codes())
+    if site is None:
+        return None
+    return SITE_CODES.get(site.strip().lower())
+
+
+def _segment_lesions(images: TimepointImages, lesions: Sequence[LesionInfo]) -> list[LesionInfo]:
+    return [les for les in lesions if les.lesion_id in images.lesion_masks
+            and bool(np.any(images.lesion_masks[les.lesion_id]))]
+
+
+def build_lesion_seg(images: TimepointImages, lesions: Sequence[LesionInfo], *,
+                     series_number: int = 3001, series_description: str = "Lesions (tracked)",
+                     content_label: str = "LESIONS"):  # noqa: ANN201 - highdicom type
+    """Build a binary ``highdicom.seg.Segmentation`` of the lesions with a mask.
+
+    Segment ``k`` (1-based) is the ``k``-th lesion of ``lesions`` that has a non-empty
+    mask in ``images.lesion_masks``; the order is returned by :func:`segment_order`.
+
+    Raises :class:`InputError` when no lesion has a mask or the PET source images are
+    missing, :class:`GeometryError` when the masks do not fit the source grid.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from oncohybrid.dicom.volume import sort_slices
+
+    if not images.pet_datasets:
+        raise InputError("DICOM SEG: the PET source images of the timepoint are not available")
+    chosen = _segment_lesions(images, lesions)
+    if not chosen:
+        raise InputError("DICOM SEG: no lesion of this timepoint has a mask")
+    sources = sort_slices(images.pet_datasets)
+    shape = images.pet_suv.spatial_shape
+    if len(sources) != shape[0]:
+        raise GeometryError(
+            f"DICOM SEG: {len(sources)} PET images but the PET volume has {shape[0]} slices; "
+            "SEG export needs single-frame PET images")
+    stack = np.zeros((*shape, len(chosen)), dtype=bool)
+    for k, les in enumerate(chosen):
+        mask = np.asarray(images.lesion_masks[les.lesion_id], dtype=bool)
+        if mask.shape != tuple(shape):
+            raise GeometryError(
+                f"DICOM SEG: mask of lesion {les.lesion_id} has shape {mask.shape}, "
+                f"PET grid is {tuple(shape)}")
+        stack[..., k] = mask
+    algo = hd.AlgorithmIdentificationSequence(
+        name="oncohybrid lesion record", version=__version__,
+        # CID 7162 has no "thresholding"; histogram analysis is the nearest family.
+        family=codes.cid7162.HistogramAnalysis,
+    )
+    descriptions = []
+    for k, les in enumerate(chosen, start=1):
+        site = site_code(les.site)
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=k,
+            segment_label=f"{les.lesion_id} ({les.site or 'lesion'})"[:64],
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Lesion,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            algorithm_identification=algo,
+            tracking_uid=les.tracking_uid,
+            tracking_id=les.lesion_id,
+            anatomic_regions=[site] if site is not None else None,
+        ))
+    ref = sources[0]
+    return hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=stack,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="oncohybrid",
+        manufacturer_model_name="oncohybrid report",
+        software_versions=__version__,
+        device_serial_number="0",
+        series_description=series_description,
+        content_label=content_label,
+        content_description=f"Tracked lesions of {getattr(ref, 'StudyDate', '')}"[:64],
+    )
+
+
+def segment_order(images: TimepointImages, lesions: Sequence[LesionInfo]) -> dict[str, int]:
+    """Lesion id → segment number as :func:`build_lesion_seg` assigns them."""
+    return {les.lesion_id: k for k, les in enumerate(_segment_lesions(images, lesions), start=1)}
+
+
+def read_lesion_masks(path: str | os.PathLike[str], pet_datasets: Sequence[object]
+                      ) -> dict[str, tuple[str, np.ndarray]]:
+    """Read a lesion SEG back: Tracking ID → (Tracking UID, mask on the PET grid).
+
+    ``pet_datasets`` are the source PET images (any order); masks come back in
+    :func:`~oncohybrid.dicom.volume.load_series` slice order.
+    """
+    import highdicom as hd
+
+    from oncohybrid.dicom.volume import sort_slices
+
+    try:
+        seg = hd.seg.segread(path)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise OncohybridError(f"{path}: cannot read DICOM SEG: {exc}") from exc
+    sources = sort_slices(list(pet_datasets))
+    uids = [str(ds.SOPInstanceUID) for ds in sources]
+    out: dict[str, tuple[str, np.ndarray]] = {}
+    for desc in seg.SegmentSequence:
+        number = int(desc.SegmentNumber)
+        arr = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids, segment_numbers=[number],
+            assert_missing_frames_are_empty=True,
+        )
+        out[str(desc.TrackingID)] = (str(desc.TrackingUID), arr[..., 0].astype(bool))
+    return out
+
+
+def write_dataset(ds, out: str | os.PathLike[str]) -> Path:  # noqa: ANN001 - pydicom Dataset
+    """Save a DICOM object, turning file-system errors into :class:`OncohybridError`."""
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+    except OSError as exc:
+        raise OncohybridError(f"cannot write {path}: {exc}") from exc
+    return path

@@ -1,0 +1,233 @@
+"""Use-case: the reading-room worklist and the patient/study summaries behind the pages.
+
+Rows are plain JSON-ready dictionaries. With ``identified=False`` (the researcher role)
+names, patient IDs, birth dates and accession numbers are never read into the result:
+patients appear under their keyed pseudonym (:func:`oncohybrid.services.users.pseudonym`)
+and a search term is matched against pseudonyms only, so the search cannot be used as an
+oracle for identifiers.
+
+Status of a patient, most advanced first: ``reported`` (a report file exists),
+``assessed`` (a stored response assessment), ``quantified`` (lesion observations
+stored), else ``new``. The last three come from the longitudinal record when that part of
+the platform is installed (:mod:`oncohybrid.store.models_record`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from oncohybrid.config import Settings, get_settings
+from oncohybrid.errors import InputError, StoreError
+from oncohybrid.store.db import session_scope
+from oncohybrid.store.models import Patient, Series, Study
+
+__all__ = ["WorklistQuery", "STATUSES", "worklist", "patient_summary", "patient_pk_of_study"]
+
+STATUSES = ("new", "quantified", "assessed", "reported")
+
+
+@dataclass(frozen=True)
+class WorklistQuery:
+    q: str | None = None
+    modality: str | None = None
+    tracer: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    status: str | None = None
+    page: int = 1
+    per_page: int = 25
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in STATUSES:
+            raise InputError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if self.page < 1 or not 1 <= self.per_page <= 200:
+            raise InputError("page must be ≥ 1 and per_page within 1..200")
+
+
+def _display(settings: Settings, p: Patient, identified: bool) -> dict[str, Any]:
+    from oncohybrid.services.users import pseudonym
+
+    if identified:
+        return {
+            "pk": p.id,
+            "label": p.patient_id,
+            "name": (p.patient_name or "").replace("^", ", ").strip(", ") or None,
+            "patient_id": p.patient_id,
+            "sex": p.patient_sex,
+            "birth_date": p.patient_birth_date.isoformat() if p.patient_birth_date else None,
+        }
+    return {
+        "pk": p.id,
+        "label": pseudonym(settings, p.patient_id, p.issuer_of_patient_id or ""),
+        "name": None,
+        "patient_id": None,
+        "sex": p.patient_sex,
+        "birth_date": None,
+    }
+
+
+def _record_module() -> Any | None:
+    try:
+        return importlib.import_module("oncohybrid.store.models_record")
+    except ModuleNotFoundError:
+        return None
+
+
+def _report_prefix(patient_id: str) -> str:
+    """File-name prefix of a patient's reports in ``derived/reports`` (as services.report)."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in patient_id) + "-"
+
+
+def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[int, str]:
+    """Status per patient pk (see module docstring); ``new`` without the record module."""
+    out = {p.id: "new" for p in patients}
+    rec = _record_module()
+    if rec is None or not patients:
+        return out
+    pks = [p.id for p in patients]
+    quantified = set(s.scalars(
+        sa.select(rec.Lesion.patient_pk).join(rec.Observation,
+                                              rec.Observation.lesion_pk == rec.Lesion.id)
+        .where(rec.Lesion.patient_pk.in_(pks)).distinct()))
+    assessed = set(s.scalars(sa.select(rec.AssessmentRecord.patient_pk)
+                             .where(rec.AssessmentRecord.patient_pk.in_(pks)).distinct()))
+    reports = settings.derived_dir / "reports"
+    names = [f.name for f in reports.glob("*.pdf")] if reports.is_dir() else []
+    for p in patients:
+        if p.id in assessed and any(n.startswith(_report_prefix(p.patient_id)) for n in names):
+            out[p.id] = "reported"
+        elif p.id in assessed:
+            out[p.id] = "assessed"
+        elif p.id in quantified:
+            out[p.id] = "quantified"
+    return out
+
+
+def _conditions(query: WorklistQuery, identified: bool) -> list[Any]:
+    cond: list[Any] = []
+    if query.q and identified:
+        like = f"%{query.q.strip().lower()}%"
+        cond.append(sa.or_(sa.func.lower(Patient.patient_id).like(like),
+                           sa.func.lower(Patient.patient_name).like(like)))
+    if query.date_from:
+        cond.append(Study.study_date >= query.date_from)
+    if query.date_to:
+        cond.append(Study.study_date <= query.date_to)
+    if query.modality:
+        cond.append(sa.select(Series.id).where(
+            Series.study_pk == Study.id, Series.modality == query.modality.upper()).exists())
+    if query.tracer:
+        cond.append(sa.select(Series.id).where(
+            Series.study_pk == Study.id,
+            sa.func.lower(Series.radiopharmaceutical).like(f"%{query.tracer.lower()}%"),
+        ).exists())
+    return cond
+
+
+def worklist(query: WorklistQuery, settings: Settings | None = None, *,
+             identified: bool = True) -> dict[str, Any]:
+    """One page of patients matching ``query``, most recent study first."""
+    settings = settings or get_settings()
+    last = sa.func.max(Study.study_date)
+    stmt = (
+        sa.select(Patient, last, sa.func.count(sa.distinct(Study.id)))
+        .join(Study, Study.patient_pk == Patient.id)
+        .where(*_conditions(query, identified))
+        .group_by(Patient.id)
+        .order_by(last.desc(), Patient.id)
+    )
+    with session_scope(settings) as s:
+        rows = s.execute(stmt).all()
+        statuses = _statuses(settings, s, [p for p, _, _ in rows])
+        items = []
+        for p, last_date, n_studies in rows:
+            d = _display(settings, p, identified)
+            if query.q and not identified and query.q.strip().upper() not in d["label"]:
+                continue
+            if query.status and statuses[p.id] != query.status:
+                continue
+            d.update(last_study=last_date.isoformat() if last_date else None,
+                     studies=int(n_studies), status=statuses[p.id])
+            items.append((p.id, d))
+        total = len(items)
+        start = (query.page - 1) * query.per_page
+        page_items = items[start:start + query.per_page]
+        pks = [pk for pk, _ in page_items]
+        extra: dict[int, dict[str, set[str]]] = {pk: {"mod": set(), "tr": set()} for pk in pks}
+        if pks:
+            for pk, modality, tracer in s.execute(
+                sa.select(Study.patient_pk, Series.modality, Series.radiopharmaceutical)
+                .join(Series, Series.study_pk == Study.id)
+                .where(Study.patient_pk.in_(pks))
+            ):
+                extra[pk]["mod"].add(modality)
+                if tracer:
+                    extra[pk]["tr"].add(tracer)
+    out_rows = []
+    for pk, d in page_items:
+        d["modalities"] = sorted(extra[pk]["mod"])
+        d["tracers"] = sorted(extra[pk]["tr"])
+        out_rows.append(d)
+    return {
+        "rows": out_rows,
+        "total": total,
+        "page": query.page,
+        "pages": max(1, math.ceil(total / query.per_page)),
+        "per_page": query.per_page,
+    }
+
+
+def patient_summary(patient_pk: int, settings: Settings | None = None, *,
+                    identified: bool = True) -> dict[str, Any]:
+    """Patient header and the studies (oldest first) with their image series."""
+    settings = settings or get_settings()
+    with session_scope(settings) as s:
+        p = s.get(Patient, patient_pk)
+        if p is None:
+            raise StoreError(f"patient #{patient_pk}: not in the study database")
+        head = _display(settings, p, identified)
+        head["status"] = _statuses(settings, s, [p])[p.id]
+        studies = []
+        for st in s.scalars(
+            sa.select(Study).where(Study.patient_pk == p.id)
+            .order_by(Study.study_date, Study.study_instance_uid)
+        ):
+            series = s.scalars(
+                sa.select(Series).where(Series.study_pk == st.id)
+                .order_by(Series.series_number, Series.id)
+            ).all()
+            studies.append({
+                "study_uid": st.study_instance_uid,
+                "date": st.study_date.isoformat() if st.study_date else None,
+                "description": st.study_description,
+                "accession_number": st.accession_number if identified else None,
+                "series": [
+                    {
+                        "series_uid": se.series_instance_uid,
+                        "modality": se.modality,
+                        "description": se.series_description,
+                        "tracer": se.radiopharmaceutical,
+                        "manufacturer": se.manufacturer,
+                        "instances": se.number_of_instances,
+                    }
+                    for se in series
+                ],
+                "viewable": any(se.modality in ("CT", "PT") for se in series),
+            })
+    head["studies"] = studies
+    return head
+
+
+def patient_pk_of_study(study_uid: str, settings: Settings | None = None) -> int:
+    with session_scope(settings) as s:
+        pk = s.scalar(sa.select(Study.patient_pk).where(Study.study_instance_uid == study_uid))
+    if pk is None:
+        raise StoreError(f"study {study_uid}: not in the study database")
+    return int(pk)

@@ -1,0 +1,404 @@
+"""The reading-room web application: worklist, patient timeline, PET/CT viewer, lesions.
+
+``create_app(settings)`` builds the FastAPI application; ``serve(settings, host, port)``
+runs it with uvicorn. Routes are thin: they check the session and role, call one
+service and render a Jinja2 template or return JSON/PNG.
+
+Privacy: URLs carry only database keys and DICOM UIDs (never names or patient IDs), the
+uvicorn access log is replaced by one that logs the route path without query strings
+(search terms may be names), and the researcher role gets pseudonymised pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from itsdangerous import URLSafeTimedSerializer
+from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from oncohybrid import __version__
+from oncohybrid.config import Settings, get_settings
+from oncohybrid.errors import InputError, OncohybridError, StoreError
+from oncohybrid.services import audit, users, viewer, worklist
+from oncohybrid.services.users import Role, SessionInfo
+from oncohybrid.store.db import get_engine
+from oncohybrid.web import clinical
+from oncohybrid.web.charts import trend_svg
+from oncohybrid.web.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    NotAuthenticated,
+    check_login_csrf,
+    cookie_value,
+    csrf_session,
+    current_session,
+    new_login_csrf,
+    require_edit,
+    require_roles,
+    safe_next,
+    token_from_cookie,
+)
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("oncohybrid.web")
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+TEMPLATE_DIR = HERE / "templates"
+
+#: Content-Security-Policy: no inline script or style, no third-party origins.
+CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
+       "style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+def _parse_date(value: str | None, what: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{what}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for ``settings`` (migrates the database, creates the secret)."""
+    settings = settings or get_settings()
+    get_engine(settings)
+    app = FastAPI(title="oncohybrid reading room", version=__version__,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.signer = URLSafeTimedSerializer(users.secret_key(settings),
+                                              salt="oncohybrid.web.session")
+    app.state.report_available = clinical.report_available()
+    templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+    templates.env.globals["version"] = __version__
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    def page(request: Request, name: str, sess: SessionInfo | None, status: int = 200,
+             **ctx: Any) -> HTMLResponse:
+        ctx.update(user=sess.user if sess else None, csrf=sess.csrf_token if sess else "",
+                   Role=Role)
+        return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    # ---------------------------------------------------------------- middleware / errors
+    @app.middleware("http")
+    async def headers_and_log(request: Request, call_next):  # noqa: ANN001, ANN202
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        # "same-origin", not "no-referrer": the latter makes browsers send "Origin: null"
+        # on form posts, which the CSRF origin check must refuse.
+        response.headers["Referrer-Policy"] = "same-origin"
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        # Path only: query strings may hold search terms (names).
+        log.info("%s %s %d %.1fms", request.method, request.url.path, response.status_code,
+                 (time.perf_counter() - t0) * 1000)
+        return response
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauth(request: Request, _exc: NotAuthenticated) -> Response:
+        if request.url.path.startswith("/api/") or request.method != "GET":
+            return JSONResponse({"detail": "sign-in required"}, status_code=401)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(OncohybridError)
+    async def _domain_error(request: Request, exc: OncohybridError) -> Response:
+        status = 404 if isinstance(exc, StoreError) else 400
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        sess = getattr(request.state, "session", None)
+        return page(request, "error.html", sess, status=status, status_code=status,
+                    message=str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/api/", "/static/")) or exc.status_code == 405:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        sess = getattr(request.state, "session", None)
+        return page(request, "error.html", sess, status=exc.status_code,
+                    status_code=exc.status_code, message=str(exc.detail))
+
+    # ---------------------------------------------------------------- sign-in
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/") -> Response:  # noqa: A002
+        token = new_login_csrf()
+        resp = page(request, "login.html", None, login_csrf=token, next=safe_next(next),
+                    error=None)
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", path="/login")
+        return resp
+
+    @app.post("/login", dependencies=[Depends(check_login_csrf)])
+    def login(request: Request, username: str = Form(...), password: str = Form(...),
+              next: str = Form("/")) -> Response:  # noqa: A002
+        user = users.authenticate(settings, username, password)
+        if user is None:
+            audit.record(settings, username[:64], "login.failed", None, {},
+                         request.client.host if request.client else None)
+            token = new_login_csrf()
+            resp = page(request, "login.html", None, status=401, login_csrf=token,
+                        next=safe_next(next), error="Unknown user name or wrong password.")
+            resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", path="/login")
+            return resp
+        token, _csrf = users.create_session(settings, user)
+        audit.record(settings, user.username, "login", None, {},
+                     request.client.host if request.client else None)
+        resp = RedirectResponse(safe_next(next), status_code=303)
+        resp.set_cookie(SESSION_COOKIE, cookie_value(request, token), httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https",
+                        max_age=users.SESSION_HOURS * 3600, path="/")
+        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        return resp
+
+    @app.post("/logout")
+    def logout(request: Request, sess: SessionInfo = Depends(csrf_session)) -> Response:
+        token = token_from_cookie(request)
+        if token:
+            users.end_session(settings, token)
+        audit.record(settings, sess.user.username, "logout")
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    # ---------------------------------------------------------------- worklist
+    def _worklist_query(q: str | None, modality: str | None, tracer: str | None,
+                        date_from: str | None, date_to: str | None, status: str | None,
+                        page_no: int) -> worklist.WorklistQuery:
+        return worklist.WorklistQuery(
+            q=q or None, modality=modality or None, tracer=tracer or None,
+            date_from=_parse_date(date_from, "date_from"), date_to=_parse_date(date_to, "date_to"),
+            status=status or None, page=page_no)
+
+    @app.get("/", response_class=HTMLResponse)
+    def worklist_page(request: Request, q: str = "", modality: str = "", tracer: str = "",
+                      date_from: str = "", date_to: str = "", status: str = "", page_no: int = 1,
+                      sess: SessionInfo = Depends(current_session)) -> Response:
+        query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
+        result = worklist.worklist(query, settings, identified=sess.user.role.sees_identity)
+        return page(request, "worklist.html", sess, result=result, query=query,
+                    statuses=worklist.STATUSES,
+                    filters={"q": q, "modality": modality, "tracer": tracer,
+                             "date_from": date_from, "date_to": date_to, "status": status})
+
+    @app.get("/api/worklist")
+    def worklist_api(q: str = "", modality: str = "", tracer: str = "", date_from: str = "",
+                     date_to: str = "", status: str = "", page_no: int = 1,
+                     sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
+        return worklist.worklist(query, settings, identified=sess.user.role.sees_identity)
+
+    # ---------------------------------------------------------------- patient timeline
+    @app.get("/patients/{patient_pk}", response_class=HTMLResponse)
+    def patient_page(request: Request, patient_pk: int,
+                     sess: SessionInfo = Depends(current_session)) -> Response:
+        identified = sess.user.role.sees_identity
+        summary = worklist.patient_summary(patient_pk, settings, identified=identified)
+        timeline = clinical.timeline(settings, patient_pk, summary)
+        charts = [Markup(trend_svg(t["title"], t["unit"], t["labels"], t["values"]))
+                  for t in timeline.get("trends", [])]
+        return page(request, "patient.html", sess, patient=summary, timeline=timeline,
+                    charts=charts, report_available=app.state.report_available)
+
+    @app.get("/api/patients/{patient_pk}")
+    def patient_api(patient_pk: int,
+                    sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        identified = sess.user.role.sees_identity
+        summary = worklist.patient_summary(patient_pk, settings, identified=identified)
+        summary["timeline"] = clinical.timeline(settings, patient_pk, summary)
+        return summary
+
+    @app.get("/patients/{patient_pk}/report.pdf")
+    def report_pdf(request: Request, patient_pk: int,
+                   sess: SessionInfo = Depends(current_session)) -> Response:
+        identified = sess.user.role.sees_identity
+        worklist.patient_summary(patient_pk, settings)  # 404 for an unknown patient
+        # Researchers get the pseudonymised report (no name, ID, birth date or dates).
+        path = clinical.build_report(settings, patient_pk, pseudonymise=not identified,
+                                     reader=sess.user.username)
+        if path is None:
+            raise HTTPException(404, "PDF reports are not available: the report service "
+                                     "(oncohybrid.services.report) is not installed")
+        audit.record(settings, sess.user.username, "report.download", f"patient:{patient_pk}",
+                     {"pseudonymised": not identified})
+        return FileResponse(path, media_type="application/pdf",
+                            filename=f"report-{patient_pk}.pdf")
+
+    # ---------------------------------------------------------------- viewer
+    @app.get("/studies/{study_uid}/view", response_class=HTMLResponse)
+    def viewer_page(request: Request, study_uid: str,
+                    sess: SessionInfo = Depends(current_session)) -> Response:
+        patient_pk = worklist.patient_pk_of_study(study_uid, settings)
+        summary = worklist.patient_summary(patient_pk, settings,
+                                           identified=sess.user.role.sees_identity)
+        study = next(s for s in summary["studies"] if s["study_uid"] == study_uid)
+        return page(request, "viewer.html", sess, patient=summary, study=study,
+                    dark=True)
+
+    @app.get("/api/studies/{study_uid}/info")
+    def viewer_info(study_uid: str,
+                    sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        vols = viewer.study_volumes(study_uid, settings)
+        info = viewer.viewer_info(vols)
+        patient_pk = worklist.patient_pk_of_study(study_uid, settings)
+        info["lesions"] = clinical.study_lesions(settings, vols, patient_pk, study_uid)
+        info["can_edit"] = sess.user.role.can_edit
+        return info
+
+    @app.get("/api/studies/{study_uid}/slice/{orientation}/{index}.png")
+    def slice_png(study_uid: str, orientation: str, index: int, mode: str = "fused",
+                  window: str = "soft", wc: float | None = None, ww: float | None = None,
+                  cmap: str = "hot", suv_max: float = 8.0, alpha: float = 0.6,
+                  contours: bool = True,
+                  _sess: SessionInfo = Depends(current_session)) -> Response:
+        vols = viewer.study_volumes(study_uid, settings)
+        # Lesion ids are drawn by the page beside the contours (crisp at any zoom).
+        labels, colours, _names = (clinical.label_volume(settings, vols, study_uid)
+                                   if contours else (None, None, None))
+        png = viewer.render_plane_png(vols, orientation, index, mode=mode, window=window,
+                                      centre=wc, width=ww, cmap=cmap, suv_max=suv_max,
+                                      alpha=alpha, labels=labels, label_colours=colours)
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+    @app.get("/api/studies/{study_uid}/mip/{angle_index}.png")
+    def mip_png(study_uid: str, angle_index: int, cmap: str = "grey_inv", suv_max: float = 8.0,
+                _sess: SessionInfo = Depends(current_session)) -> Response:
+        vols = viewer.study_volumes(study_uid, settings)
+        png = viewer.render_mip_png(vols, angle_index, cmap=cmap, suv_max=suv_max)
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+    @app.get("/api/studies/{study_uid}/probe")
+    def probe(study_uid: str, orientation: str, index: int, fx: float, fy: float,
+              _sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        vols = viewer.study_volumes(study_uid, settings)
+        return viewer.probe(vols, orientation, index, fx, fy)
+
+    # ---------------------------------------------------------------- lesions
+    @app.get("/patients/{patient_pk}/lesions", response_class=HTMLResponse)
+    def lesions_page(request: Request, patient_pk: int, tp: int | None = None,
+                     sess: SessionInfo = Depends(current_session)) -> Response:
+        summary = worklist.patient_summary(patient_pk, settings,
+                                           identified=sess.user.role.sees_identity)
+        table = clinical.lesion_table(settings, patient_pk, tp)
+        return page(request, "lesions.html", sess, patient=summary, table=table)
+
+    @app.get("/api/patients/{patient_pk}/lesions/{lesion_id}")
+    def lesion_history(patient_pk: int, lesion_id: str,
+                       _sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        return clinical.lesion_history(settings, patient_pk, lesion_id)
+
+    @app.post("/api/patients/{patient_pk}/lesions/{lesion_id}/role")
+    async def lesion_role(request: Request, patient_pk: int, lesion_id: str,
+                          sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
+        body = await _json(request)
+        result = clinical.set_role(settings, patient_pk, lesion_id, body,
+                                   actor=sess.user.username)
+        audit.record(settings, sess.user.username, "lesion.role",
+                     f"patient:{patient_pk}/lesion:{lesion_id}", _safe_details(body))
+        return result
+
+    @app.post("/api/patients/{patient_pk}/lesions/{lesion_id}/match")
+    async def lesion_match(request: Request, patient_pk: int, lesion_id: str,
+                           sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
+        body = await _json(request)
+        result = clinical.fix_match(settings, patient_pk, lesion_id, body,
+                                    actor=sess.user.username)
+        audit.record(settings, sess.user.username, "lesion.match",
+                     f"patient:{patient_pk}/lesion:{lesion_id}", _safe_details(body))
+        return result
+
+    @app.post("/api/studies/{study_uid}/measurements")
+    async def add_measurement(request: Request, study_uid: str,
+                              sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
+        body = await _json(request)
+        vols = viewer.study_volumes(study_uid, settings)
+        patient_pk = worklist.patient_pk_of_study(study_uid, settings)
+        result = clinical.add_measurement(settings, vols, patient_pk, study_uid, body,
+                                          actor=sess.user.username)
+        audit.record(settings, sess.user.username, "lesion.measure",
+                     f"study:{study_uid}", _safe_details(body))
+        return result
+
+    # ---------------------------------------------------------------- administration
+    admin_only = require_roles(Role.ADMIN)
+
+    @app.get("/admin/audit", response_class=HTMLResponse)
+    def audit_page(request: Request, page_no: int = 1,
+                   sess: SessionInfo = Depends(admin_only)) -> Response:
+        per = 50
+        entries = audit.list_entries(settings, limit=per, offset=(max(page_no, 1) - 1) * per)
+        total = audit.count_entries(settings)
+        return page(request, "audit.html", sess, entries=entries, page_no=page_no,
+                    pages=max(1, -(-total // per)), total=total)
+
+    @app.get("/admin/users", response_class=HTMLResponse)
+    def users_page(request: Request, sess: SessionInfo = Depends(admin_only)) -> Response:
+        return page(request, "users.html", sess, users=users.list_users(settings),
+                    roles=list(Role), error=None)
+
+    @app.post("/admin/users", response_class=HTMLResponse)
+    def users_add(request: Request, username: str = Form(...), password: str = Form(...),
+                  role: str = Form(...), sess: SessionInfo = Depends(csrf_session)) -> Response:
+        if sess.user.role is not Role.ADMIN:
+            raise HTTPException(403, "your role does not allow this")
+        try:
+            users.add_user(settings, username, password, role, actor=sess.user.username)
+        except InputError as exc:
+            return page(request, "users.html", sess, status=400,
+                        users=users.list_users(settings), roles=list(Role), error=str(exc))
+        return RedirectResponse("/admin/users", status_code=303)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InputError("request body: expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise InputError("request body: expected a JSON object")
+    return body
+
+
+def _safe_details(body: dict[str, Any]) -> dict[str, Any]:
+    """What an audit entry keeps of a request body: short scalar values only."""
+    return {k: v for k, v in body.items()
+            if isinstance(v, int | float | bool) or (isinstance(v, str) and len(v) <= 64)
+            or (isinstance(v, list) and len(v) <= 8)}
+
+
+def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the application with uvicorn until interrupted (access log without queries)."""
+    import uvicorn
+
+    settings = settings or get_settings()
+    app = create_app(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info",
+                proxy_headers=False, server_header=False)

@@ -1,0 +1,598 @@
+"""Bridge from the web pages to the longitudinal record, assessment and report services.
+
+Those services are separate parts of the platform (:mod:`oncohybrid.services.record`,
+:mod:`oncohybrid.services.assess`, :mod:`oncohybrid.services.report`); the pages show
+what exists: without a stored record the timeline lists the imaging visits, the lesion
+table says that no lesions are recorded, and the PDF route answers 404 with the reason.
+
+Edits made by physicians go through the record service (manual roles and observations
+are kept beside the automatic ones, never overwriting them), after which the response
+is re-computed from the record (:func:`reassess_from_record`): the course is rebuilt
+from the observations *in use*, the reference values (liver/blood pool) and slice
+thickness are taken from the stored cases of the last assessment, and the criteria
+engines run again (:func:`oncohybrid.services.assess.run_criteria`). No image is
+re-segmented, so a role change answers in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from oncohybrid.config import Settings
+from oncohybrid.errors import InputError, StoreError
+from oncohybrid.store.db import session_scope
+from oncohybrid.store.models import Patient
+
+__all__ = [
+    "report_available",
+    "build_report",
+    "timeline",
+    "study_lesions",
+    "label_volume",
+    "lesion_table",
+    "lesion_history",
+    "set_role",
+    "fix_match",
+    "add_measurement",
+    "reassess_from_record",
+]
+
+#: Selection criteria whose roles the record keeps (services.assess._SELECTION values).
+ROLE_CRITERIA = ("recist1.1", "percist", "lugano")
+#: Display names of criteria keys.
+CRITERION_NAMES = {"recist1.1": "RECIST 1.1", "percist": "PERCIST", "lugano": "Lugano",
+                   "irecist": "iRECIST", "choi": "Choi", "eortc": "EORTC",
+                   "lugano-pet": "Lugano PET", "lugano-ct": "Lugano CT", "lyric": "LYRIC",
+                   "recip": "RECIP"}
+_LOCK = threading.Lock()  # one edit + re-assessment at a time
+
+
+def _module(name: str) -> Any | None:
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        return None
+
+
+def report_available() -> bool:
+    mod = _module("oncohybrid.services.report")
+    return mod is not None and hasattr(mod, "build_patient_report")
+
+
+def build_report(settings: Settings, patient_pk: int, *, pseudonymise: bool = False,
+                 reader: str | None = None) -> Path | None:
+    """The PDF of ``patient_pk`` from ``services.report.build_patient_report``, if present."""
+    mod = _module("oncohybrid.services.report")
+    if mod is None or not hasattr(mod, "build_patient_report"):
+        return None
+    kwargs: dict[str, Any] = {"pseudonymise": True} if pseudonymise else {}
+    if reader:
+        kwargs["reader"] = reader
+    return Path(mod.build_patient_report(patient_pk, settings, **kwargs))
+
+
+def _record() -> Any | None:
+    if _module("oncohybrid.store.models_record") is None:
+        return None
+    return _module("oncohybrid.services.record")
+
+
+def _patient_id(settings: Settings, patient_pk: int) -> str:
+    with session_scope(settings) as s:
+        pid = s.scalar(sa.select(Patient.patient_id).where(Patient.id == patient_pk))
+    if pid is None:
+        raise StoreError(f"patient #{patient_pk}: not in the study database")
+    return pid
+
+
+def _load(settings: Settings, patient_pk: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(record, latest assessments) of a patient, or ``None`` without a stored record."""
+    rec = _record()
+    if rec is None:
+        return None
+    pid = _patient_id(settings, patient_pk)
+    data = rec.patient_record(pid, settings)
+    if not data["timepoints"]:
+        return None
+    return data, rec.latest_assessments(pid, settings)
+
+
+def _responses_at(assessments: dict[str, Any], date: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for crit, a in assessments.items():
+        for tp in a["result"].get("timepoints", []):
+            if tp.get("date") == date:
+                out[CRITERION_NAMES.get(crit, crit)] = {
+                    "category": tp.get("overall") or "—",
+                    "trace": "; ".join(tp.get("trace", [])),
+                }
+    return out
+
+
+def _in_use(lesion: dict[str, Any], date: str) -> dict[str, Any] | None:
+    return next((o for o in lesion["observations"] if o["date"] == date and o["in_use"]), None)
+
+
+def timeline(settings: Settings, patient_pk: int, summary: dict[str, Any]) -> dict[str, Any]:
+    """Time points with their studies, responses per criterion and trends of key numbers."""
+    studies = {st["study_uid"]: st for st in summary["studies"]}
+    loaded = _load(settings, patient_pk)
+    if loaded is None:
+        timepoints: list[dict[str, Any]] = []
+        by_date: dict[str | None, dict[str, Any]] = {}
+        for st in summary["studies"]:
+            tp = by_date.get(st["date"])
+            if tp is None:
+                tp = {"label": f"Visit {len(timepoints) + 1}", "date": st["date"],
+                      "studies": [], "responses": {}}
+                by_date[st["date"]] = tp
+                timepoints.append(tp)
+            tp["studies"].append(st)
+        return {"available": False, "timepoints": timepoints, "criteria": [], "trends": [],
+                "traces": {}}
+    data, assessments = loaded
+    tps = []
+    used: set[str] = set()
+    for t in data["timepoints"]:
+        sts = [studies[x["study_uid"]] for x in t["studies"] if x["study_uid"] in studies]
+        used.update(st["study_uid"] for st in sts)
+        tps.append({"label": t["label"], "date": t["date"], "studies": sts,
+                    "days": t["days_since_baseline"],
+                    "responses": _responses_at(assessments, t["date"])})
+    for st in summary["studies"]:  # studies outside the record (other modalities ...)
+        if st["study_uid"] not in used:
+            tps.append({"label": "not assessed", "date": st["date"], "studies": [st],
+                        "responses": {}})
+    criteria = [CRITERION_NAMES.get(c, c) for c in assessments]
+    labels = [t["label"].replace("follow-up ", "FU") for t in data["timepoints"]]
+    dates = [t["date"] for t in data["timepoints"]]
+    sums = []
+    recist = assessments.get("recist1.1")
+    for d in dates:
+        tp = next((x for x in (recist or {}).get("result", {}).get("timepoints", [])
+                   if x.get("date") == d), None)
+        sums.append(tp.get("sum_mm") if tp else None)
+    sul, tmtv = [], []
+    for d in dates:
+        obs = [o for les in data["lesions"] if (o := _in_use(les, d)) and o["present"]]
+        peaks = [o["sul_peak"] for o in obs if o.get("sul_peak") is not None]
+        sul.append(max(peaks) if peaks else (0.0 if obs == [] else None))
+        mtvs = [o["mtv_ml"] for o in obs if o.get("mtv_ml") is not None]
+        tmtv.append(round(sum(mtvs), 2) if obs or mtvs else 0.0)
+    trends = [
+        {"title": "Sum of diameters", "unit": "mm", "labels": labels, "values": sums},
+        {"title": "SULpeak (hottest lesion)", "unit": "SUL", "labels": labels, "values": sul},
+        {"title": "TMTV", "unit": "ml", "labels": labels, "values": tmtv},
+    ]
+    traces = {}
+    for crit, a in assessments.items():
+        lines = []
+        for tp in a["result"].get("timepoints", []):
+            lines += [f"{tp.get('date')}: {line}" for line in tp.get("trace", [])]
+        traces[CRITERION_NAMES.get(crit, crit)] = lines
+    return {"available": bool(assessments), "timepoints": tps, "criteria": criteria,
+            "trends": trends, "traces": traces}
+
+
+def _timepoint_of_study(data: dict[str, Any], study_uid: str) -> dict[str, Any] | None:
+    return next((t for t in data["timepoints"]
+                 if any(x["study_uid"] == study_uid for x in t["studies"])), None)
+
+
+def study_lesions(settings: Settings, vols: Any, patient_pk: int, study_uid: str
+                  ) -> list[dict[str, Any]]:
+    """Lesions seen in a study (key, site, role, display voxel of the centroid)."""
+    loaded = _load(settings, patient_pk)
+    if loaded is None:
+        return []
+    data, _ = loaded
+    tp = _timepoint_of_study(data, study_uid)
+    if tp is None:
+        return []
+    inv = np.linalg.inv(vols.grid.affine)
+    # Extent of each drawn contour ([[k0, k1], [j0, j1], [i0, i1]], inclusive) so that the
+    # viewer can place the lesion's id beside it in every plane that cuts it.
+    boxes: dict[str, list[list[int]]] = {}
+    tints: dict[str, str] = {}
+    labels, colours, names = label_volume(settings, vols, study_uid)
+    if labels is not None:
+        from scipy import ndimage
+
+        for n, sl in enumerate(ndimage.find_objects(labels), start=1):
+            if sl is not None and n in names:
+                boxes[names[n]] = [[s.start, s.stop - 1] for s in sl]
+                tints[names[n]] = "#" + "".join(f"{c:02x}" for c in colours[n])
+    out = []
+    for les in data["lesions"]:
+        o = _in_use(les, tp["date"])
+        if o is None or not o["present"]:
+            continue
+        voxel = None
+        centroid = _centroid(settings, les["key"], patient_pk, tp["date"])
+        if centroid is not None:
+            v = np.rint((inv @ np.append(centroid, 1.0))[:3]).astype(int)
+            if all(0 <= int(a) < n for a, n in zip(v, vols.shape, strict=True)):
+                voxel = [int(a) for a in v]
+        role = les["roles"].get("recist1.1", {}).get("role")
+        out.append({"lesion_id": les["key"], "site": les["site"], "role": role,
+                    "voxel": voxel, "bbox": boxes.get(les["key"]),
+                    "colour": tints.get(les["key"])})
+    return out
+
+
+def _centroid(settings: Settings, key: str, patient_pk: int, date: str) -> list[float] | None:
+    from oncohybrid.store.models_record import Lesion, Observation, Timepoint
+
+    with session_scope(settings) as s:
+        row = s.execute(
+            sa.select(Observation.centroid_lps_mm, Observation.methods)
+            .join(Lesion, Observation.lesion_pk == Lesion.id)
+            .join(Timepoint, Observation.timepoint_pk == Timepoint.id)
+            .where(Lesion.patient_pk == patient_pk, Lesion.key == key,
+                   Timepoint.scan_date == dt.date.fromisoformat(date), Observation.in_use)
+        ).first()
+    return None if row is None else row[0]
+
+
+def _threshold_suv(methods: dict[str, Any] | None) -> float | None:
+    try:
+        return float(methods["suv_max"]["parameters"]["threshold"]["threshold_suv"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def label_volume(settings: Settings, vols: Any, study_uid: str
+                 ) -> tuple[np.ndarray | None, dict[int, tuple[int, int, int]] | None,
+                            dict[int, str] | None]:
+    """Lesion labels on the viewer's display grid, colours and names (computed once).
+
+    The record keeps numbers and centroids, not masks; for display the contour is the
+    connected region of the (display-grid) PET at or above the segmentation threshold
+    stored in the observation's provenance (PERCIST liver threshold), grown from the
+    hottest voxel within 5 mm of the recorded centroid; 41 % of that voxel's SUV when
+    no threshold is stored (EANM guideline isocontour, Boellaard 2015).
+    """
+    from scipy import ndimage
+
+    cache = vols.extras.get("labels")
+    if cache is not None:
+        return cache
+    result: tuple[Any, Any, Any] = (None, None, None)
+    names: dict[int, str] = {}
+    rec = _record()
+    if rec is not None and vols.pet_on_grid is not None:
+        from oncohybrid.services.worklist import patient_pk_of_study
+        from oncohybrid.store.models_record import Lesion, Observation, Timepoint, TimepointStudy
+
+        ppk = patient_pk_of_study(study_uid, settings)
+        with session_scope(settings) as s:
+            rows = s.execute(
+                sa.select(Lesion.key, Observation.centroid_lps_mm, Observation.methods,
+                          Observation.present)
+                .join(Lesion, Observation.lesion_pk == Lesion.id)
+                .join(Timepoint, Observation.timepoint_pk == Timepoint.id)
+                .join(TimepointStudy, TimepointStudy.timepoint_pk == Timepoint.id)
+                .where(Lesion.patient_pk == ppk, Observation.in_use,
+                       TimepointStudy.study_instance_uid == study_uid)
+                .order_by(Lesion.id)
+            ).all()
+        pet = vols.pet_on_grid
+        labels = np.zeros(pet.shape, dtype=np.uint16)
+        inv = np.linalg.inv(vols.grid.affine)
+        spacing = np.asarray(vols.spacing_mm)
+        half = np.maximum(np.ceil(5.0 / spacing).astype(int), 1)
+        n = 0
+        for key, centroid, methods, present in rows:
+            if not present or centroid is None:
+                continue
+            c = np.rint((inv @ np.append(centroid, 1.0))[:3]).astype(int)
+            lo = np.maximum(c - half, 0)
+            hi = np.minimum(c + half + 1, pet.shape)
+            if np.any(hi <= lo):
+                continue
+            box = pet[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+            peak = np.array(np.unravel_index(int(np.argmax(box)), box.shape)) + lo
+            thr = _threshold_suv(methods) or 0.41 * float(pet[tuple(peak)])
+            # Grow within a bounded box so that a low threshold cannot flood the body.
+            reach = np.ceil(60.0 / spacing).astype(int)
+            blo = np.maximum(peak - reach, 0)
+            bhi = np.minimum(peak + reach + 1, pet.shape)
+            sub = pet[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]] >= thr
+            comp, _ = ndimage.label(sub)
+            lab = comp[tuple(peak - blo)]
+            if lab == 0:
+                continue
+            n += 1
+            region = labels[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]]
+            region[(comp == lab) & (region == 0)] = n
+            names[n] = key
+        if n:
+            palette = [(56, 224, 123), (80, 170, 255), (255, 196, 0), (255, 99, 196),
+                       (0, 230, 230), (200, 140, 255)]
+            result = (labels, {i: palette[(i - 1) % len(palette)] for i in range(1, n + 1)},
+                      names)
+    vols.extras["labels"] = result
+    return result
+
+
+def lesion_table(settings: Settings, patient_pk: int, tp: int | None) -> dict[str, Any]:
+    """Rows of the lesion table at time point index ``tp`` (default: the last)."""
+    rec = _record()
+    loaded = _load(settings, patient_pk)
+    if loaded is None or rec is None:
+        return {"available": False, "timepoints": [], "rows": [], "tp": tp}
+    data, assessments = loaded
+    tps = data["timepoints"]
+    idx = len(tps) - 1 if tp is None else tp
+    if not 0 <= idx < len(tps):
+        raise InputError(f"tp: time point index must be within 0..{len(tps) - 1}, got {tp}")
+    date = tps[idx]["date"]
+    first_date = {les["key"]: min((o["date"] for o in les["observations"]), default=None)
+                  for les in data["lesions"]}
+    rows = []
+    for les in data["lesions"]:
+        if first_date[les["key"]] is None or first_date[les["key"]] > date:
+            continue
+        o = _in_use(les, date)
+        prov = "—"
+        if o is not None:
+            m = (o.get("methods") or {}).get("ld_mm") or (o.get("methods") or {}).get("sul_peak")
+            method = m.get("method") if isinstance(m, dict) else None
+            prov = f"{o['source']} · {o['reader']}" + (f" · {method}" if method else "")
+            if not o["present"]:
+                prov = "absent · " + prov
+        rows.append({
+            "lesion_id": les["key"], "site": les["site"],
+            "roles": {CRITERION_NAMES[c]: r["role"] for c, r in les["roles"].items()
+                      if c in CRITERION_NAMES},
+            "ld_mm": _r(o, "ld_mm"), "sa_mm": _r(o, "sa_mm"),
+            "sul_peak": _r(o, "sul_peak", 2), "mtv_ml": _r(o, "mtv_ml", 2),
+            "provenance": prov,
+        })
+    criteria = [CRITERION_NAMES[c] for c in ROLE_CRITERIA]
+    response = _responses_at(assessments, date)
+    trace = [f"{c}: {r['trace']}" for c, r in response.items() if r["trace"]]
+    return {
+        "available": True,
+        "timepoints": [{"index": i, "label": t["label"], "date": t["date"]}
+                       for i, t in enumerate(tps)],
+        "tp": idx, "date": date, "rows": rows, "criteria": criteria,
+        "roles": list(rec.ROLES), "response": response, "trace": trace,
+        "match_options": [r["lesion_id"] for r in rows] if idx > 0 else [],
+    }
+
+
+def _r(o: dict[str, Any] | None, key: str, nd: int = 1) -> float | None:
+    if o is None or not o["present"] or o.get(key) is None:
+        return None
+    return round(float(o[key]), nd)
+
+
+def lesion_history(settings: Settings, patient_pk: int, lesion_id: str) -> dict[str, Any]:
+    """A lesion's measurements at every time point (in-use observations)."""
+    loaded = _load(settings, patient_pk)
+    if loaded is None:
+        raise StoreError(f"patient #{patient_pk}: no lesions are recorded")
+    data, _ = loaded
+    les = next((x for x in data["lesions"] if x["key"] == lesion_id), None)
+    if les is None:
+        raise StoreError(f"lesion {lesion_id!r}: not recorded for patient #{patient_pk}")
+    rows = []
+    for t in data["timepoints"]:
+        o = _in_use(les, t["date"])
+        if o is None:
+            continue
+        rows.append({"timepoint": t["label"], "date": t["date"],
+                     "ld_mm": _r(o, "ld_mm"), "sa_mm": _r(o, "sa_mm"),
+                     "suv_max": _r(o, "suv_max", 2), "sul_peak": _r(o, "sul_peak", 2),
+                     "mtv_ml": _r(o, "mtv_ml", 2),
+                     "source": ("absent, " if not o["present"] else "") + o["source"]})
+    cols = [("timepoint", "Time point"), ("ld_mm", "LD mm"), ("sa_mm", "SA mm"),
+            ("suv_max", "SUVmax"), ("sul_peak", "SULpeak"), ("mtv_ml", "MTV ml"),
+            ("source", "Source")]
+    return {"lesion_id": lesion_id, "site": les["site"], "roles": les["roles"],
+            "columns": [{"key": k, "label": v} for k, v in cols], "rows": rows}
+
+
+# ------------------------------------------------------------------------- re-assessment
+
+
+def reassess_from_record(settings: Settings, patient_id: str) -> dict[str, Any]:
+    """Re-run the criteria of the last assessment on the record as it is now.
+
+    Returns criterion → assessment JSON. Raises :class:`StoreError` when the patient was
+    never assessed (the references come from the stored cases).
+    """
+    from oncohybrid.services import record as rec
+    from oncohybrid.services.assess import Course, Track, run_criteria
+    from oncohybrid.store.models_record import MEASUREMENTS
+
+    data = rec.patient_record(patient_id, settings)
+    latest = rec.latest_assessments(patient_id, settings)
+    if not latest or not data["timepoints"]:
+        raise StoreError(f"patient {patient_id}: no stored assessment to re-compute; "
+                         "run `oncohybrid assess` first")
+    dates = [t["date"] for t in data["timepoints"]]
+    refs: list[dict[str, float]] = [{} for _ in dates]
+    thickness = 5.0
+    ttv: list[float | None] = [None] * len(dates)
+    for a in latest.values():
+        for tp in a["case"].get("timepoints", []):
+            if tp.get("date") not in dates:
+                continue
+            k = dates.index(tp["date"])
+            refs[k].update(tp.get("references") or {})
+            if k == 0 and "slice_thickness_mm" in tp:
+                thickness = float(tp["slice_thickness_mm"])
+            if "ttv_ml" in tp:
+                ttv[k] = float(tp["ttv_ml"])
+    tracks = []
+    for les in data["lesions"]:
+        obs_dates = [o["date"] for o in les["observations"] if o["in_use"]]
+        if not obs_dates:
+            continue
+        first = min(dates.index(d) for d in obs_dates)
+        values: list[dict[str, float | None] | None] = [None] * len(dates)
+        for k, d in enumerate(dates):
+            o = _in_use(les, d)
+            if o is not None and o["present"]:
+                values[k] = {m: o.get(m) for m in MEASUREMENTS}
+        tracks.append(Track(les["key"], les["site"], les["nodal"], first, values))
+
+    def order(t: Track) -> tuple[int, int, str]:
+        num = t.id[1:].split("@")[0]
+        return (t.first, int(num) if num.isdigit() else 0, t.id)
+
+    tracks.sort(key=order)
+    for k in range(len(dates)):
+        if ttv[k] is None:
+            ttv[k] = float(sum((t.values[k] or {}).get("mtv_ml") or 0.0 for t in tracks))
+    course = Course(patient_id, [dt.date.fromisoformat(d) for d in dates], refs, tracks,
+                    thickness, [float(v or 0.0) for v in ttv])
+    roles = rec.load_roles(patient_id, settings)
+    for crit in ROLE_CRITERIA:
+        roles.setdefault(crit, {})
+    results = run_criteria(course, list(latest), roles)
+    rec.save_assessments(patient_id, results, settings)
+    return {n: a for n, (_c, a) in results.items()}
+
+
+def _after_edit(settings: Settings, patient_pk: int, patient_id: str,
+                tp: Any) -> dict[str, Any]:
+    reassess_from_record(settings, patient_id)
+    table = lesion_table(settings, patient_pk, tp if isinstance(tp, int) else None)
+    return {"response": table["response"], "trace": table["trace"], "tp": table["tp"]}
+
+
+def _require_record() -> Any:
+    rec = _record()
+    if rec is None or _module("oncohybrid.services.assess") is None:
+        raise InputError("the longitudinal lesion record (oncohybrid.services.record) is not "
+                         "installed: lesions cannot be changed")
+    return rec
+
+
+def _criterion_key(value: Any) -> str:
+    for key, name in CRITERION_NAMES.items():
+        if value in (key, name) and key in ROLE_CRITERIA:
+            return key
+    raise InputError(f"criterion: expected one of {', '.join(ROLE_CRITERIA)}, got {value!r}")
+
+
+def set_role(settings: Settings, patient_pk: int, lesion_id: str, body: dict[str, Any], *,
+             actor: str) -> dict[str, Any]:
+    """Set a lesion's role under one criterion (a manual decision), then re-assess."""
+    rec = _require_record()
+    from oncohybrid.store.models_record import Lesion
+
+    crit = _criterion_key(body.get("criterion"))
+    role = body.get("role")
+    pid = _patient_id(settings, patient_pk)
+    with _LOCK:
+        with session_scope(settings) as s:
+            les = s.scalar(sa.select(Lesion).where(Lesion.patient_pk == patient_pk,
+                                                   Lesion.key == lesion_id))
+            if les is None:
+                raise StoreError(f"lesion {lesion_id!r}: not recorded for patient #{patient_pk}")
+            rec.set_role(s, les, crit, role, source="manual", reasons=[f"set by {actor}"])
+        return _after_edit(settings, patient_pk, pid, body.get("timepoint"))
+
+
+def fix_match(settings: Settings, patient_pk: int, lesion_id: str, body: dict[str, Any], *,
+              actor: str) -> dict[str, Any]:
+    """Correct the tracking at one time point: the detection attributed to ``lesion_id``
+    belongs to lesion ``match`` (and vice versa); observation rows swap owners, nothing
+    is deleted. Then re-assess."""
+    _require_record()
+    from oncohybrid.store.models_record import Lesion, Observation, Timepoint
+
+    other = body.get("match")
+    tp_index = body.get("timepoint")
+    if not isinstance(other, str) or not isinstance(tp_index, int) or tp_index < 1:
+        raise InputError("body: expected {\"match\": lesion id, \"timepoint\": index ≥ 1}")
+    pid = _patient_id(settings, patient_pk)
+    if other == lesion_id:
+        return _after_edit(settings, patient_pk, pid, tp_index)
+    with _LOCK:
+        with session_scope(settings) as s:
+            les = {k: s.scalar(sa.select(Lesion).where(Lesion.patient_pk == patient_pk,
+                                                       Lesion.key == k))
+                   for k in (lesion_id, other)}
+            if None in les.values():
+                raise StoreError(f"lesions {lesion_id!r}/{other!r}: not both recorded")
+            tp = s.scalar(sa.select(Timepoint).where(Timepoint.patient_pk == patient_pk,
+                                                     Timepoint.tp_index == tp_index))
+            if tp is None:
+                raise StoreError(f"time point {tp_index}: not recorded")
+            a_rows = s.scalars(sa.select(Observation).where(
+                Observation.lesion_pk == les[lesion_id].id,
+                Observation.timepoint_pk == tp.id)).all()
+            b_rows = s.scalars(sa.select(Observation).where(
+                Observation.lesion_pk == les[other].id,
+                Observation.timepoint_pk == tp.id)).all()
+            # Three steps keep the one-row-in-use unique index valid at every flush.
+            flags = {r.id: r.in_use for r in a_rows}
+            for r in a_rows:
+                r.in_use = False
+            s.flush()
+            for r in b_rows:
+                r.lesion_pk = les[lesion_id].id
+                r.note = ((r.note or "") + f" [match fixed by {actor}]").strip()
+            s.flush()
+            for r in a_rows:
+                r.lesion_pk = les[other].id
+                r.in_use = flags[r.id]
+                r.note = ((r.note or "") + f" [match fixed by {actor}]").strip()
+            s.flush()
+        return _after_edit(settings, patient_pk, pid, tp_index)
+
+
+def add_measurement(settings: Settings, vols: Any, patient_pk: int, study_uid: str,
+                    body: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    """A reader's long- or short-axis length from two clicked points in one plane,
+    stored as a manual observation (which supersedes the automatic one), then re-assess.
+
+    ``body``: ``{"lesion_id", "axis": "long"|"short", "orientation", "index",
+    "p1": [fx, fy], "p2": [fx, fy]}`` with image fractions as in the probe.
+    """
+    rec = _require_record()
+    from oncohybrid.services.viewer import point_lps
+
+    lesion_id = body.get("lesion_id")
+    axis = body.get("axis")
+    if axis not in ("long", "short") or not isinstance(lesion_id, str):
+        raise InputError("body: expected lesion_id and axis 'long' or 'short'")
+    try:
+        p1, p2 = ([float(v) for v in body[k]] for k in ("p1", "p2"))
+        orientation, index = str(body["orientation"]), int(body["index"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("body: expected orientation, index, p1 [fx, fy], p2 [fx, fy]") from None
+    a = point_lps(vols, orientation, index, *p1)
+    b = point_lps(vols, orientation, index, *p2)
+    length_mm = round(float(np.linalg.norm(a - b)), 1)
+    if length_mm <= 0:
+        raise InputError("the two points coincide")
+    pid = _patient_id(settings, patient_pk)
+    loaded = _load(settings, patient_pk)
+    tp = _timepoint_of_study(loaded[0], study_uid) if loaded else None
+    if tp is None:
+        raise StoreError(f"study {study_uid}: not part of the patient's record")
+    with _LOCK:
+        rec.add_manual_observation(
+            lesion_id, dt.date.fromisoformat(tp["date"]),
+            {"ld_mm" if axis == "long" else "sa_mm": length_mm}, patient_id=pid,
+            reader=actor, note=f"{axis} axis drawn on {orientation} {index}",
+            settings=settings)
+        out = _after_edit(settings, patient_pk, pid, tp["index"])
+    out["length_mm"] = length_mm
+    return out
