@@ -9,9 +9,12 @@ with ``--fork`` so it, too, serves the associations concurrently.
 Printed: instances/s until every instance was acknowledged (received and spooled to
 disk - the comparable work to ``storescp`` writing files) and until every instance was
 also indexed in the database, and the ratio of our acknowledged rate to DCMTK's
-(goal ≥ 0.5).
+(goal ≥ 0.5). Ours runs with ``--processes`` receiver processes (default 2, the
+configuration the goal is measured on) and, for comparison, receiving in-process
+(``oncohybrid listen``'s default). Each receiver: best of ``--rounds`` interleaved runs.
 
     .venv/bin/python benchmarks/pacs.py [--instances 2000] [--size 64] [--concurrency 3]
+                                        [--processes 2] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -111,14 +114,17 @@ def run_dcmtk(dirs: list[Path], out: Path, n: int) -> float:
     return seconds
 
 
-def run_ours(dirs: list[Path], home: Path, n: int) -> tuple[float, float, dict[str, int]]:
+def run_ours(
+    dirs: list[Path], home: Path, n: int, processes: int = 0
+) -> tuple[float, float, dict[str, int]]:
     from oncohybrid.config import get_settings
     from oncohybrid.pacs.scp import StorageListener
     from oncohybrid.services.ingest import Ingestor
 
     os.environ.pop("ONCOHYBRID_DATABASE_URL", None)
     settings = get_settings(home)
-    listener = StorageListener(Ingestor(settings), spool_dir=home / "spool", port=free_port())
+    listener = StorageListener(Ingestor(settings), spool_dir=home / "spool", port=free_port(),
+                               receive_processes=processes)
     listener.start()
     try:
         start = time.perf_counter()
@@ -140,6 +146,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help="rows = columns of each image")
     ap.add_argument("--concurrency", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2, help="best of N runs of each receiver")
+    ap.add_argument("--processes", type=int, default=2,
+                    help="receiver processes of our listener (0: receive in-process)")
     args = ap.parse_args()
     if not (shutil.which("storescu") and shutil.which("storescp")):
         raise SystemExit("DCMTK storescu/storescp not found (Debian package dcmtk)")
@@ -147,11 +155,15 @@ def main() -> None:
         root = Path(tmp)
         dirs = make_files(root / "files", args.instances, args.size, args.concurrency)
         # interleaved rounds, best of each: the machine may be shared
-        dcmtk_s = acked_s = indexed_s = float("inf")
+        dcmtk_s = acked_s = indexed_s = inproc_acked_s = inproc_indexed_s = float("inf")
         for k in range(args.rounds):
             dcmtk_s = min(dcmtk_s, run_dcmtk(dirs, root / f"dcmtk-out{k}", args.instances))
-            a_s, i_s, _stats = run_ours(dirs, root / f"home{k}", args.instances)
+            a_s, i_s, _stats = run_ours(dirs, root / f"home{k}", args.instances, args.processes)
             acked_s, indexed_s = min(acked_s, a_s), min(indexed_s, i_s)
+            if args.processes:  # the in-process receiver, for comparison
+                a_s, i_s, _stats = run_ours(dirs, root / f"home-inproc{k}", args.instances)
+                inproc_acked_s = min(inproc_acked_s, a_s)
+                inproc_indexed_s = min(inproc_indexed_s, i_s)
     n = args.instances
     result = {
         "instances": n,
@@ -163,7 +175,17 @@ def main() -> None:
         "ours_indexed_per_s": round(n / indexed_s, 1),
         "ratio_acknowledged_vs_dcmtk": round(dcmtk_s / acked_s, 3),
         "ratio_indexed_vs_dcmtk": round(dcmtk_s / indexed_s, 3),
+        "receive_processes": args.processes,
         "goal_ratio": 0.5,
+        **(
+            {
+                "in_process_acknowledged_per_s": round(n / inproc_acked_s, 1),
+                "in_process_indexed_per_s": round(n / inproc_indexed_s, 1),
+                "in_process_ratio_acknowledged_vs_dcmtk": round(dcmtk_s / inproc_acked_s, 3),
+            }
+            if args.processes
+            else {}
+        ),
         "cpus": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
     }

@@ -50,6 +50,9 @@ def listen(
     shutdown_grace_s: float = typer.Option(
         10.0, "--shutdown-grace", help="Seconds open associations may finish after SIGTERM."
     ),
+    receive_processes: int = typer.Option(
+        0, "--receive-processes", min=0, help="Receiver processes (0: receive in this process)."
+    ),
 ) -> None:
     """Receive DICOM instances (C-STORE) and ingest them until SIGTERM / Ctrl-C."""
     from oncohybrid.errors import OncohybridError
@@ -69,6 +72,7 @@ def listen(
             port=port,
             quiet_period_s=quiet_period_s,
             hook_names=on_complete,
+            receive_processes=receive_processes or None,
         )
         listener.start()
     except OncohybridError as exc:

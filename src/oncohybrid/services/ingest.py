@@ -33,8 +33,8 @@ import socket
 import threading
 import warnings
 import zipfile
-from collections.abc import Container, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Container, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -125,6 +125,7 @@ class IngestOutcome:
     path: str | None = None  # stored file (new/duplicate), or the source (skipped)
     reason: str | None = None  # why it was skipped
     sop_instance_uid: str | None = None
+    study_instance_uid: str | None = None  # set by ingest_files_batch (completion tracking)
 
 
 @dataclass
@@ -605,6 +606,58 @@ class Ingestor:
             return IngestOutcome("duplicate", str(dest), None, sop)
         return IngestOutcome("new", str(dest), None, sop)
 
+    def ingest_files_batch(
+        self, paths: Sequence[str | Path], *, source: str = "network"
+    ) -> list[IngestOutcome]:
+        """Store and index Part 10 files (e.g. a Storage SCP's spool) as one batch.
+
+        Thread-safe, like :meth:`ingest_dataset`, and with the same duplicate rules, but
+        through the file-ingest path: headers only are read (:func:`read_header`), files
+        are copied as they are (fsync-ed), their folders synced once, and all rows go in
+        one transaction, logged in this Ingestor's network ingest log. Returns one
+        outcome per path, in order; the source files are left in place.
+        """
+        outcomes: list[IngestOutcome | None] = [None] * len(paths)
+        batch: list[tuple[_Source, HeaderRecord]] = []
+        where: list[int] = []
+        report = IngestReport()
+        for i, p in enumerate(paths):
+            path = os.fspath(p)
+            src = _Source(path, path)
+            try:
+                # no known series: another thread's batch may not have committed yet
+                with src.open() as fh:
+                    rec = read_header(fh, src.size(fh))
+            except OSError as exc:
+                outcomes[i] = IngestOutcome("skipped", path, f"cannot read: {exc.strerror}")
+            except SkipFile as exc:
+                outcomes[i] = IngestOutcome("skipped", path, exc.reason)
+            else:
+                batch.append((src, rec))
+                where.append(i)
+                continue
+            report.skipped.append((f"{source}:{os.path.basename(path)}", outcomes[i].reason))
+        log_pk = self._network_log(source)
+        sops = sorted({rec.sop_instance_uid for _src, rec in batch})
+        with ExitStack() as claims:
+            for sop in sops:  # a global order: two batches never wait on each other
+                claims.enter_context(self._claim(sop))
+            inserted = self._flush(batch, report, log_pk, False, None, 0)
+            stored = self._existing_paths(sops)
+        first: set[str] = set()
+        for i, (_src, rec) in zip(where, batch, strict=True):
+            sop = rec.sop_instance_uid
+            new = sop in inserted and sop not in first
+            first.add(sop)
+            outcomes[i] = IngestOutcome(
+                "new" if new else "duplicate",
+                stored.get(sop),
+                None,
+                sop,
+                rec.study_instance_uid,
+            )
+        return [o for o in outcomes if o is not None]
+
     def close(self) -> None:
         """Mark the network ingest log as completed (the engine stays cached)."""
         if self._network_log_pk is not None:
@@ -723,8 +776,12 @@ class Ingestor:
         in_place: bool,
         rows_in_place: bool | None,
         skipped_written: int,
-    ) -> None:
-        """Store one batch: files first (synced), then one transaction for the rows."""
+    ) -> set[str]:
+        """Store one batch: files first (synced), then one transaction for the rows.
+
+        Returns the SOP Instance UIDs whose rows this batch inserted (the others were
+        duplicates).
+        """
         # One SOP Instance UID twice in the batch: the second is a duplicate.
         unique: dict[str, tuple[_Source, HeaderRecord]] = {}
         n_dup = 0
@@ -758,6 +815,7 @@ class Ingestor:
         inserted = self._commit_batch(rows, log_pk=log_pk, dup_extra=n_dup, new_skips=new_skips)
         report.new += len(inserted)
         report.duplicate += n_dup + (len(rows) - len(inserted))
+        return inserted
 
     def _copy_into_store(self, src: _Source, rec: HeaderRecord, dest: Path) -> int:
         if rec.part10:

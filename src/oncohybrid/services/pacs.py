@@ -366,8 +366,13 @@ def make_listener(
     hook_names: Sequence[str] = ("log",),
     ingestor: Any = None,
     repo: NodeRepository | None = None,
+    receive_processes: int | None = None,
 ) -> Any:
-    """A configured (not yet started) Storage SCP writing into the workspace."""
+    """A configured (not yet started) Storage SCP writing into the workspace.
+
+    ``receive_processes`` > 0 hands associations to that many receiver processes (faster on
+    several cores; see docs/pacs.md); None or 0 receives in this process.
+    """
     from oncohybrid.pacs.hooks import resolve_study_hooks
     from oncohybrid.pacs.scp import StorageListener
 
@@ -382,4 +387,5 @@ def make_listener(
         allowed_callers=allowed_callers(settings, repo),
         quiet_period_s=quiet_period_s,
         hooks=hooks,
+        receive_processes=receive_processes,
     )
