@@ -1,14 +1,39 @@
 """Ground-truth courses of phantom patients and the scoring of an assess run against them.
 
-The ground-truth course is built only from the phantom's ``ground_truth.json`` (true
-ld_mm/sa_mm, true SUVs, true liver and blood-pool SUVs), and runs through the same case
-builder and response engines as the pipeline, so category differences come from the
-measurements and the tracking, not from the case logic.
+What a ground-truth measurement is (docs/record.md, "Ground truth of the phantom tests"):
+what a perfect reader measures **on this scanner**, not the activity painted into the
+phantom. The phantom's PET is blurred by the scanner's resolution (6 mm FWHM), so a
+10 mm lesion shows a fraction of its true SUV (partial volume) on every scanner, and that
+fraction changes when the lesion shrinks or grows. The truth therefore is:
+
+- **CT** (RECIST, Lugano size): the phantom's true ``ld_mm`` / ``sa_mm`` / volume.
+- **PET** (PERCIST, Lugano/Deauville): SUVmax and the PERCIST SUVpeak (1 cm³ sphere,
+  centre in the VOI, :func:`oncohybrid.quant.pet.suv_peak`, checked against brute force in
+  tests/quant) of the **noise-free** image of the same patient and visit
+  (``generate_cohort(..., noise_free=True)`` with the same seed gives the same geometry,
+  doses and references: :func:`check_same_geometry`), inside the **true** lesion (true
+  centre, semi-axes and rotation from ``ground_truth.json``), converted with the phantom's
+  own SUVbw/SUL factors. SUL = SUV × sul_factor / suvbw_factor.
+- **TLG**: the noise-free SUV summed over the voxels at or above the PERCIST threshold
+  near the true lesion (:func:`pet_truth`), as a threshold method measures it.
+- **Measurability**: a lesion whose noise-free SULpeak is below the PERCIST 1.0
+  measurability threshold (1.5 × liver SULmean + 2 SD, Wahl 2009) is not measurable in the
+  truth either: it cannot be a PERCIST target (the same target selection applies), and
+  when no baseline lesion reaches the threshold the follow-ups are NE, as the paper says.
+- **References**: the phantom's true liver and blood-pool SUVs; the liver SD is the
+  phantom's noise level (10 % of the mean; 0 with ``noise_free`` references).
+
+Without noise-free images (``pet=None``) the PET truth falls back to the painted SUV
+(the physical activity, which no scanner of finite resolution measures in small lesions).
+The course runs through the same case builder and response engines as the pipeline, so
+category differences come from the measurements and the tracking, not from the case logic.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +43,97 @@ from oncohybrid.services.assess import Course, Track
 #: Liver SD as a fraction of the mean in noisy phantoms (docs/phantom.md: SD ≈ 10 % in liver).
 LIVER_SD_FRACTION = 0.10
 
+#: Resolution (FWHM, mm) of the phantom's PET (ground_truth.json ``pet_fwhm_mm``).
+PET_FWHM_MM = 6.0
 
-def truth_course(patient: dict[str, Any], noise_free: bool = False) -> Course:
+#: ground_truth.json keys that legitimately differ between a noisy and a noise-free cohort.
+_UID_KEYS = {"study_uid", "ct_series_uid", "pt_series_uid", "frame_of_reference_uid"}
+
+
+def noise_free_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
+    """The noise-free PET of each timepoint of ``patient`` as SUVbw (highdicom Volume).
+
+    ``root`` is the noise-free cohort's folder; SUVbw = stored value × ``suvbw_factor`` of
+    the phantom's ground truth (independent of oncohybrid.dicom.suv).
+    """
+    from oncohybrid.dicom.volume import load_series
+
+    out = []
+    for tp in patient["timepoints"]:
+        vol = load_series(Path(root) / tp["pt_dir"])
+        out.append(vol.with_array(vol.array.astype(np.float32) * np.float32(tp["suvbw_factor"])))
+    return out
+
+
+def check_same_geometry(noisy: dict[str, Any], noise_free: dict[str, Any]) -> None:
+    """Assert that two cohorts' ground truths differ only in UIDs and the noise flag."""
+
+    def strip(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items()
+                    if k not in _UID_KEYS and k not in ("noise_free", "pt_dir", "ct_dir")}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+
+    a, b = strip(noisy), strip(noise_free)
+    assert a == b, "noise-free cohort differs from the noisy one beyond UIDs"
+
+
+def true_mask(vol: Any, lesion: dict[str, Any], rotation_deg: float,
+              grow_mm: float = 0.0) -> np.ndarray:
+    """Voxels of ``vol`` whose centre lies in the true lesion ellipsoid (nearest voxel if none).
+
+    Semi-axes are along the body x, y, z axes, the body rotated by ``rotation_deg`` about z
+    (ground_truth.json ``axes_kind``); ``grow_mm`` is added to each semi-axis.
+    """
+    shape = np.asarray(vol.spatial_shape)
+    c = np.asarray(lesion["centre_lps_mm"], float)
+    semi = np.asarray(lesion["axes_mm"], float) + grow_mm
+    inv = np.linalg.inv(vol.affine)
+    cidx = (inv @ np.append(c, 1.0))[:3]
+    reach = (semi.max() + 2.0) / np.asarray(vol.spacing, float)
+    lo = np.maximum(np.floor(cidx - reach).astype(int), 0)
+    hi = np.minimum(np.ceil(cidx + reach).astype(int) + 1, shape)
+    mask = np.zeros(tuple(shape), bool)
+    if np.any(hi <= lo):
+        return mask
+    idx = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)],
+                               indexing="ij"), axis=-1).reshape(-1, 3)
+    lps = idx @ vol.affine[:3, :3].T + vol.affine[:3, 3]
+    t = math.radians(rotation_deg)
+    rot = np.array([[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0],
+                    [0.0, 0.0, 1.0]])
+    body = (lps - c) @ rot  # R^T (p - c), row-vector form
+    inside = np.sum((body / semi) ** 2, axis=1) <= 1.0
+    nearest = np.clip(np.rint(cidx), 0, shape - 1).astype(int)[None, :]
+    sel = idx[inside] if inside.any() else nearest
+    mask[sel[:, 0], sel[:, 1], sel[:, 2]] = True
+    return mask
+
+
+def pet_truth(vol: Any, lesion: dict[str, Any], rotation_deg: float, threshold_suv: float
+              ) -> tuple[float, float, float]:
+    """(SUVmax, PERCIST SUVpeak, TLG) of the true lesion in the noise-free SUV ``vol``.
+
+    TLG (SUV·ml) as a threshold method measures it on this scanner: the noise-free voxels
+    at or above the PERCIST threshold ``threshold_suv`` within the true lesion grown by
+    the PET FWHM (the blur spreads the lesion that far), summed × voxel volume; 0 for a
+    lesion below the threshold.
+    """
+    from oncohybrid.quant.pet import suv_peak
+
+    mask = true_mask(vol, lesion, rotation_deg)
+    peak = suv_peak(vol, mask).value
+    near = true_mask(vol, lesion, rotation_deg, grow_mm=PET_FWHM_MM)
+    hot = near & (vol.array >= threshold_suv)
+    tlg = float(vol.array[hot].sum()) * float(np.prod(vol.spacing)) / 1000.0
+    return float(vol.array[mask].max()), float(peak), tlg
+
+
+def truth_course(patient: dict[str, Any], noise_free: bool = False,
+                 pet: list[Any] | None = None) -> Course:
+    """The ground-truth course (module docstring); ``pet``: :func:`noise_free_pet`."""
     tps = patient["timepoints"]
     refs = []
     for tp in tps:
@@ -41,17 +155,24 @@ def truth_course(patient: dict[str, Any], noise_free: bool = False) -> Course:
             continue
         first = present.index(True)
         values: list[dict[str, float | None] | None] = []
-        for tp, o in zip(tps, obs, strict=True):
+        for k, (tp, o) in enumerate(zip(tps, obs, strict=True)):
             if not o["present"]:
                 values.append(None)
                 continue
             ratio = tp["sul_factor"] / tp["suvbw_factor"]
-            suv = o["true_suv"]
+            if pet is None:
+                suv_max = suv_peak = o["true_suv"]
+                tlg = o["true_suv"] * o["volume_ml"]
+            else:
+                r = refs[k]
+                thr_sul = 1.5 * r["liver_sul_mean"] + 2.0 * r["liver_sul_sd"]  # Wahl 2009
+                suv_max, suv_peak, tlg = pet_truth(pet[k], o, tp["rotation_deg"],
+                                                   thr_sul / ratio)
             values.append({
                 "ld_mm": o["ld_mm"], "sa_mm": o["sa_mm"], "ppd_mm2": o["ld_mm"] * o["sa_mm"],
-                "volume_ml": o["volume_ml"], "hu_mean": o["ct_hu"], "suv_max": suv,
-                "suv_peak": suv, "sul_peak": suv * ratio, "mtv_ml": o["volume_ml"],
-                "tlg_suv_ml": suv * o["volume_ml"],
+                "volume_ml": o["volume_ml"], "hu_mean": o["ct_hu"], "suv_max": suv_max,
+                "suv_peak": suv_peak, "sul_peak": suv_peak * ratio, "mtv_ml": o["volume_ml"],
+                "tlg_suv_ml": tlg,
             })
         tracks.append(Track(lid, obs[first]["site"], obs[first]["nodal"], first, values))
     ttv = [sum(les["volume_ml"] for les in tp["lesions"] if les["present"]) for tp in tps]

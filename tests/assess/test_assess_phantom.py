@@ -2,8 +2,10 @@
 
 Acceptance (docs/record.md): ≥ 95 % of follow-up lesion decisions correct (matched to the
 right lesion or rightly new) and, per criterion and timepoint, the category equals the one
-the response engine gives on the phantom's ground-truth measurements (true ld/sa, true
-SUVs and reference values, same case builder and target selection).
+the response engine gives on the phantom's ground-truth measurements (true ld/sa; PET
+values a perfect reader measures on this scanner — the noise-free image of the same
+patient inside the true lesion, see tests/assess/assess_truth.py; same case builder and
+target selection). Two cohorts (seeds 5 and 11), faint lesions included.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from assess_truth import score_matches, true_identity, truth_course
+from assess_truth import (
+    check_same_geometry,
+    noise_free_pet,
+    score_matches,
+    true_identity,
+    truth_course,
+)
 from typer.testing import CliRunner
 
 phantom = pytest.importorskip("oncohybrid.phantom")
 
 CRITERIA = ["recist1.1", "percist", "lugano"]
+SEEDS = (5, 11)
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +40,25 @@ def assessed(tmp_path_factory):
         from oncohybrid.services.ingest import Ingestor
         from oncohybrid.services.record import patient_record
 
-        data = tmp_path_factory.mktemp("phantom")
-        # Patient 1 responds (6 lesions shrink, one vanishes, four shrink below PET
-        # detectability and are re-detected on CT), patient 2 progresses (lesions grow, two
-        # new ones appear); each visit is repositioned (shifts up to 25/20/40 mm, 4°).
-        # Seed 5 has every lesion PET-detectable at baseline and at first appearance; the
-        # 20-patient benchmark (benchmarks/assess.py) reports the rate on all lesions.
-        truth = phantom.generate_cohort(data, patients=2, timepoints=3, vendor="mixed",
-                                        seed=5, size="small")
-        with Ingestor() as ing:
-            ing.ingest_paths([data])
         runs = {}
-        for p in truth["patients"]:
-            res = assess_patient(p["patient_id"], CRITERIA)
-            runs[p["patient_id"]] = (p, res, patient_record(p["patient_id"]))
+        # Per seed: patient 1 responds (lesions shrink, some below PET detectability, one
+        # vanishes), patient 2 progresses (lesions grow, new ones appear); each visit is
+        # repositioned (shifts up to 25/20/40 mm, 4°). Seed 11 has a faint new ~10 mm bone
+        # lesion (true SUV ≈ 5) that PET alone misses at follow-up 1 (found on CT).
+        for seed in SEEDS:
+            data = tmp_path_factory.mktemp(f"phantom{seed}")
+            clean = tmp_path_factory.mktemp(f"noise_free{seed}")
+            truth = phantom.generate_cohort(data, patients=2, timepoints=3, vendor="mixed",
+                                            seed=seed, size="small")
+            nf = phantom.generate_cohort(clean, patients=2, timepoints=3, vendor="mixed",
+                                         seed=seed, size="small", noise_free=True)
+            check_same_geometry(truth, nf)
+            with Ingestor() as ing:
+                ing.ingest_paths([data])
+            for p in truth["patients"]:
+                res = assess_patient(p["patient_id"], CRITERIA)
+                gt = truth_course(p, pet=noise_free_pet(clean, p))
+                runs[p["patient_id"]] = (p, res, patient_record(p["patient_id"]), gt)
         yield home, runs
     finally:
         from oncohybrid.store.db import dispose_engines
@@ -69,7 +83,7 @@ def _centroids(p, rec):
 def test_phantom_lesion_matches_are_at_least_95_percent_correct(assessed):
     _home, runs = assessed
     correct = total = 0
-    for p, res, rec in runs.values():
+    for p, res, rec, _gt in runs.values():
         c, t = score_matches(res.course, _centroids(p, rec), p)
         correct, total = correct + c, total + t
     assert total >= 5
@@ -81,7 +95,7 @@ def test_every_detection_is_a_true_lesion_not_physiological_uptake(assessed):
     # (ground truth is used here only to check, never by the pipeline).
     _home, runs = assessed
     n = 0
-    for p, _res, rec in runs.values():
+    for p, _res, rec, _gt in runs.values():
         for k, labels in enumerate(_centroids(p, rec)):
             for label, c in labels.items():
                 assert true_identity(c, p["timepoints"][k]) is not None, (p["patient_id"], k,
@@ -94,12 +108,36 @@ def test_phantom_categories_equal_those_on_ground_truth_measurements(assessed):
     from oncohybrid.services.assess import run_criteria
 
     _home, runs = assessed
-    for p, res, _rec in runs.values():
-        gt = run_criteria(truth_course(p), CRITERIA)
+    differ = []
+    for p, res, _rec, course in runs.values():
+        gt = run_criteria(course, CRITERIA)
         for name in CRITERIA:
             ours = [tp["overall"] for tp in res.criteria[name]["timepoints"]]
             ref = [tp["overall"] for tp in gt[name][1]["timepoints"]]
-            assert ours == ref, (p["patient_id"], name, ours, ref)
+            if ours != ref:
+                differ.append((p["patient_id"], name, ours, ref))
+    assert len(runs) == 2 * len(SEEDS)
+    assert differ == []
+    # The faint lesions are in play: at least one was found on CT alone (third tier).
+    assert any("found on CT only" in n for _p, res, _rec, _c in runs.values() for n in res.notes)
+
+
+def test_noise_free_truth_is_what_the_scanner_shows(assessed):
+    # The truth's PET values are partial-volume limited: never above the painted SUV, and
+    # for lesions ≥ 25 mm across close to it (recovery ≥ 0.9 of SUVmax).
+    _home, runs = assessed
+    n = 0
+    for p, _res, _rec, course in runs.values():
+        for t in course.tracks:
+            for k, v in enumerate(t.values):
+                if v is None:
+                    continue
+                les = next(x for x in p["timepoints"][k]["lesions"] if x["id"] == t.id)
+                assert v["suv_peak"] <= v["suv_max"] * 1.0001 <= les["true_suv"] * 1.001
+                if min(les["axes_mm"]) >= 12.5:
+                    assert v["suv_max"] >= 0.9 * les["true_suv"], (t.id, v, les)
+                n += 1
+    assert n >= 20
 
 
 def test_stored_cases_give_back_the_assessments_through_respond(assessed, tmp_path,
@@ -110,7 +148,7 @@ def test_stored_cases_give_back_the_assessments_through_respond(assessed, tmp_pa
     home, runs = assessed
     monkeypatch.setenv("ONCOHYBRID_HOME", str(home))
     runner = CliRunner()
-    for pid, (_p, res, _rec) in runs.items():
+    for pid, (_p, res, _rec, _gt) in runs.items():
         out = res.to_json()
         assert set(out) == {"patient_id", "criteria"} and out["patient_id"] == pid
         assert list(out["criteria"]) == CRITERIA
@@ -131,7 +169,7 @@ def test_assess_cli_json_shape(assessed, monkeypatch):
     from oncohybrid.cli.main import app
 
     _home, runs = assessed
-    pid, (_p, res, _rec) = next(iter(runs.items()))
+    pid, (_p, res, _rec, _gt) = next(iter(runs.items()))
     seen = {}
 
     def fake(patient_id, criteria=None, settings=None, **kw):

@@ -11,7 +11,9 @@ Pipeline (docs/record.md gives the reasons for every default):
    threshold** (1.5 × liver SULmean + 2 SD; blood pool 2.0 × mean + 2 SD when the liver
    is unusable; Wahl et al., JNM 2009), minus physiological uptake (heuristic below), PET
    metrics (:func:`lesion_metrics`), and CT measurements on a CT-refined mask
-   (:func:`measure_ct_lesion`) with a site guessed from the CT around the lesion.
+   (:func:`measure_ct_lesion`) with a site guessed from the CT around the lesion; fainter
+   PET foci confirmed by a distinct CT lesion (second tier) and FDG-avid lesions found on
+   CT alone in lung, bone and fat (third tier, :func:`detect_on_ct`).
 3. **Tracking** — each follow-up CT registered to the baseline CT (:func:`register_ct`),
    lesions matched by overlap and distance (:func:`track_lesions`).
 4. **Roles** — baseline targets proposed per criterion (:func:`propose_targets`); lesions
@@ -87,6 +89,18 @@ class AssessParams:
     #: above low_threshold_min_x_liver x liver SUVmean) count when the CT confirms them.
     low_threshold_fraction: float = 0.75
     low_threshold_min_x_liver: float = 1.2
+    #: Smallest second-tier focus: a ~10 mm lesion blurred to 6 mm FWHM stays above the
+    #: faint threshold in only a few voxels, so 0.5 ml would drop it (CT decides instead).
+    low_min_volume_ml: float = 0.1
+    #: Largest CT lesion that may confirm a second-tier focus.
+    low_max_ct_volume_ml: float = 30.0
+    #: CT detection (third tier): compact lesions enclosed in lung, bone or fat that PET
+    #: did not find; kept when their PET SUVmax reaches ct_detect_min_x_liver x liver
+    #: SUVmean and ct_detect_min_x_background x the PET median around them.
+    ct_detect: bool = True
+    ct_detect_min_volume_ml: float = 0.2
+    ct_detect_min_x_liver: float = 1.0
+    ct_detect_min_x_background: float = 1.5
     #: Effective PET resolution (FWHM, mm) for recovery-coefficient partial-volume
     #: correction of SUVmax/SUVpeak/SULpeak; None (default) keeps the uncorrected values
     #: that PERCIST, EORTC and Deauville are defined on.
@@ -415,6 +429,12 @@ def _ct_lesion(pet_mask: Any, ct: Any, p: AssessParams, centroid_lps_mm: Sequenc
                 cand = (smooth >= mid) & (smooth <= core_hu + p.ct_max_band_hu)
             else:
                 cand = (smooth <= mid) & (smooth >= core_hu - p.ct_max_band_hu)
+            # A distinct lesion is surrounded by other tissue: its band component does not
+            # run out of the search region (organ edges, vessels and bowel do).
+            lab_all, _n = ndimage.label(cand)
+            own = np.unique(lab_all[core & cand])
+            own = own[own > 0]
+            enclosed = bool(own.size) and not np.any(np.isin(lab_all, own) & ~voi)
             cand &= voi
             band = contrast / 2.0
             lab, n = ndimage.label(cand)
@@ -425,6 +445,7 @@ def _ct_lesion(pet_mask: Any, ct: Any, p: AssessParams, centroid_lps_mm: Sequenc
                 if refined.sum() >= 2:
                     mask = refined
                     method["parameters"]["band_hu"] = round(band, 1)
+                    method["parameters"]["enclosed"] = enclosed
         else:
             method = {"method": "PET mask on CT (no CT contrast)",
                       "parameters": {"core_hu": round(core_hu, 1), "ring_hu": round(ring_hu, 1)}}
@@ -433,6 +454,137 @@ def _ct_lesion(pet_mask: Any, ct: Any, p: AssessParams, centroid_lps_mm: Sequenc
     mvol = sub.with_array(mask.astype(np.uint8))
     meas = measure_ct_lesion(mvol, hu=hu)
     return mvol, meas, site, nodal, method
+
+
+#: CT-number windows of the tissues a lesion is looked for in (third tier) and the lesion
+#: band inside each: (site, nodal, tissue HU range, lesion HU range). Soft-tissue lesions
+#: in lung and fat, lytic lesions in bone (docs/record.md, "CT detection").
+_CT_SEARCH: tuple[tuple[str, bool, tuple[float, float], tuple[float, float]], ...] = (
+    ("lung", False, (-1100.0, -400.0), (-300.0, 200.0)),
+    ("bone", False, (450.0, 3000.0), (100.0, 450.0)),
+    ("lymph node", True, (-200.0, -50.0), (0.0, 150.0)),
+)
+
+
+def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv: float | None,
+                 sul_per_suv: float | None, p: AssessParams) -> list[DetectedLesion]:
+    """Lesions visible on CT that PET detection missed (third tier; docs/record.md).
+
+    RECIST and Lugano measure on CT, and a ~10 mm lesion blurred by the PET resolution can
+    fall below every PET threshold. Inside the body's bounding box (CT > −500 HU), in each
+    tissue of :data:`_CT_SEARCH` (CT smoothed with σ = 1 pixel in-plane) the 3-D connected
+    regions of the lesion band that lie wholly in holes the tissue encloses in-plane are
+    candidates, between ``ct_detect_min_volume_ml`` and ``low_max_ct_volume_ml``
+    (vessels and organs are larger or not enclosed). A candidate overlapping a lesion
+    found already is skipped; one is kept only when its PET SUVmax reaches
+    ``ct_detect_min_x_liver`` × liver SUVmean and ``ct_detect_min_x_background`` × the PET
+    median in a shell 2–4 voxels around it (FDG-avid, not a CT-only structure).
+    """
+    from oncohybrid.imaging.resample import resample_to
+    from oncohybrid.quant.ct import measure_ct_lesion
+    from oncohybrid.quant.pet import lesion_metrics
+
+    if liver_suv is None or liver_suv <= 0:
+        return []
+    # Work inside the body's bounding box (air around it holds no lesion; halves the cost).
+    body = ndimage.find_objects((ct.array > -500).astype(np.uint8))
+    if not body or body[0] is None:
+        return []
+    box0 = body[0]
+    ct = ct[box0]
+    hu = ct.array.astype(np.float32)
+    sp = np.asarray(ct.spacing, float)
+    smooth = ndimage.gaussian_filter(hu, [0.0, 1.0, 1.0])
+    shape = np.asarray(hu.shape)
+    taken = np.zeros(hu.shape, bool)
+    for les in lesions:  # CT masks live on sub-grids of this CT: paste them (dilated)
+        if les.ct_mask is None:
+            continue
+        off = np.rint(np.linalg.solve(ct.affine, les.ct_mask.affine[:, 3])[:3]).astype(int)
+        m = np.pad(les.ct_mask.array > 0, 2)
+        m = ndimage.binary_dilation(m, iterations=2)
+        lo = off - 2
+        a, b = np.maximum(lo, 0), np.minimum(lo + np.asarray(m.shape), shape)
+        if np.any(b <= a):
+            continue
+        taken[a[0]:b[0], a[1]:b[1], a[2]:b[2]] |= m[a[0] - lo[0]:b[0] - lo[0],
+                                                    a[1] - lo[1]:b[1] - lo[1],
+                                                    a[2] - lo[2]:b[2] - lo[2]]
+    vox_ml = float(np.prod(sp)) / 1000.0
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    found: list[DetectedLesion] = []
+    for site, nodal, (t_lo, t_hi), (l_lo, l_hi) in _CT_SEARCH:
+        tissue = (smooth >= t_lo) & (smooth <= t_hi)
+        # In-plane holes of the tissue: axial components of its complement that do not
+        # reach the slice border (one labelling pass instead of per-slice hole filling).
+        rest, n_rest = ndimage.label(~tissue, structure=in_plane)
+        edge = np.unique(np.concatenate([rest[:, 0, :].ravel(), rest[:, -1, :].ravel(),
+                                         rest[:, :, 0].ravel(), rest[:, :, -1].ravel()]))
+        open_ = np.zeros(n_rest + 1, bool)
+        open_[edge] = True
+        open_[0] = True
+        # Candidates: 3-D components of the lesion band lying wholly in such holes (an
+        # organ seen in-plane through the lung base, e.g. the liver dome, connects in 3-D
+        # to the rest of the organ and is not wholly enclosed).
+        lab, n = ndimage.label(~tissue & (smooth >= l_lo) & (smooth <= l_hi))
+        total = np.bincount(lab.ravel(), minlength=n + 1)
+        enclosed = np.bincount(lab[~open_[rest]], minlength=n + 1)
+        for i, box in enumerate(ndimage.find_objects(lab), start=1):
+            if box is None or enclosed[i] < total[i]:
+                continue
+            comp = lab[box] == i
+            vol_ml = comp.sum() * vox_ml
+            if not (p.ct_detect_min_volume_ml <= vol_ml <= p.low_max_ct_volume_ml):
+                continue
+            if np.any(taken[box][comp]):
+                continue
+            pad = [max(2, int(math.ceil(8.0 / s))) for s in sp]
+            a = [max(b.start - d, 0) for b, d in zip(box, pad, strict=True)]
+            b = [min(b.stop + d, n_) for b, d, n_ in zip(box, pad, hu.shape, strict=True)]
+            sub = ct[a[0]:b[0], a[1]:b[1], a[2]:b[2]]
+            mask = np.zeros(sub.spatial_shape, bool)
+            inner = tuple(slice(bx.start - lo, bx.stop - lo) for bx, lo in zip(box, a, strict=True))
+            mask[inner] = comp
+            mvol = sub.with_array(mask.astype(np.uint8))
+            on_pet = resample_to(mvol, pet, interpolation="nearest").array > 0
+            if not on_pet.any():
+                continue
+            outer = ndimage.binary_dilation(on_pet, iterations=4)
+            shell = outer & ~ndimage.binary_dilation(on_pet, iterations=2)
+            bg = float(np.median(pet.array[shell])) if shell.any() else 0.0
+            met = lesion_metrics(pet, on_pet.astype(np.int32), sul_per_suv=sul_per_suv)[0]
+            if met.suv_max < p.ct_detect_min_x_liver * liver_suv \
+                    or met.suv_max < p.ct_detect_min_x_background * bg:
+                continue
+            sub_hu = sub.array.astype(np.float32)
+            ring = ndimage.binary_dilation(mask, iterations=3) & ~ndimage.binary_dilation(mask)
+            core_hu = float(np.median(sub_hu[mask]))
+            ring_hu = float(np.median(sub_hu[ring])) if ring.any() else float("nan")
+            meas = measure_ct_lesion(mvol, hu=sub_hu)
+            method = {"method": f"CT detection in {site} (not found on PET)",
+                      "parameters": {"core_hu": round(core_hu, 1), "ring_hu": round(ring_hu, 1),
+                                     "pet_background_suv": round(bg, 3)}}
+            det = DetectedLesion(f"c{len(lesions) + len(found) + 1}", met, meas, mvol, site,
+                                 nodal, method)
+            if p.pvc_fwhm_mm:
+                _apply_pvc(det, pet, on_pet, sul_per_suv, p.pvc_fwhm_mm)
+            found.append(det)
+            taken[box] |= comp
+    return found
+
+
+def _ct_confirms(method: dict[str, Any], meas: Any, p: AssessParams) -> bool:
+    """True when the CT shows a distinct lesion for a faint PET focus (second tier).
+
+    The CT band rule must have found a component (``band_hu``) that is enclosed by other
+    tissue (``enclosed``: it does not run out of the search region, as organ edges,
+    vessels and bowel do) and is not larger than ``low_max_ct_volume_ml``.
+    """
+    prm = method.get("parameters", {})
+    return (method.get("method", "").startswith("pet-located") and "band_hu" in prm
+            and bool(prm.get("enclosed")) and meas is not None
+            and meas.volume_ml <= p.low_max_ct_volume_ml)
 
 
 def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
@@ -499,7 +651,8 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
             low = max(low, p.low_threshold_min_x_liver * liver.suv_mean)
         if p.low_threshold_fraction < 1.0 and low < threshold.threshold_suv:
             seg2 = segment_lesions(vol, method="fixed", threshold_suv=low,
-                                   connectivity=p.connectivity, min_volume_ml=p.min_volume_ml)
+                                   connectivity=p.connectivity,
+                                   min_volume_ml=min(p.low_min_volume_ml, p.min_volume_ml))
             drop2 = _physiological(seg2.labels, seg2.boxes, vol.array, spacing,
                                    None if liver is None else liver.suv_mean, p)
             for k2, box2 in enumerate(seg2.boxes, start=1):
@@ -526,9 +679,9 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                 cmask, meas, site, nodal, method = None, None, "soft tissue", False, {}
             peak = _finite(m.sul_peak) if m.sul_peak is not None else _finite(m.suv_peak.value)
             limit = threshold.threshold_sul if m.sul_peak is not None else threshold.threshold_suv
-            if m.lesion_id in tier2 and not method.get("method", "").startswith("pet-located"):
+            if m.lesion_id in tier2 and not _ct_confirms(method, meas, p):
                 notes.append(f"faint PET focus {m.lesion_id} (SUVmax {m.suv_max:.2f}) dropped: "
-                             "no CT correlate")
+                             "no distinct CT lesion")
                 continue
             if method.get("method", "").startswith("PET mask") and (peak or 0.0) < limit:
                 # A faint focus below PERCIST measurability with no CT correlate: most
@@ -544,6 +697,14 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                 full[box] = labels[box] == m.lesion_id
                 _apply_pvc(det, vol, full, sul_per_suv, p.pvc_fwhm_mm)
             lesions.append(det)
+    if p.ct_detect:
+        with clock("ct_detect"):
+            extra = detect_on_ct(ct, vol, lesions, None if liver is None else liver.suv_mean,
+                                 sul_per_suv, p)
+        for det in extra:
+            notes.append(f"{det.label}: found on CT only ({det.site}, {det.ct.ld_mm:.1f} mm, "
+                         f"SUVmax {det.pet.suv_max:.2f})")
+        lesions.extend(extra)
     seg_json = {**seg.parameters(), "n_components": seg.n_lesions, "n_lesions": len(lesions),
                 "low_threshold_suv": low, "physiological_exclusion": "docs/record.md"}
     return TimepointAnalysis(tp, ct, sul_per_suv, liver, blood, threshold, lesions, seg_json,
@@ -570,7 +731,7 @@ def redetect_on_ct(analysis: TimepointAnalysis, previous: DetectedLesion,
     p = params or AssessParams()
     prm = previous.ct_method.get("parameters", {})
     if previous.ct is None or "core_hu" not in prm or "ring_hu" not in prm \
-            or not previous.ct_method.get("method", "").startswith("pet-located"):
+            or not previous.ct_method.get("method", "").startswith(("pet-located", "CT detection")):
         return None
     core_hu, ring_hu = float(prm["core_hu"]), float(prm["ring_hu"])
     ct = analysis.ct
