@@ -29,3 +29,7 @@ def shared_data() -> Path:
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("CI") and not refdata.shared_data_dir().is_dir():
         raise pytest.UsageError(f"CI: reference data missing at {refdata.shared_data_dir()}")
+
+
+# One PostgreSQL server per session for every test folder that uses the ``backend`` fixture.
+from pg_fixture import backend, pg_server  # noqa: E402, F401

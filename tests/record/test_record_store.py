@@ -121,10 +121,14 @@ def test_lineage_split_and_merge(backend):
         record.add_lineage("REC1", ["L1", "L2"], ["L1a"], kind="split")
 
 
-def test_deleting_a_study_keeps_the_observations_and_drops_only_the_link(backend):
+@pytest.mark.parametrize("how", ["sql", "orm"])
+def test_deleting_a_study_keeps_the_observations_and_drops_only_the_link(backend, how):
     _seed()
     with session_scope() as s:
-        s.execute(sa.delete(Study).where(Study.study_instance_uid == "1.2.3.2"))
+        if how == "sql":
+            s.execute(sa.delete(Study).where(Study.study_instance_uid == "1.2.3.2"))
+        else:  # through the ORM: series and instances go by the database's cascade
+            s.delete(s.scalar(sa.select(Study).where(Study.study_instance_uid == "1.2.3.2")))
     rec = record.patient_record("REC1")
     obs = [o for o in rec["lesions"][0]["observations"] if o["date"] == D1.isoformat()]
     assert len(obs) == 1

@@ -74,7 +74,9 @@ class Patient(Base):
         DateTime(timezone=True), default=_utcnow, server_default=func.now()
     )
 
-    studies: Mapped[list[Study]] = relationship(back_populates="patient")
+    studies: Mapped[list[Study]] = relationship(
+        back_populates="patient", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Study(Base):
@@ -97,7 +99,9 @@ class Study(Base):
     )
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
-    series: Mapped[list[Series]] = relationship(back_populates="study")
+    series: Mapped[list[Series]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Series(Base):
@@ -131,7 +135,9 @@ class Series(Base):
     )
 
     study: Mapped[Study] = relationship(back_populates="series")
-    instances: Mapped[list[Instance]] = relationship(back_populates="series")
+    instances: Mapped[list[Instance]] = relationship(
+        back_populates="series", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Instance(Base):

@@ -1,4 +1,4 @@
-"""Fixtures of the storage tests: a real PostgreSQL server, and a workspace per backend.
+"""Database fixtures for the storage and record tests: a PostgreSQL server, a workspace per backend.
 
 The PostgreSQL server is started once per session from the Debian binaries
 (``/usr/lib/postgresql/<version>/bin``): ``initdb`` into a temporary folder, listening
