@@ -72,3 +72,7 @@ def main() -> None:  # pragma: no cover - console entry point alternative
     except OncohybridError as exc:
         err_console.print(f"error: {exc}")
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # python -m oncohybrid.cli.main
+    app()
