@@ -454,16 +454,7 @@ def best_iresponse(
         if rec[1] == ICPD:
             break
     mapped = [(d, _BACK.get(r, NE)) for d, r in upto]
-    bor, date = best_response(
-        mapped,
-        reference_date,
-        confirmation=policy.confirmation,
-        confirm_days=policy.confirm_days,
-        min_sd_days=policy.min_sd_days,
-        max_nr_ne=policy.max_nr_ne,
-        accept_sd=policy.accept_sd,
-        missing_as_ne=policy.missing_as_ne,
-    )
+    bor, date = best_response(mapped, reference_date, **policy.bor_options())
     if bor in (CR, PR, SD, NONCR):
         return _I[bor], date
     for d, r in upto:

@@ -103,6 +103,17 @@ class Policy:
             kw["too_small_mm"] = Decimal(kw["too_small_mm"])
         return cls(**kw)
 
+    def bor_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`best_response` this policy sets."""
+        return {
+            "confirmation": self.confirmation,
+            "confirm_days": self.confirm_days,
+            "min_sd_days": self.min_sd_days,
+            "max_nr_ne": self.max_nr_ne,
+            "accept_sd": self.accept_sd,
+            "missing_as_ne": self.missing_as_ne,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Flavour:
@@ -974,16 +985,7 @@ def _finish(
             f"on {first_pd}); visits from {pd_date} on are not used for best overall response"
         )
     ref = case.treatment_start or case.baseline.date
-    bor, bor_date = best_response(
-        records,
-        ref,
-        confirmation=policy.confirmation,
-        confirm_days=policy.confirm_days,
-        min_sd_days=policy.min_sd_days,
-        max_nr_ne=policy.max_nr_ne,
-        accept_sd=policy.accept_sd,
-        missing_as_ne=policy.missing_as_ne,
-    )
+    bor, bor_date = best_response(records, ref, **policy.bor_options())
     return Assessment(
         criteria=label,
         timepoints=results,
