@@ -52,17 +52,6 @@ _LESION_SCALARS = (
     "pet_positive",
     "ct_correlate",
 )
-# Fields read by particular criteria (PERCIST, EORTC, Lugano, LYRIC, RECIP, Krenning: see
-# docs/criteria-nuclear.md). They travel in ``extra`` and are not "unknown".
-_TP_EXTENSION = frozenset({
-    "uptake_min", "glucose_mg_dl", "scanner", "reconstruction", "sul_formula", "injected_mbq",
-    "liver_abnormal", "phase", "uptake_change", "clinical_deterioration", "segmentation",
-    "comparable", "pet", "ct",
-})
-_LESION_EXTENSION = frozenset({
-    "tlg", "typical_of_tumour", "pattern", "uptake_change", "physiological_background", "krenning",
-})
-
 _LESION_KNOWN = {"id", "role", "site", "nodal", "deauville", "state", *MEASURE_FIELDS}
 _LESION_KNOWN.update(_LESION_SCALARS)
 _TP_BOOLS = (
@@ -106,6 +95,13 @@ def schema() -> dict[str, Any]:
     """The case JSON Schema shipped with the package (``response/case.schema.json``)."""
     text = resources.files("oncohybrid.response").joinpath("case.schema.json").read_text("utf-8")
     return json.loads(text)
+
+
+@lru_cache(maxsize=4)
+def _declared(kind: str) -> frozenset[str]:
+    """Fields the schema declares for a ``lesion`` or ``timepoint``: not "unknown", even
+    when only one criterion reads them (they travel in ``extra``)."""
+    return frozenset(schema()["$defs"][kind]["properties"])
 
 
 @lru_cache(maxsize=1)
@@ -329,7 +325,7 @@ def load_case(data: dict | str | Path, *, criteria: str | None = None) -> Case:
                 known[lid] = (role, site, nodal)
             dv = les.get("deauville")
             extra = {k: v for k, v in les.items() if k not in _LESION_KNOWN}
-            for k in sorted(set(extra) - _LESION_EXTENSION):
+            for k in sorted(set(extra) - _declared("lesion")):
                 warnings.append(f"{lpath}.{k}: unknown field ignored")
             lesions[lid] = LesionObs(
                 id=lid,
@@ -350,7 +346,7 @@ def load_case(data: dict | str | Path, *, criteria: str | None = None) -> Case:
                 **{k: les.get(k) for k in _LESION_SCALARS},
             )
         extra_tp = {k: v for k, v in tp_raw.items() if k not in _TP_KNOWN}
-        for k in sorted(set(extra_tp) - _TP_EXTENSION):
+        for k in sorted(set(extra_tp) - _declared("timepoint")):
             warnings.append(f"{tpath}.{k}: unknown field ignored")
         refs = {k: Decimal(v) for k, v in tp_raw.get("references", {}).items()}
         timepoints.append(
