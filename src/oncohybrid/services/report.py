@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,16 @@ MASK_FRACTION = 0.41
 
 
 def pseudonym_key(settings: Settings) -> bytes:
-    """The installation's secret key for report pseudonyms (created once, mode 0600)."""
-    path = settings.home / "report-pseudonym.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """The installation's secret key for pseudonyms, shared with the web application."""
+    from oncohybrid.services.users import pseudonym_key as shared_key
+
+    return shared_key(settings)
+
+
+def report_file_prefix(patient_id: str) -> str:
+    """File-name prefix of a patient's reports in ``derived/reports`` (the worklist's
+    "reported" status looks for it)."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in patient_id) + "-"
 
 
 # --------------------------------------------------------------------------------------
@@ -347,8 +348,8 @@ def _derive_masks(tp: TimepointInfo, lesions: Sequence[LesionInfo]) -> None:
 
 def _default_out(settings: Settings, data: PatientReportData, suffix: str) -> Path:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in data.identity.patient_id)
-    return settings.derived_dir / "reports" / f"{safe}-{stamp}{suffix}"
+    name = f"{report_file_prefix(data.identity.patient_id)}{stamp}{suffix}"
+    return settings.derived_dir / "reports" / name
 
 
 def build_patient_report(patient_id: str | int, settings: Settings | None = None, *,

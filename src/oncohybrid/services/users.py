@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -123,8 +122,8 @@ PSEUDONYM_KEY_FILE = "report-pseudonym.key"
 
 
 def pseudonym_key(settings: Settings | None = None) -> bytes:
-    """The installation's pseudonym key, shared with the reports
-    (:func:`oncohybrid.services.report.pseudonym_key`: same file, 32 random bytes, 0600)."""
+    """The installation's pseudonym key (32 random bytes, mode 0600), used by the web
+    application and the reports alike."""
     settings = settings or get_settings()
     path = settings.home / PSEUDONYM_KEY_FILE
     if not path.exists():
@@ -142,9 +141,10 @@ def pseudonym(settings: Settings | None, patient_id: str, issuer: str = "") -> s
     >>> pseudonym(settings, "PH7-001")  # doctest: +SKIP
     'PSN-...'
     """
+    from oncohybrid.report.data import pseudonym as keyed_pseudonym
+
     message = patient_id if not issuer else f"{patient_id}^{issuer}"
-    mac = hmac.new(pseudonym_key(settings), message.encode("utf-8"), hashlib.sha256)
-    return "PSN-" + mac.hexdigest()[:10].upper()
+    return keyed_pseudonym(message, pseudonym_key(settings))
 
 
 def _check_username(username: str) -> None:

@@ -80,11 +80,6 @@ def _record_module() -> Any | None:
         return None
 
 
-def _report_prefix(patient_id: str) -> str:
-    """File-name prefix of a patient's reports in ``derived/reports`` (as services.report)."""
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in patient_id) + "-"
-
-
 def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[int, str]:
     """Status per patient pk (see module docstring); ``new`` without the record module."""
     out = {p.id: "new" for p in patients}
@@ -98,10 +93,12 @@ def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[i
         .where(rec.Lesion.patient_pk.in_(pks)).distinct()))
     assessed = set(s.scalars(sa.select(rec.AssessmentRecord.patient_pk)
                              .where(rec.AssessmentRecord.patient_pk.in_(pks)).distinct()))
+    from oncohybrid.services.report import report_file_prefix
+
     reports = settings.derived_dir / "reports"
     names = [f.name for f in reports.glob("*.pdf")] if reports.is_dir() else []
     for p in patients:
-        if p.id in assessed and any(n.startswith(_report_prefix(p.patient_id)) for n in names):
+        if p.id in assessed and any(n.startswith(report_file_prefix(p.patient_id)) for n in names):
             out[p.id] = "reported"
         elif p.id in assessed:
             out[p.id] = "assessed"
