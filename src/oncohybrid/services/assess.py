@@ -68,6 +68,8 @@ FAMILIES: dict[str, str] = {
 #: Target-selection rule used for each family (response.selection criteria).
 _SELECTION = {"recist": "recist1.1", "percist": "percist", "eortc": "percist",
               "lugano": "lugano", "recip": "percist"}
+#: Criteria whose per-lesion roles the record keeps (the selection rules above).
+ROLE_CRITERIA = tuple(dict.fromkeys(_SELECTION.values()))
 
 
 @dataclass(frozen=True)
@@ -1168,3 +1170,65 @@ def assess_patient(
         timings_s=timings,
         notes=notes,
     )
+
+
+def reassess_from_record(settings: Settings, patient_id: str) -> dict[str, Any]:
+    """Re-run the criteria of the last assessment on the record as it is now.
+
+    Used after a physician's edit (role, match, manual measurement): the course is rebuilt
+    from the observations *in use*, the references (liver/blood pool) and slice thickness
+    come from the stored cases of the last assessment, and no image is re-segmented.
+    Returns criterion → assessment JSON. Raises :class:`StoreError` when the patient was
+    never assessed (the references come from the stored cases).
+    """
+    from oncohybrid.services import record as rec
+    from oncohybrid.store.models_record import MEASUREMENTS
+
+    data = rec.patient_record(patient_id, settings)
+    latest = rec.latest_assessments(patient_id, settings)
+    if not latest or not data["timepoints"]:
+        raise StoreError(f"patient {patient_id}: no stored assessment to re-compute; "
+                         "run `oncohybrid assess` first")
+    dates = [t["date"] for t in data["timepoints"]]
+    refs: list[dict[str, float]] = [{} for _ in dates]
+    thickness = 5.0
+    ttv: list[float | None] = [None] * len(dates)
+    for a in latest.values():
+        for tp in a["case"].get("timepoints", []):
+            if tp.get("date") not in dates:
+                continue
+            k = dates.index(tp["date"])
+            refs[k].update(tp.get("references") or {})
+            if k == 0 and "slice_thickness_mm" in tp:
+                thickness = float(tp["slice_thickness_mm"])
+            if "ttv_ml" in tp:
+                ttv[k] = float(tp["ttv_ml"])
+    tracks = []
+    for les in data["lesions"]:
+        obs_dates = [o["date"] for o in les["observations"] if o["in_use"]]
+        if not obs_dates:
+            continue
+        first = min(dates.index(d) for d in obs_dates)
+        values: list[dict[str, float | None] | None] = [None] * len(dates)
+        for k, d in enumerate(dates):
+            o = next((o for o in les["observations"] if o["date"] == d and o["in_use"]), None)
+            if o is not None and o["present"]:
+                values[k] = {m: o.get(m) for m in MEASUREMENTS}
+        tracks.append(Track(les["key"], les["site"], les["nodal"], first, values))
+
+    def order(t: Track) -> tuple[int, int, str]:
+        num = t.id[1:].split("@")[0]
+        return (t.first, int(num) if num.isdigit() else 0, t.id)
+
+    tracks.sort(key=order)
+    for k in range(len(dates)):
+        if ttv[k] is None:
+            ttv[k] = float(sum((t.values[k] or {}).get("mtv_ml") or 0.0 for t in tracks))
+    course = Course(patient_id, [dt.date.fromisoformat(d) for d in dates], refs, tracks,
+                    thickness, [float(v or 0.0) for v in ttv])
+    roles = rec.load_roles(patient_id, settings)
+    for crit in ROLE_CRITERIA:
+        roles.setdefault(crit, {})
+    results = run_criteria(course, list(latest), roles)
+    rec.save_assessments(patient_id, results, settings)
+    return {n: a for n, (_c, a) in results.items()}

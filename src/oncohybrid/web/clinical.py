@@ -7,11 +7,9 @@ table says that no lesions are recorded, and the PDF route answers 404 with the 
 
 Edits made by physicians go through the record service (manual roles and observations
 are kept beside the automatic ones, never overwriting them), after which the response
-is re-computed from the record (:func:`reassess_from_record`): the course is rebuilt
-from the observations *in use*, the reference values (liver/blood pool) and slice
-thickness are taken from the stored cases of the last assessment, and the criteria
-engines run again (:func:`oncohybrid.services.assess.run_criteria`). No image is
-re-segmented, so a role change answers in milliseconds.
+is re-computed from the record by
+:func:`oncohybrid.services.assess.reassess_from_record` (no image is re-segmented, so a
+role change answers in milliseconds).
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ import sqlalchemy as sa
 
 from oncohybrid.config import Settings
 from oncohybrid.errors import InputError, StoreError
+from oncohybrid.services.assess import ROLE_CRITERIA, reassess_from_record
 from oncohybrid.store.db import session_scope
 from oncohybrid.store.models import Patient
 
@@ -42,11 +41,8 @@ __all__ = [
     "set_role",
     "fix_match",
     "add_measurement",
-    "reassess_from_record",
 ]
 
-#: Selection criteria whose roles the record keeps (services.assess._SELECTION values).
-ROLE_CRITERIA = ("recist1.1", "percist", "lugano")
 #: Display names of criteria keys.
 CRITERION_NAMES = {"recist1.1": "RECIST 1.1", "percist": "PERCIST", "lugano": "Lugano",
                    "irecist": "iRECIST", "choi": "Choi", "eortc": "EORTC",
@@ -405,66 +401,6 @@ def lesion_history(settings: Settings, patient_pk: int, lesion_id: str) -> dict[
 
 
 # ------------------------------------------------------------------------- re-assessment
-
-
-def reassess_from_record(settings: Settings, patient_id: str) -> dict[str, Any]:
-    """Re-run the criteria of the last assessment on the record as it is now.
-
-    Returns criterion → assessment JSON. Raises :class:`StoreError` when the patient was
-    never assessed (the references come from the stored cases).
-    """
-    from oncohybrid.services import record as rec
-    from oncohybrid.services.assess import Course, Track, run_criteria
-    from oncohybrid.store.models_record import MEASUREMENTS
-
-    data = rec.patient_record(patient_id, settings)
-    latest = rec.latest_assessments(patient_id, settings)
-    if not latest or not data["timepoints"]:
-        raise StoreError(f"patient {patient_id}: no stored assessment to re-compute; "
-                         "run `oncohybrid assess` first")
-    dates = [t["date"] for t in data["timepoints"]]
-    refs: list[dict[str, float]] = [{} for _ in dates]
-    thickness = 5.0
-    ttv: list[float | None] = [None] * len(dates)
-    for a in latest.values():
-        for tp in a["case"].get("timepoints", []):
-            if tp.get("date") not in dates:
-                continue
-            k = dates.index(tp["date"])
-            refs[k].update(tp.get("references") or {})
-            if k == 0 and "slice_thickness_mm" in tp:
-                thickness = float(tp["slice_thickness_mm"])
-            if "ttv_ml" in tp:
-                ttv[k] = float(tp["ttv_ml"])
-    tracks = []
-    for les in data["lesions"]:
-        obs_dates = [o["date"] for o in les["observations"] if o["in_use"]]
-        if not obs_dates:
-            continue
-        first = min(dates.index(d) for d in obs_dates)
-        values: list[dict[str, float | None] | None] = [None] * len(dates)
-        for k, d in enumerate(dates):
-            o = _in_use(les, d)
-            if o is not None and o["present"]:
-                values[k] = {m: o.get(m) for m in MEASUREMENTS}
-        tracks.append(Track(les["key"], les["site"], les["nodal"], first, values))
-
-    def order(t: Track) -> tuple[int, int, str]:
-        num = t.id[1:].split("@")[0]
-        return (t.first, int(num) if num.isdigit() else 0, t.id)
-
-    tracks.sort(key=order)
-    for k in range(len(dates)):
-        if ttv[k] is None:
-            ttv[k] = float(sum((t.values[k] or {}).get("mtv_ml") or 0.0 for t in tracks))
-    course = Course(patient_id, [dt.date.fromisoformat(d) for d in dates], refs, tracks,
-                    thickness, [float(v or 0.0) for v in ttv])
-    roles = rec.load_roles(patient_id, settings)
-    for crit in ROLE_CRITERIA:
-        roles.setdefault(crit, {})
-    results = run_criteria(course, list(latest), roles)
-    rec.save_assessments(patient_id, results, settings)
-    return {n: a for n, (_c, a) in results.items()}
 
 
 def _after_edit(settings: Settings, patient_pk: int, patient_id: str,
