@@ -91,14 +91,6 @@ def _find_patient(session: Any, patient: str | int) -> Any:
     return rows[0]
 
 
-def _record_available() -> bool:
-    try:
-        import oncohybrid.store.models_record  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _timepoints_from_record(session: Any, patient_pk: int) -> list[TimepointInfo]:
     from oncohybrid.store.models import Study
     from oncohybrid.store.models_record import Timepoint
@@ -239,16 +231,14 @@ def load_report_data(patient: str | int, settings: Settings | None = None, *,
     step = progress or (lambda _m: None)
     with session_scope(settings) as s:
         p = _find_patient(s, patient)
-        tps: list[TimepointInfo] = []
         lesions: list[LesionInfo] = []
         assessments: dict[str, dict[str, Any]] = {}
         cohort: list[CohortPoint] = []
-        if _record_available():
-            tps = _timepoints_from_record(s, p.id)
-            if tps:
-                lesions = _lesions_from_record(s, p.id, tps)
-                assessments = _assessments(s, p.id)
-                cohort = _cohort(s, p.id)
+        tps = _timepoints_from_record(s, p.id)
+        if tps:
+            lesions = _lesions_from_record(s, p.id, tps)
+            assessments = _assessments(s, p.id)
+            cohort = _cohort(s, p.id)
         if not tps:
             tps = _timepoints_from_studies(s, p.id)
         if not tps:

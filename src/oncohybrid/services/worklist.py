@@ -15,7 +15,6 @@ the platform is installed (:mod:`oncohybrid.store.models_record`).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -73,18 +72,12 @@ def _display(settings: Settings, p: Patient, identified: bool) -> dict[str, Any]
     }
 
 
-def _record_module() -> Any | None:
-    try:
-        return importlib.import_module("oncohybrid.store.models_record")
-    except ModuleNotFoundError:
-        return None
-
-
 def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[int, str]:
-    """Status per patient pk (see module docstring); ``new`` without the record module."""
+    """Status per patient pk (see module docstring)."""
+    from oncohybrid.store import models_record as rec
+
     out = {p.id: "new" for p in patients}
-    rec = _record_module()
-    if rec is None or not patients:
+    if not patients:
         return out
     pks = [p.id for p in patients]
     quantified = set(s.scalars(

@@ -85,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.signer = URLSafeTimedSerializer(users.secret_key(settings),
                                               salt="oncohybrid.web.session")
-    app.state.report_available = clinical.report_available()
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     templates.env.globals["version"] = __version__
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
@@ -217,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         charts = [Markup(trend_svg(t["title"], t["unit"], t["labels"], t["values"]))
                   for t in timeline.get("trends", [])]
         return page(request, "patient.html", sess, patient=summary, timeline=timeline,
-                    charts=charts, report_available=app.state.report_available)
+                    charts=charts)
 
     @app.get("/api/patients/{patient_pk}")
     def patient_api(patient_pk: int,
@@ -235,9 +234,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Researchers get the pseudonymised report (no name, ID, birth date or dates).
         path = clinical.build_report(settings, patient_pk, pseudonymise=not identified,
                                      reader=sess.user.username)
-        if path is None:
-            raise HTTPException(404, "PDF reports are not available: the report service "
-                                     "(oncohybrid.services.report) is not installed")
         audit.record(settings, sess.user.username, "report.download", f"patient:{patient_pk}",
                      {"pseudonymised": not identified})
         return FileResponse(path, media_type="application/pdf",

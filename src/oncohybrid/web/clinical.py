@@ -15,8 +15,6 @@ role change answers in milliseconds).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,12 +24,13 @@ import sqlalchemy as sa
 
 from oncohybrid.config import Settings
 from oncohybrid.errors import InputError, StoreError
+from oncohybrid.services import record as record_service
+from oncohybrid.services import report as report_service
 from oncohybrid.services.assess import ROLE_CRITERIA, reassess_from_record
 from oncohybrid.store.db import session_scope
 from oncohybrid.store.models import Patient
 
 __all__ = [
-    "report_available",
     "build_report",
     "timeline",
     "study_lesions",
@@ -51,36 +50,13 @@ CRITERION_NAMES = {"recist1.1": "RECIST 1.1", "percist": "PERCIST", "lugano": "L
 _LOCK = threading.Lock()  # one edit + re-assessment at a time
 
 
-def _module(name: str) -> Any | None:
-    try:
-        if importlib.util.find_spec(name) is None:
-            return None
-        return importlib.import_module(name)
-    except ModuleNotFoundError:
-        return None
-
-
-def report_available() -> bool:
-    mod = _module("oncohybrid.services.report")
-    return mod is not None and hasattr(mod, "build_patient_report")
-
-
 def build_report(settings: Settings, patient_pk: int, *, pseudonymise: bool = False,
-                 reader: str | None = None) -> Path | None:
-    """The PDF of ``patient_pk`` from ``services.report.build_patient_report``, if present."""
-    mod = _module("oncohybrid.services.report")
-    if mod is None or not hasattr(mod, "build_patient_report"):
-        return None
+                 reader: str | None = None) -> Path:
+    """The PDF of ``patient_pk`` (:func:`oncohybrid.services.report.build_patient_report`)."""
     kwargs: dict[str, Any] = {"pseudonymise": True} if pseudonymise else {}
     if reader:
         kwargs["reader"] = reader
-    return Path(mod.build_patient_report(patient_pk, settings, **kwargs))
-
-
-def _record() -> Any | None:
-    if _module("oncohybrid.store.models_record") is None:
-        return None
-    return _module("oncohybrid.services.record")
+    return Path(report_service.build_patient_report(patient_pk, settings, **kwargs))
 
 
 def _patient_id(settings: Settings, patient_pk: int) -> str:
@@ -93,9 +69,7 @@ def _patient_id(settings: Settings, patient_pk: int) -> str:
 
 def _load(settings: Settings, patient_pk: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(record, latest assessments) of a patient, or ``None`` without a stored record."""
-    rec = _record()
-    if rec is None:
-        return None
+    rec = record_service
     pid = _patient_id(settings, patient_pk)
     data = rec.patient_record(pid, settings)
     if not data["timepoints"]:
@@ -265,8 +239,7 @@ def label_volume(settings: Settings, vols: Any, study_uid: str
         return cache
     result: tuple[Any, Any, Any] = (None, None, None)
     names: dict[int, str] = {}
-    rec = _record()
-    if rec is not None and vols.pet_on_grid is not None:
+    if vols.pet_on_grid is not None:
         from oncohybrid.services.worklist import patient_pk_of_study
         from oncohybrid.store.models_record import Lesion, Observation, Timepoint, TimepointStudy
 
@@ -323,9 +296,9 @@ def label_volume(settings: Settings, vols: Any, study_uid: str
 
 def lesion_table(settings: Settings, patient_pk: int, tp: int | None) -> dict[str, Any]:
     """Rows of the lesion table at time point index ``tp`` (default: the last)."""
-    rec = _record()
+    rec = record_service
     loaded = _load(settings, patient_pk)
-    if loaded is None or rec is None:
+    if loaded is None:
         return {"available": False, "timepoints": [], "rows": [], "tp": tp}
     data, assessments = loaded
     tps = data["timepoints"]
@@ -410,14 +383,6 @@ def _after_edit(settings: Settings, patient_pk: int, patient_id: str,
     return {"response": table["response"], "trace": table["trace"], "tp": table["tp"]}
 
 
-def _require_record() -> Any:
-    rec = _record()
-    if rec is None or _module("oncohybrid.services.assess") is None:
-        raise InputError("the longitudinal lesion record (oncohybrid.services.record) is not "
-                         "installed: lesions cannot be changed")
-    return rec
-
-
 def _criterion_key(value: Any) -> str:
     for key, name in CRITERION_NAMES.items():
         if value in (key, name) and key in ROLE_CRITERIA:
@@ -428,7 +393,7 @@ def _criterion_key(value: Any) -> str:
 def set_role(settings: Settings, patient_pk: int, lesion_id: str, body: dict[str, Any], *,
              actor: str) -> dict[str, Any]:
     """Set a lesion's role under one criterion (a manual decision), then re-assess."""
-    rec = _require_record()
+    rec = record_service
     from oncohybrid.store.models_record import Lesion
 
     crit = _criterion_key(body.get("criterion"))
@@ -449,7 +414,6 @@ def fix_match(settings: Settings, patient_pk: int, lesion_id: str, body: dict[st
     """Correct the tracking at one time point: the detection attributed to ``lesion_id``
     belongs to lesion ``match`` (and vice versa); observation rows swap owners, nothing
     is deleted. Then re-assess."""
-    _require_record()
     from oncohybrid.store.models_record import Lesion, Observation, Timepoint
 
     other = body.get("match")
@@ -501,7 +465,7 @@ def add_measurement(settings: Settings, vols: Any, patient_pk: int, study_uid: s
     ``body``: ``{"lesion_id", "axis": "long"|"short", "orientation", "index",
     "p1": [fx, fy], "p2": [fx, fy]}`` with image fractions as in the probe.
     """
-    rec = _require_record()
+    rec = record_service
     from oncohybrid.services.viewer import point_lps
 
     lesion_id = body.get("lesion_id")
