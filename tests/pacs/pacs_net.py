@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE
@@ -116,3 +121,44 @@ def send_truncated(port: int, ds: Dataset, keep_bytes: int) -> int:
         time.sleep(0.01)
     assoc.release()
     return replies[0] if replies else -1
+
+
+def start_listener_process(
+    home: object, port: int, *, extra_env: dict[str, str] | None = None, timeout_s: float = 30
+) -> subprocess.Popen:
+    """``oncohybrid listen`` as a subprocess on ``port``, returned once it answers C-ECHO."""
+    exe = Path(sys.executable).with_name("oncohybrid")
+    proc = subprocess.Popen(
+        [str(exe), "listen", "--port", str(port), "--quiet-period", "5",
+         "--shutdown-grace", "0.3"],
+        env={**os.environ, "ONCOHYBRID_HOME": str(home), **(extra_env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not echo_ok(port):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "listener did not start"
+            time.sleep(0.2)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+def send_recording_acks(port: int, study: list[Dataset], acked: list[str]) -> None:
+    """C-STORE ``study`` in one association, appending each acknowledged SOP Instance UID;
+    stops quietly when the listener goes away mid-association."""
+    ae = sender_ae()
+    ae.dimse_timeout = 3
+    ae.add_requested_context(study[0].SOPClassUID, "1.2.840.10008.1.2.1")
+    assoc = ae.associate("127.0.0.1", port, ae_title="ONCOHYBRID")
+    for ds in study:
+        if not assoc.is_established:
+            break
+        status = assoc.send_c_store(ds)
+        if status is not None and int(status.get("Status", -1)) == 0:
+            acked.append(str(ds.SOPInstanceUID))
+    if assoc.is_established:
+        assoc.release()

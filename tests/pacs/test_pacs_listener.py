@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -194,37 +193,13 @@ def test_load_three_concurrent_associations_2000_instances_each_indexed_once(
 
 def test_sigterm_keeps_every_acknowledged_instance(home, tmp_path) -> None:  # noqa: ANN001
     port = pacs_net.free_port()
-    exe = Path(sys.executable).with_name("oncohybrid")
-    proc = subprocess.Popen(
-        [str(exe), "listen", "--port", str(port), "--quiet-period", "5",
-         "--shutdown-grace", "0.3"],
-        env={**os.environ, "ONCOHYBRID_HOME": str(home)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    proc = pacs_net.start_listener_process(home, port)
     try:
-        deadline = time.monotonic() + 30
-        while not pacs_net.echo_ok(port):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "listener did not start"
-            time.sleep(0.2)
         study = pacs_data.make_study(n_ct=400, n_pt=0, size=32)
         acked: list[str] = []
 
-        def _send() -> None:
-            ae = pacs_net.sender_ae()
-            ae.dimse_timeout = 3  # the listener goes away mid-association
-            ae.add_requested_context(study[0].SOPClassUID, "1.2.840.10008.1.2.1")
-            assoc = ae.associate("127.0.0.1", port, ae_title="ONCOHYBRID")
-            for ds in study:
-                if not assoc.is_established:
-                    break
-                status = assoc.send_c_store(ds)
-                if status is not None and int(status.get("Status", -1)) == 0:
-                    acked.append(str(ds.SOPInstanceUID))
-            if assoc.is_established:
-                assoc.release()
-
-        sender = threading.Thread(target=_send)
+        sender = threading.Thread(target=pacs_net.send_recording_acks,
+                                  args=(port, study, acked))
         sender.start()
         while len(acked) < 50:
             time.sleep(0.01)
