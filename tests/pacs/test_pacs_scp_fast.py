@@ -112,6 +112,38 @@ def test_ingest_files_batch_outcomes_and_duplicate_rules(home, tmp_path) -> None
     ingestor.close()
 
 
+@pytest.mark.parametrize("links_work", [True, False])
+def test_ingest_files_batch_links_spool_files_into_the_store(
+    home, tmp_path, monkeypatch, links_work  # noqa: ANN001
+) -> None:
+    study = pacs_data.make_study(n_ct=2, n_pt=1)
+    paths = pacs_data.write_study(study, tmp_path / "spool")
+    originals = [p.read_bytes() for p in paths]
+    if not links_work:  # e.g. the spool on another file system: a copy instead
+        import errno
+        import os
+
+        def no_link(src, dst):  # noqa: ANN001, ANN202
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "link", no_link)
+    syncs: list[int] = []
+    from oncohybrid.store.filestore import FileStore
+
+    monkeypatch.setattr(FileStore, "sync_all", staticmethod(lambda: syncs.append(1)))
+    ingestor = Ingestor(get_settings())
+    out = ingestor.ingest_files_batch(paths, source="network", link=True)
+    assert [o.status for o in out] == ["new"] * 3
+    assert syncs == [1]  # one sync for the whole batch, before the rows were committed
+    for path, original, o in zip(paths, originals, out, strict=True):
+        stored = Path(o.path or "")
+        assert stored.is_relative_to(get_settings().store_dir)
+        assert (stored.stat().st_ino == path.stat().st_ino) is links_work
+        path.unlink()  # the listener removes its spool file afterwards
+        assert stored.read_bytes() == original
+    ingestor.close()
+
+
 def test_ingest_files_batch_from_threads_stores_each_instance_once(home, tmp_path) -> None:  # noqa: ANN001
     study = pacs_data.make_study(n_ct=30, n_pt=0, size=8)
     paths = pacs_data.write_study(study, tmp_path / "in")

@@ -50,12 +50,15 @@ def listen(
     shutdown_grace_s: float = typer.Option(
         10.0, "--shutdown-grace", help="Seconds open associations may finish after SIGTERM."
     ),
-    receive_processes: int = typer.Option(
-        0, "--receive-processes", min=0, help="Receiver processes (0: receive in this process)."
+    receive_processes: int | None = typer.Option(
+        None, "--receive-processes", min=0,
+        help="Receiver processes (0: receive in this process). Default: "
+        "$ONCOHYBRID_LISTEN_PROCESSES, else 2 on a machine with 2 or more CPUs.",
     ),
 ) -> None:
     """Receive DICOM instances (C-STORE) and ingest them until SIGTERM / Ctrl-C."""
     from oncohybrid.errors import OncohybridError
+    from oncohybrid.pacs.scp import default_receive_processes
     from oncohybrid.services import pacs
 
     handler = logging.StreamHandler(sys.stderr)
@@ -72,7 +75,9 @@ def listen(
             port=port,
             quiet_period_s=quiet_period_s,
             hook_names=on_complete,
-            receive_processes=receive_processes or None,
+            receive_processes=(
+                default_receive_processes() if receive_processes is None else receive_processes
+            ),
         )
         listener.start()
     except OncohybridError as exc:

@@ -12,6 +12,7 @@ received and that every undefined length is closed by its delimiter.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 
@@ -93,8 +94,7 @@ def check_complete(data: bytes, transfer_syntax: str | UID) -> None:
     ...
     oncohybrid.pacs.integrity.IncompleteDataset: element (0010,0020) declares 8 bytes, 4 received
     """
-    ts = UID(str(transfer_syntax))
-    if ts.is_deflated:
+    if _is_deflated(str(transfer_syntax)):
         try:
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             data = inflater.decompress(data) + inflater.flush()
@@ -102,6 +102,19 @@ def check_complete(data: bytes, transfer_syntax: str | UID) -> None:
             raise IncompleteDataset(f"deflated dataset cannot be inflated: {exc}") from exc
         if not inflater.eof:
             raise IncompleteDataset("deflated dataset stream is cut off")
-    implicit = ts.is_implicit_VR if ts.is_transfer_syntax else False
-    little = ts.is_little_endian if ts.is_transfer_syntax else True
+    implicit, little = _encoding(str(transfer_syntax))
     _walk(bytes(data), 0, len(data), implicit, little, None, 0)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_deflated(transfer_syntax: str) -> bool:
+    return UID(transfer_syntax).is_deflated
+
+
+@functools.lru_cache(maxsize=64)
+def _encoding(transfer_syntax: str) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of a transfer syntax; unknown ones read as explicit LE."""
+    ts = UID(transfer_syntax)
+    if not ts.is_transfer_syntax:
+        return False, True
+    return ts.is_implicit_VR, ts.is_little_endian

@@ -13,21 +13,24 @@ Receive path, chosen for throughput and for never losing an acknowledged instanc
    name and renames it into place (atomic on POSIX), and only then answers *Success*
    (0000). Pixel data is never decoded.
 2. Indexing threads take the spooled files in batches and hand them to
-   ``Ingestor.ingest_files_batch(paths, source="network")`` - the folder-ingest code
-   path (headers only, one transaction and one folder sync per batch) with the same
-   duplicate rules - then delete the spool files. An ingestor without that method gets
+   ``Ingestor.ingest_files_batch(paths, source="network", link=True)`` - the
+   folder-ingest code path (headers only, one transaction and one sync per batch)
+   with the same duplicate rules - then delete the spool files. An ingestor without that method gets
    one ``ingest_dataset`` call per file.
 3. On start, spool files left by an earlier process (acknowledged but not yet
    indexed when it died) are indexed first. On stop (SIGTERM), the listener stops
    accepting associations, lets running ones finish for a grace period, then drains
    the spool before it returns.
 
-Per-instance CPU is what limits a Python receiver, so: pynetdicom's polling threads are
-made to wait for work (:class:`_IdleWaitQueue`, :func:`_waiting_reactor`), plain
-C-STORE responses are encoded directly (:func:`encode_store_response`), and with
-``receive_processes=N`` (or ``ONCOHYBRID_LISTEN_PROCESSES=N``) the listener process only
-accepts connections and indexes, handing each association (its socket) to one of N
-receiver processes that spool and acknowledge and report each spooled file back.
+Per-instance CPU is what limits a Python receiver, so: on an established association a
+plain C-STORE-RQ is received, spooled and answered by :mod:`oncohybrid.pacs.fastpath`
+(everything else stays with pynetdicom); pynetdicom's polling threads are made to wait
+for work (:class:`_IdleWaitQueue`, :func:`_waiting_reactor`); other C-STORE responses
+are encoded directly (:func:`encode_store_response`); and with ``receive_processes=N``
+(or ``ONCOHYBRID_LISTEN_PROCESSES=N``) the listener process only accepts connections
+and indexes (at a lower CPU priority), handing each association (its socket) to one of
+N receiver processes that spool and acknowledge and report spooled files back in
+batches. Spool files are hard-linked into the store, not copied.
 ``ONCOHYBRID_SCP_POLL=1`` switches the pynetdicom hooks off.
 
 An allow-list of calling AE titles with their hosts (from nodes configured with
@@ -75,6 +78,7 @@ from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from oncohybrid.errors import OncohybridError, PacsError
+from oncohybrid.pacs.fastpath import DirectStorePath, encode_store_response
 from oncohybrid.pacs.hooks import StudyCompletionTracker, StudyHook
 from oncohybrid.pacs.integrity import IncompleteDataset, check_complete
 from oncohybrid.pacs.node import validate_ae_title, validate_port
@@ -97,6 +101,10 @@ _IDLE_WAIT_S = 0.02
 #: batch to fill once its first file is there.
 INDEX_BATCH = 250
 INDEX_LINGER_S = 0.05
+# with receiver processes, indexing yields the CPU to them: a sender waits for the
+# acknowledgement, not for the index, and the spool keeps what is not indexed yet
+INDEX_NICENESS = 10
+REPORT_INTERVAL_S = 0.005  # receiver processes report spooled files this often
 
 
 class DatasetIngestor(Protocol):
@@ -110,7 +118,9 @@ class DatasetIngestor(Protocol):
 class BatchIngestor(DatasetIngestor, Protocol):
     """An ingestor that also indexes spooled files in batches (``Ingestor`` is one)."""
 
-    def ingest_files_batch(self, paths: Sequence[Any], *, source: str = ...) -> list[Any]: ...
+    def ingest_files_batch(
+        self, paths: Sequence[Any], *, source: str = ..., link: bool = ...
+    ) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -328,37 +338,6 @@ def _make_event_driven(assoc: Any) -> None:
     dul._run_loop_delay = 0  # the wait happens in the event queue
 
 
-def _command_element(elem: int, value: bytes) -> bytes:
-    return struct.pack("<HHI", 0x0000, elem, len(value)) + value
-
-
-def _uid_value(uid: str) -> bytes:
-    raw = uid.encode("ascii")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
-def encode_store_response(
-    sop_class_uid: str, message_id: int, status: int, sop_instance_uid: str
-) -> bytes:
-    """The command set of a C-STORE-RSP without error details (PS3.7 §9.3.1.2, Annex E).
-
-    Implicit VR little endian (PS3.7 §6.3.1), elements in tag order: the bytes
-    pynetdicom's DIMSE layer produces for the same response. Its generic encoder (a
-    pydicom dataset, encoded twice for the group length) was half of the CPU a received
-    instance cost, hence this direct encoding of the one message the SCP sends per
-    instance.
-    """
-    body = b"".join((
-        _command_element(0x0002, _uid_value(sop_class_uid)),
-        _command_element(0x0100, struct.pack("<H", 0x8001)),  # C-STORE-RSP
-        _command_element(0x0120, struct.pack("<H", message_id)),
-        _command_element(0x0800, struct.pack("<H", 0x0101)),  # no data set
-        _command_element(0x0900, struct.pack("<H", status)),
-        _command_element(0x1000, _uid_value(sop_instance_uid)),
-    ))
-    return _command_element(0x0000, struct.pack("<I", len(body))) + body
-
-
 def _fast_store_responses(assoc: Any) -> None:
     """Send plain C-STORE-RSPs (no error comment/offending element) with one P-DATA.
 
@@ -497,6 +476,7 @@ class _Receiver:
         self.event_driven = event_driven
         self.fast_responses = event_driven  # both off with ONCOHYBRID_SCP_POLL=1
         self._seq = itertools.count()
+        self._spool_prefix = os.path.join(os.fspath(spool_dir), "")
 
     def make_server(
         self, address: tuple[str, int], server_class: type[_NoDelayServer] = _NoDelayServer
@@ -526,6 +506,7 @@ class _Receiver:
             _make_event_driven(event.assoc)
         if self.fast_responses:
             _fast_store_responses(event.assoc)
+            DirectStorePath.install(event.assoc, self.spool)
 
     def _on_requested(self, event: evt.Event) -> None:
         if not self.allowed:
@@ -543,26 +524,38 @@ class _Receiver:
             event.assoc.acse.send_reject(0x01, 0x01, 0x03)
 
     def _on_store(self, event: evt.Event) -> int:
+        """EVT_C_STORE handler: requests that pynetdicom itself received."""
+        request = event.request
+        # the dataset exactly as the sender encoded it, taken once (no decoding)
+        return self.spool(
+            str(request.AffectedSOPClassUID),
+            str(request.AffectedSOPInstanceUID),
+            str(event.context.transfer_syntax),
+            event.encoded_dataset(include_meta=False),
+            event.assoc.requestor.ae_title or "",
+        )
+
+    def spool(
+        self, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
+        body: bytes, calling_ae: str,
+    ) -> int:
+        """Write one received instance to the spool; the C-STORE status to answer.
+
+        PS3.4 §B.2.3: Success only once the instance is safely on disk, so an
+        acknowledged instance survives a crash (it is indexed at the next start).
+        """
         try:
-            # the dataset exactly as the sender encoded it, taken once (no decoding)
-            body = event.encoded_dataset(include_meta=False)
-            check_complete(body, event.context.transfer_syntax)
+            check_complete(body, transfer_syntax_uid)
         except IncompleteDataset as exc:
             self.stats.add("refused_instances")
-            log.warning("refused an incomplete dataset from %s: %s",
-                        event.assoc.requestor.ae_title, exc)
+            log.warning("refused an incomplete dataset from %s: %s", calling_ae, exc)
             return STATUS_CANNOT_UNDERSTAND
-        name = f"{time.time_ns():020d}{self.name_tag}-{next(self._seq):08d}"
-        final = self.spool_dir / f"{name}.dcm"
-        partial = self.spool_dir / f"{name}.part"
+        # plain strings, not Paths: this runs once per received instance
+        base = f"{self._spool_prefix}{time.time_ns():020d}{self.name_tag}-{next(self._seq):08d}"
+        final, partial = base + ".dcm", base + ".part"
         try:
             # PS3.10 §7.1: preamble, prefix and file meta, then the dataset as received
-            request = event.request
-            head = file_meta_header(
-                str(request.AffectedSOPClassUID),
-                str(request.AffectedSOPInstanceUID),
-                str(event.context.transfer_syntax),
-            )
+            head = file_meta_header(sop_class_uid, sop_instance_uid, transfer_syntax_uid)
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 _write_all(fd, head, body)
@@ -571,11 +564,11 @@ class _Receiver:
             os.replace(partial, final)
         except OSError as exc:
             with contextlib.suppress(OSError):
-                partial.unlink()
+                os.unlink(partial)
             log.error("cannot spool a received instance: %s", exc)
             return STATUS_OUT_OF_RESOURCES
         self.stats.add("received")
-        self.on_spooled(final, event.assoc.requestor.ae_title or "")
+        self.on_spooled(Path(final), calling_ae)
         return STATUS_SUCCESS
 
 
@@ -605,43 +598,88 @@ def _finish_associations(server: _NoDelayServer, grace_s: float) -> None:
         assoc.join(timeout=10)
 
 
-class _StatsToParent:
-    def __init__(self, send: Callable[[tuple[Any, ...]], None]) -> None:
-        self._send = send
+def _lower_thread_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value (Linux schedules threads individually)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
-    def add(self, name: str, n: int = 1) -> None:
-        self._send(("stat", name, n))
+
+class _ParentReport:
+    """What a receiver process tells the listener, sent in batches.
+
+    One pipe message per spooled instance (and one per statistic) cost a receiver
+    process about a sixth of its CPU; here they are collected and sent every
+    ``REPORT_INTERVAL_S`` by a thread of their own. Nothing depends on the delay: the
+    instance is already on disk, and the listener indexes whatever is left in the
+    spool when it stops or starts again.
+    """
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._stored: list[tuple[str, str]] = []
+        self._stats: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="report-to-listener",
+                                        daemon=True)
+        self._thread.start()
+
+    def add(self, name: str, n: int = 1) -> None:  # the ListenerStats interface
+        with self._lock:
+            self._stats[name] = self._stats.get(name, 0) + n
+
+    def stored(self, path: Path, calling_ae: str) -> None:
+        with self._lock:
+            self._stored.append((path.name, calling_ae))
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self._send_lock, contextlib.suppress(OSError):
+            self._events.send(msg)
+
+    def flush(self) -> None:
+        with self._lock:
+            stored, self._stored = self._stored, []
+            stats, self._stats = self._stats, {}
+        if stored:
+            self.send(("stored", stored))
+        if stats:
+            self.send(("stats", stats))
+
+    def _run(self) -> None:
+        while not self._stop.wait(REPORT_INTERVAL_S):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()
 
 
 def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None:
     """Main of a receiver process: serve the connections the listener hands over.
 
-    Messages to the listener (``events``): ``("ready",)``, ``("stored", file name,
-    calling AE)`` after each spooled (acknowledged) instance, ``("stat", name, n)``,
-    ``("bye",)`` at the end. From the listener (``control``): ``("assoc", address)``
-    followed by the connection's file descriptor, or ``("stop", grace_s)``.
+    Messages to the listener (``events``): ``("ready",)``, ``("stored", [(file name,
+    calling AE), ...])`` for spooled (acknowledged) instances, ``("stats", {name: n})``,
+    and ``("bye",)`` at the end. From the listener (``control``): ``("assoc",
+    address)`` followed by the connection's file descriptor, or ``("stop", grace_s)``.
     """
     # the listener process decides when to stop (SIGTERM may reach the whole group)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lock = threading.Lock()
-
-    def send(msg: tuple[Any, ...]) -> None:
-        with lock, contextlib.suppress(OSError):
-            events.send(msg)
-
+    report = _ParentReport(events)
     receiver = _Receiver(
         ae_title=config["ae_title"],
         spool_dir=Path(config["spool_dir"]),
         allowed=config["allowed"],
         max_associations=config["max_associations"],
-        stats=_StatsToParent(send),
-        on_spooled=lambda path, calling_ae: send(("stored", path.name, calling_ae)),
+        stats=report,
+        on_spooled=report.stored,
         name_tag=f"-r{config['index']}",
         event_driven=config["event_driven"],
     )
     server = receiver.make_server((config["host"], config["port"]), _DetachedServer)
-    send(("ready",))
+    report.send(("ready",))
     grace_s = 0.0
     try:
         while True:
@@ -656,7 +694,8 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
         pass  # the listener process is gone: what was spooled is recovered at its next start
     _finish_associations(server, grace_s)
     server.server_close()
-    send(("bye",))
+    report.close()
+    report.send(("bye",))
 
 
 @dataclass
@@ -675,6 +714,15 @@ def _env_int(name: str) -> int:
         return int(value) if value else 0
     except ValueError:
         raise PacsError(f"environment variable {name}={value!r}: expected a number") from None
+
+
+def default_receive_processes() -> int:
+    """``oncohybrid listen``'s receiver processes: $ONCOHYBRID_LISTEN_PROCESSES, else 2
+    where there are 2 or more CPUs (reception is CPU-bound and a Python process gets one
+    core), else 0 (receive in the listener process)."""
+    if os.environ.get("ONCOHYBRID_LISTEN_PROCESSES", "").strip():
+        return _env_int("ONCOHYBRID_LISTEN_PROCESSES")
+    return 2 if (os.cpu_count() or 1) >= 2 else 0
 
 
 class StorageListener:
@@ -848,9 +896,11 @@ class StorageListener:
                 return
             kind = msg[0]
             if kind == "stored":
-                self._queue.put((self.spool_dir / msg[1], msg[2]))
-            elif kind == "stat":
-                self.stats.add(msg[1], msg[2])
+                for name, calling_ae in msg[1]:
+                    self._queue.put((self.spool_dir / name, calling_ae))
+            elif kind == "stats":
+                for name, n in msg[1].items():
+                    self.stats.add(name, n)
             elif kind == "ready":
                 proc.ready.set()
             elif kind == "bye":
@@ -986,6 +1036,8 @@ class StorageListener:
         instead of per instance leaves the receiving threads most of the CPU.
         """
         batched = hasattr(self.ingestor, "ingest_files_batch")
+        if self.receive_processes and INDEX_NICENESS:
+            _lower_thread_priority(INDEX_NICENESS)
         while True:
             entry = self._queue.get()
             if entry is None:
@@ -1019,7 +1071,9 @@ class StorageListener:
         ingestor = self.ingestor
         assert hasattr(ingestor, "ingest_files_batch")
         try:
-            outcomes = ingestor.ingest_files_batch([p for p, _ae in batch], source="network")
+            outcomes = ingestor.ingest_files_batch(
+                [p for p, _ae in batch], source="network", link=True
+            )
         except Exception:  # database or disk trouble: keep the files, indexed at next start
             self.stats.add("index_failed", len(batch))
             log.exception("indexing a batch of %d spooled instances failed; they stay in "

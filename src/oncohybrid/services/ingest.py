@@ -607,15 +607,17 @@ class Ingestor:
         return IngestOutcome("new", str(dest), None, sop)
 
     def ingest_files_batch(
-        self, paths: Sequence[str | Path], *, source: str = "network"
+        self, paths: Sequence[str | Path], *, source: str = "network", link: bool = False
     ) -> list[IngestOutcome]:
         """Store and index Part 10 files (e.g. a Storage SCP's spool) as one batch.
 
         Thread-safe, like :meth:`ingest_dataset`, and with the same duplicate rules, but
         through the file-ingest path: headers only are read (:func:`read_header`), files
-        are copied as they are (fsync-ed), their folders synced once, and all rows go in
-        one transaction, logged in this Ingestor's network ingest log. Returns one
-        outcome per path, in order; the source files are left in place.
+        are copied as they are (fsync-ed) - or, with ``link``, hard-linked into the store
+        (:meth:`FileStore.link_atomic`; for finished files nobody rewrites) - their
+        folders synced once, and all rows go in one transaction, logged in this
+        Ingestor's network ingest log. Returns one outcome per path, in order; the
+        source files are left in place.
         """
         outcomes: list[IngestOutcome | None] = [None] * len(paths)
         batch: list[tuple[_Source, HeaderRecord]] = []
@@ -642,7 +644,7 @@ class Ingestor:
         with ExitStack() as claims:
             for sop in sops:  # a global order: two batches never wait on each other
                 claims.enter_context(self._claim(sop))
-            inserted = self._flush(batch, report, log_pk, False, None, 0)
+            inserted = self._flush(batch, report, log_pk, False, None, 0, link=link)
             stored = self._existing_paths(sops)
         first: set[str] = set()
         for i, (_src, rec) in zip(where, batch, strict=True):
@@ -776,6 +778,8 @@ class Ingestor:
         in_place: bool,
         rows_in_place: bool | None,
         skipped_written: int,
+        *,
+        link: bool = False,
     ) -> set[str]:
         """Store one batch: files first (synced), then one transaction for the rows.
 
@@ -806,11 +810,17 @@ class Ingestor:
             dest = self.store.path_for(rec.study_instance_uid, rec.series_instance_uid, sop)
             if dest.exists():  # an orphan left by an interrupted run: adopt it
                 size = dest.stat().st_size
+            elif link and src.path is not None and rec.part10:
+                size = self.store.link_atomic(Path(src.path), dest)
+                dirs.add(dest.parent)
             else:
                 size = self._copy_into_store(src, rec, dest)
                 dirs.add(dest.parent)
             rows.append((rec, _instance_row(rec, str(dest), size, in_place=False)))
-        self.store.sync_dirs(dirs)
+        if link and dirs:
+            self.store.sync_all()  # the linked files and their folders, in one call
+        else:
+            self.store.sync_dirs(dirs)
         new_skips = report.skipped[skipped_written:]
         inserted = self._commit_batch(rows, log_pk=log_pk, dup_extra=n_dup, new_skips=new_skips)
         report.new += len(inserted)
