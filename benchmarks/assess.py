@@ -42,11 +42,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="oncohybrid-bench-assess-") as tmp:
         os.environ["ONCOHYBRID_HOME"] = str(Path(tmp) / "home")
         from assess_truth import (
+            acquired_pet,
             check_same_geometry,
             noise_free_pet,
             score_matches,
             true_identity,
             truth_course,
+            valid_reference_centres,
         )
 
         from oncohybrid.phantom import generate_cohort
@@ -73,7 +75,7 @@ def main() -> None:
               f"noise-free truth cohort {t3 - t2:.1f} s")
         stages: dict[str, float] = {}
         walls = []
-        match_ok = match_n = cat_ok = cat_n = painted_ok = 0
+        match_ok = match_n = cat_ok = cat_n = painted_ok = nf_ok = vois_ok = vois_n = 0
         detections = false_pos = 0
         diffs = []
         for p in truth["patients"]:
@@ -97,18 +99,30 @@ def main() -> None:
                     false_pos += true_identity(c, p["timepoints"][k]) is None
             c, n = score_matches(res.course, cents, p)
             match_ok, match_n = match_ok + c, match_n + n
-            gt = run_criteria(truth_course(p, pet=noise_free_pet(clean, p)), CRITERIA)
+            nf_pet = noise_free_pet(clean, p)
+            centres = valid_reference_centres(nf_pet, p, res.reference_vois)
+            vois_ok += sum(a and b for _l, _b, a, b in centres)
+            vois_n += len(centres)
+            gt = run_criteria(truth_course(p, pet=acquired_pet(Path(tmp) / "data", p),
+                                           references_from_image=True,
+                                           reference_centres=centres), CRITERIA)
+            noise_free = run_criteria(truth_course(p, pet=nf_pet), CRITERIA)
             painted = run_criteria(truth_course(p), CRITERIA)
             for name in CRITERIA:
                 ours = [tp["overall"] for tp in res.criteria[name]["timepoints"]][1:]
                 ref = [tp["overall"] for tp in gt[name][1]["timepoints"]][1:]
+                nf_ref = [tp["overall"] for tp in noise_free[name][1]["timepoints"]][1:]
                 old = [tp["overall"] for tp in painted[name][1]["timepoints"]][1:]
                 cat_ok += sum(a == b for a, b in zip(ours, ref, strict=True))
+                nf_ok += sum(a == b for a, b in zip(ours, nf_ref, strict=True))
                 painted_ok += sum(a == b for a, b in zip(ours, old, strict=True))
                 cat_n += len(ref)
                 if ours != ref:
                     diffs.append(f"{p['patient_id']} ({p['response_pattern']}) {name}: "
                                  f"pipeline {ours} vs truth {ref}")
+                if ours != nf_ref:
+                    diffs.append(f"{p['patient_id']} ({p['response_pattern']}) {name}: "
+                                 f"pipeline {ours} vs noise-free truth {nf_ref}")
             print(f"  {p['patient_id']} {p['response_pattern']:10s} {wall:6.1f} s", flush=True)
         total = sum(walls)
         n = len(walls)
@@ -120,8 +134,12 @@ def main() -> None:
             print(f"{k:14s} {v / n:10.2f} {v / total:7.1%} {v / base:7.2f}")
         print(f"\nlesion matches correct: {match_ok}/{match_n} = {match_ok / max(match_n, 1):.1%}")
         print(f"detections that are no true lesion: {false_pos}/{detections}")
+        print(f"timepoints whose liver and blood-pool VOIs lie in uniform tissue: "
+              f"{vois_ok}/{vois_n}")
         print(f"categories equal to ground truth: {cat_ok}/{cat_n} = {cat_ok / max(cat_n, 1):.1%}")
-        print(f"(equal to the painted-SUV truth, not a scanner measurement: {painted_ok}/{cat_n} "
+        print(f"(equal to the noise-free-image truth: {nf_ok}/{cat_n} "
+              f"= {nf_ok / max(cat_n, 1):.1%};"
+              f" to the painted-SUV truth, not a scanner measurement: {painted_ok}/{cat_n} "
               f"= {painted_ok / max(cat_n, 1):.1%})")
         for d in diffs:
             print("  differs:", d)
@@ -129,8 +147,10 @@ def main() -> None:
                           {k: v / n for k, v in stages.items()},
                           "match_correct": [match_ok, match_n],
                           "categories_equal": [cat_ok, cat_n],
+                          "categories_equal_noise_free_truth": [nf_ok, cat_n],
                           "categories_equal_painted_truth": [painted_ok, cat_n],
-                          "false_detections": [false_pos, detections]}))
+                          "false_detections": [false_pos, detections],
+                          "valid_reference_vois": [vois_ok, vois_n]}))
         from oncohybrid.store.db import dispose_engines
 
         dispose_engines()

@@ -1,32 +1,43 @@
 """Ground-truth courses of phantom patients and the scoring of an assess run against them.
 
 What a ground-truth measurement is (docs/record.md, "Ground truth of the phantom tests"):
-what a perfect reader measures **on this scanner**, not the activity painted into the
-phantom. The phantom's PET is blurred by the scanner's resolution (6 mm FWHM), so a
-10 mm lesion shows a fraction of its true SUV (partial volume) on every scanner, and that
-fraction changes when the lesion shrinks or grows. The truth therefore is:
+the **true lesions measured on the images**, by a reader who knows exactly where each
+lesion is and how far it extends. Two variants:
+
+- **Acquired image** (the acceptance truth): PET values read on the PET as acquired,
+  noise included, inside the true lesion; references read in the pipeline's VOIs where
+  the noise-free image confirms they lie in uniform liver / blood
+  (:func:`valid_reference_centres`: PERCIST asks for a 3 cm sphere in normal right-lobe
+  parenchyma, not a particular place, and two valid places read means up to ±5 % apart
+  on these images), otherwise at the phantom's reference places. Differences from the
+  pipeline then come from segmentation, tracking and measurement, not from the noise
+  both see.
+- **Noise-free image** (reported alongside): PET values of the noise-free image of the
+  same patient and visit (``generate_cohort(..., noise_free=True)`` with the same seed:
+  same geometry, doses and references, :func:`check_same_geometry`), references = the
+  painted liver and blood-pool SUVs with a liver SD of 10 % of the mean (the phantom's
+  noise). A value that the noise moves across a cut-off (a lesion SUVmax at 3 × liver,
+  a SULpeak change at 0 %) gives a different category here on any scanner.
+
+Common to both:
 
 - **CT** (RECIST, Lugano size): the phantom's true ``ld_mm`` / ``sa_mm`` / volume.
 - **PET** (PERCIST, Lugano/Deauville): SUVmax and the PERCIST SUVpeak (1 cm³ sphere,
   centre in the VOI, :func:`oncohybrid.quant.pet.suv_peak`, checked against brute force in
-  tests/quant) of the **noise-free** image of the same patient and visit
-  (``generate_cohort(..., noise_free=True)`` with the same seed gives the same geometry,
-  doses and references: :func:`check_same_geometry`), inside the **true** lesion (true
-  centre, semi-axes and rotation from ``ground_truth.json``), converted with the phantom's
-  own SUVbw/SUL factors. SUL = SUV × sul_factor / suvbw_factor.
-- **TLG**: the noise-free SUV summed over the voxels at or above the PERCIST threshold
-  near the true lesion (:func:`pet_truth`), as a threshold method measures it.
-- **Measurability**: a lesion whose noise-free SULpeak is below the PERCIST 1.0
-  measurability threshold (1.5 × liver SULmean + 2 SD, Wahl 2009) is not measurable in the
-  truth either: it cannot be a PERCIST target (the same target selection applies), and
-  when no baseline lesion reaches the threshold the follow-ups are NE, as the paper says.
-- **References**: the phantom's true liver and blood-pool SUVs; the liver SD is the
-  phantom's noise level (10 % of the mean; 0 with ``noise_free`` references).
+  tests/quant) inside the **true** lesion (true centre, semi-axes and rotation from
+  ``ground_truth.json``), converted with the phantom's own SUVbw/SUL factors (SUL = SUV ×
+  sul_factor / suvbw_factor), never with oncohybrid.dicom.suv.
+- **TLG**: SUV summed over the voxels at or above the PERCIST threshold near the true
+  lesion (:func:`pet_truth`), as a threshold method measures it.
+- **Measurability**: a lesion whose SULpeak is below the PERCIST 1.0 measurability
+  threshold (1.5 × liver SULmean + 2 SD, Wahl 2009) is not measurable in the truth either:
+  it cannot be a PERCIST target (the same target selection applies), and when no baseline
+  lesion reaches the threshold the follow-ups are NE, as the paper says.
 
-Without noise-free images (``pet=None``) the PET truth falls back to the painted SUV
-(the physical activity, which no scanner of finite resolution measures in small lesions).
-The course runs through the same case builder and response engines as the pipeline, so
-category differences come from the measurements and the tracking, not from the case logic.
+Without images (``pet=None``) the PET truth falls back to the painted SUV (the physical
+activity, which no scanner of finite resolution measures in small lesions). The course
+runs through the same case builder and response engines as the pipeline, so category
+differences come from the measurements and the tracking, not from the case logic.
 """
 
 from __future__ import annotations
@@ -53,7 +64,8 @@ _UID_KEYS = {"study_uid", "ct_series_uid", "pt_series_uid", "frame_of_reference_
 def noise_free_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
     """The noise-free PET of each timepoint of ``patient`` as SUVbw (highdicom Volume).
 
-    ``root`` is the noise-free cohort's folder; SUVbw = stored value × ``suvbw_factor`` of
+    ``root`` is the noise-free cohort's folder (any cohort's folder gives that cohort's
+    PET: :func:`acquired_pet`); SUVbw = stored value × ``suvbw_factor`` of
     the phantom's ground truth (independent of oncohybrid.dicom.suv).
     """
     from oncohybrid.dicom.volume import load_series
@@ -63,6 +75,15 @@ def noise_free_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
         vol = load_series(Path(root) / tp["pt_dir"])
         out.append(vol.with_array(vol.array.astype(np.float32) * np.float32(tp["suvbw_factor"])))
     return out
+
+
+def acquired_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
+    """The PET as acquired (with its noise) of each timepoint, as SUVbw (highdicom Volume).
+
+    Read from the cohort's own files with the phantom's ``suvbw_factor`` (independent of
+    oncohybrid.dicom.suv), like :func:`noise_free_pet`.
+    """
+    return noise_free_pet(root, patient)
 
 
 def check_same_geometry(noisy: dict[str, Any], noise_free: dict[str, Any]) -> None:
@@ -131,12 +152,91 @@ def pet_truth(vol: Any, lesion: dict[str, Any], rotation_deg: float, threshold_s
     return float(vol.array[mask].max()), float(peak), tlg
 
 
+def image_references(vol: Any, tp: dict[str, Any], liver_centre: Any = None,
+                     blood_centre: Any = None) -> dict[str, float]:
+    """PERCIST/Deauville references read on ``vol`` (SUVbw) in VOIs at the given centres.
+
+    The liver 3 cm sphere and the 1 × 2 cm aortic cylinder (oncohybrid.quant.references
+    with manual placement), by default at the phantom's true places
+    (``liver_reference_centre_lps_mm``, ``blood_pool_centre_lps_mm``), with the reference
+    keys the pipeline writes (SUL for PERCIST, the VOI means for Deauville).
+    """
+    from oncohybrid.quant.references import blood_pool_reference, liver_reference
+
+    ratio = tp["sul_factor"] / tp["suvbw_factor"]
+    liver = liver_reference(
+        vol, sul_per_suv=ratio,
+        centre_lps_mm=tp["liver_reference_centre_lps_mm"] if liver_centre is None
+        else liver_centre)
+    blood = blood_pool_reference(
+        vol, sul_per_suv=ratio,
+        centre_lps_mm=tp["blood_pool_centre_lps_mm"] if blood_centre is None else blood_centre)
+    (l_mean, l_sd), (b_mean, b_sd) = liver.mean_sd_sul, blood.mean_sd_sul
+    return {
+        "liver_sul_mean": l_mean, "liver_sul_sd": l_sd, "liver_suv_max": liver.suv_mean,
+        "blood_pool_sul_mean": b_mean, "blood_pool_sul_sd": b_sd,
+        "mediastinum_suv_max": blood.suv_mean,
+    }
+
+
+def valid_reference_centres(noise_free: list[Any], patient: dict[str, Any],
+                            vois: list[dict[str, Any]]) -> list[tuple[Any, Any, bool, bool]]:
+    """Per timepoint (liver centre, blood-pool centre, liver VOI valid, blood VOI valid).
+
+    PERCIST 1.0 (Wahl 2009) asks for a 3 cm sphere in normal right-lobe parenchyma, not
+    one particular place, and on these images two valid placements read means up to ±5 %
+    apart (the noise is spatially correlated). So the truth accepts the pipeline's VOI
+    (``AssessResult.reference_vois``) where the **noise-free** image shows it is valid -
+    uniform tissue at the painted value: mean within 2 % and no voxel above 5 % of the
+    painted liver (blood pool: mean within 5 % of the painted blood) - and otherwise
+    places it at the phantom's reference place. A VOI that touches a lesion, an organ
+    edge or another tissue fails these checks.
+    """
+    from oncohybrid.quant.references import blood_pool_reference, liver_reference, sphere_mask
+
+    out = []
+    for k, tp in enumerate(patient["timepoints"]):
+        voi = vois[k] if k < len(vois) else {}
+        liver_c = blood_c = None
+        liver_ok = blood_ok = False
+        if voi.get("liver"):
+            c = voi["liver"]["centre_lps_mm"]
+            region = liver_reference(noise_free[k], centre_lps_mm=c)
+            painted = tp["liver_suv_mean"]
+            mask = sphere_mask(_grid(noise_free[k]), c, 30.0)
+            peak = float(noise_free[k].array[mask].max()) if mask.any() else np.inf
+            liver_ok = abs(region.suv_mean / painted - 1) <= 0.02 and peak <= 1.05 * painted
+            liver_c = c if liver_ok else None
+        if voi.get("blood_pool"):
+            c = voi["blood_pool"]["centre_lps_mm"]
+            region = blood_pool_reference(noise_free[k], centre_lps_mm=c)
+            blood_ok = abs(region.suv_mean / tp["blood_pool_suv"] - 1) <= 0.05
+            blood_c = c if blood_ok else None
+        out.append((liver_c, blood_c, liver_ok, blood_ok))
+    return out
+
+
+def _grid(vol: Any) -> Any:
+    from oncohybrid.segment.grid import as_grid
+
+    return as_grid(vol)[1]
+
+
 def truth_course(patient: dict[str, Any], noise_free: bool = False,
-                 pet: list[Any] | None = None) -> Course:
-    """The ground-truth course (module docstring); ``pet``: :func:`noise_free_pet`."""
+                 pet: list[Any] | None = None, references_from_image: bool = False,
+                 reference_centres: list[tuple[Any, Any, bool, bool]] | None = None) -> Course:
+    """The ground-truth course (module docstring); ``pet``: :func:`noise_free_pet` or
+    :func:`acquired_pet`; ``references_from_image``: :func:`image_references` on ``pet``
+    (VOIs at ``reference_centres`` from :func:`valid_reference_centres`, else at the
+    phantom's reference places) instead of the painted liver and blood-pool values."""
     tps = patient["timepoints"]
     refs = []
-    for tp in tps:
+    for k, tp in enumerate(tps):
+        if references_from_image and pet is not None:
+            liver_c, blood_c = (reference_centres[k][:2] if reference_centres
+                                else (None, None))
+            refs.append(image_references(pet[k], tp, liver_c, blood_c))
+            continue
         ratio = tp["sul_factor"] / tp["suvbw_factor"]
         liver, blood = tp["liver_suv_mean"], tp["blood_pool_suv"]
         sd = 0.0 if noise_free else LIVER_SD_FRACTION

@@ -709,6 +709,11 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         lesions.extend(extra)
     seg_json = {**seg.parameters(), "n_components": seg.n_lesions, "n_lesions": len(lesions),
                 "low_threshold_suv": low, "physiological_exclusion": "docs/record.md"}
+    # provenance of the threshold: where its reference VOIs were placed
+    for key, region in (("liver_reference", liver), ("blood_pool_reference", blood)):
+        if region is not None:
+            seg_json[key] = {"shape": region.shape, "placement": region.placement,
+                             "centre_lps_mm": [round(v, 2) for v in region.centre_lps_mm]}
     return TimepointAnalysis(tp, ct, sul_per_suv, liver, blood, threshold, lesions, seg_json,
                              notes, pet=vol)
 
@@ -1094,6 +1099,9 @@ class AssessResult:
     tracking: dict[str, Any]
     timings_s: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: per timepoint, the reference VOIs read ({"liver": ReferenceRegion JSON or None,
+    #: "blood_pool": ...}): where the references behind the cases' numbers were placed
+    reference_vois: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"patient_id": self.patient_id, "criteria": self.criteria}
@@ -1169,6 +1177,11 @@ def assess_patient(
         tracking=tracking.to_json(),
         timings_s=timings,
         notes=notes,
+        reference_vois=[
+            {"liver": None if a.liver is None else a.liver.to_json(),
+             "blood_pool": None if a.blood_pool is None else a.blood_pool.to_json()}
+            for a in analyses
+        ],
     )
 
 
