@@ -103,6 +103,11 @@ def main() -> None:
             centres = valid_reference_centres(nf_pet, p, res.reference_vois)
             vois_ok += sum(a and b for _l, _b, a, b in centres)
             vois_n += len(centres)
+            for k, (_l, _b, liver_ok, blood_ok) in enumerate(centres):
+                if not (liver_ok and blood_ok):
+                    diffs.append(f"{p['patient_id']} timepoint {k}: reference VOI not in "
+                                 f"uniform tissue: {'' if liver_ok else 'liver '}"
+                                 f"{'' if blood_ok else 'blood pool'}")
             gt = run_criteria(truth_course(p, pet=acquired_pet(Path(tmp) / "data", p),
                                            references_from_image=True,
                                            reference_centres=centres), CRITERIA)

@@ -188,7 +188,9 @@ def valid_reference_centres(noise_free: list[Any], patient: dict[str, Any],
     apart (the noise is spatially correlated). So the truth accepts the pipeline's VOI
     (``AssessResult.reference_vois``) where the **noise-free** image shows it is valid -
     uniform tissue at the painted value: mean within 2 % and no voxel above 5 % of the
-    painted liver (blood pool: mean within 5 % of the painted blood) - and otherwise
+    painted liver; blood pool: mean within 10 % of the painted blood, as the blurred wall
+    of the 24 mm phantom aorta lowers a 10 mm cylinder 2-4 mm off its axis by 5-10 %,
+    while one outside the lumen reads 20-80 % low - and otherwise
     places it at the phantom's reference place. A VOI that touches a lesion, an organ
     edge or another tissue fails these checks.
     """
@@ -210,7 +212,7 @@ def valid_reference_centres(noise_free: list[Any], patient: dict[str, Any],
         if voi.get("blood_pool"):
             c = voi["blood_pool"]["centre_lps_mm"]
             region = blood_pool_reference(noise_free[k], centre_lps_mm=c)
-            blood_ok = abs(region.suv_mean / tp["blood_pool_suv"] - 1) <= 0.05
+            blood_ok = abs(region.suv_mean / tp["blood_pool_suv"] - 1) <= 0.10
             blood_c = c if blood_ok else None
         out.append((liver_c, blood_c, liver_ok, blood_ok))
     return out

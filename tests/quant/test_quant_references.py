@@ -108,6 +108,27 @@ def test_auto_blood_pool_finds_the_descending_aorta_on_ct():
     assert ref.n_voxels > 0 and ref.volume_ml < math.pi * 0.5**2 * 2.0 * 1.6
 
 
+@pytest.mark.parametrize("hot", [True, False])
+def test_auto_blood_pool_is_not_fooled_by_a_round_lung_tumour_in_a_short_thorax(hot):
+    # A field of view holding only 4 cm of lung (10 slices), and a round 30 mm tumour in
+    # the medial left lung, in front of the aorta, spanning more of those slices than the
+    # aorta scores in: on CT alone it looks like the vessel (soft-tissue disk in a ring of
+    # lung). Hot, it is excluded by its uptake; cold (e.g. after treatment) by lying away
+    # from the spine and by the aorta's longer head-to-foot run.
+    pet, ct = torso()
+    x, y, z = _lps_grid()
+    outside = (z < 140) | (z > 176)
+    ct[outside & (ct == -800.0)] = -80.0  # lungs only in 140..176 mm
+    pet[outside & (pet == 0.3)] = 0.8
+    tumour_c = np.array([45.0, 5.0, 158.0])
+    tumour = (x - tumour_c[0]) ** 2 + (y - tumour_c[1]) ** 2 + (z - tumour_c[2]) ** 2 <= 15**2
+    pet[tumour], ct[tumour] = (9.0 if hot else 1.2), 40.0
+    ref = blood_pool_reference(pet, ct=ct, affine=AFFINE)
+    c = np.asarray(ref.centre_lps_mm)
+    assert np.linalg.norm(c[:2] - AORTA_XY) <= 4.0, c
+    assert ref.suv_mean == pytest.approx(1.6, abs=1e-6)
+
+
 def test_blood_pool_without_ct_needs_a_manual_centre():
     pet, _ = torso()
     with pytest.raises(InputError, match="needs the CT"):

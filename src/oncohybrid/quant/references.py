@@ -28,6 +28,11 @@ from oncohybrid.segment.grid import VoxelGrid, as_grid, check_same_grid
 LIVER_DIAMETER_MM = 30.0
 BLOOD_POOL_DIAMETER_MM = 10.0
 BLOOD_POOL_LENGTH_MM = 20.0
+#: a blood-pool candidate with more uptake than this times the slice's median body uptake
+#: is a tumour (blood pool ≈ 2-3.5 x the body median of muscle, fat and lung)
+HOT_X_BODY = 5.0
+#: the descending aorta's centre lies within this distance of the vertebral body's centre
+AORTA_MAX_FROM_SPINE_MM = 50.0
 
 
 @dataclass(frozen=True)
@@ -317,14 +322,20 @@ def blood_pool_reference(
 
     1. Thorax = axial slices whose lung area (CT < -500 HU inside the hole-filled body,
        CT > -400 HU) is at least half of the largest lung area.
-    2. In each slice of the middle half of the thorax, score every pixel by the fraction
-       of soft tissue (-20..120 HU after 1 mm smoothing) in an 8 mm disk times the
-       fraction of *non*-soft tissue (fat, lung) in a 16-22 mm ring around it: a vessel
-       surrounded by mediastinal fat or lung scores high, the heart and chest wall low.
+    2. In each slice of the middle half of the thorax (all of it when that half is
+       shorter than 4 cm), score every pixel by the fraction of soft tissue (-20..120 HU
+       after 1 mm smoothing) in an 8 mm disk times the fraction of *non*-soft tissue (fat,
+       lung) in a 16-22 mm ring around it: a vessel surrounded by mediastinal fat or lung
+       scores high, the heart and chest wall low.
     3. Search the posterior-left mediastinum only: left of the body midline (LPS +x) by
-       0-70 mm, no more than 10 mm in front of the body centre, and in front of the
-       vertebral body (bone > 200 HU within 40 mm of the midline).
-    4. The centre is the median of the best pixels (score >= 0.3) over those slices.
+       0-70 mm, no more than 10 mm in front of the body centre, in front of the vertebral
+       body (bone > 200 HU within 40 mm of the midline) and within 50 mm of its centre.
+       Every region scoring >= 0.3 is a candidate, except hot ones (PET above 5 x the
+       slice's median body uptake: a tumour, never blood).
+    4. The candidates that line up head to foot (within 10 mm in-plane) over the most
+       slices are the aorta; the centre is the median of their best pixel per slice.
+       (A round tumour in the medial lung scores like the aorta on CT in the slices it
+       spans; a plain median over each slice's best pixel could land on it or between.)
     """
     arr, grid = as_grid(image, spacing_mm, affine)
     _check_ratio(sul_per_suv)
@@ -342,7 +353,7 @@ def blood_pool_reference(
             )
         ct_arr = np.asarray(ct.array if hasattr(ct, "array") else ct)
         check_same_grid("CT (resample it to the PET grid first)", ct_arr, grid)
-        centre = _auto_aorta(ct_arr, grid)
+        centre = _auto_aorta(ct_arr, grid, arr)
         placement = "auto-ct"
     mask = cylinder_mask(grid, centre, BLOOD_POOL_DIAMETER_MM, BLOOD_POOL_LENGTH_MM)
     inside = _fits_in_image(grid, centre, BLOOD_POOL_LENGTH_MM / 2)
@@ -371,9 +382,10 @@ def _disk(radius_mm: float, sp: np.ndarray, inner_mm: float = 0.0) -> np.ndarray
     return ((d <= radius_mm) & (d > inner_mm)).astype(np.float32)
 
 
-def _auto_aorta(ct: np.ndarray, grid: VoxelGrid) -> np.ndarray:
+def _auto_aorta(ct: np.ndarray, grid: VoxelGrid, pet: np.ndarray | None = None) -> np.ndarray:
     zaxis = _axial_axis(grid)
     vol = np.moveaxis(ct.astype(np.float32), zaxis, 0)
+    pet_z = None if pet is None else np.moveaxis(np.asarray(pet, dtype=np.float32), zaxis, 0)
     perm = [zaxis] + [a for a in range(3) if a != zaxis]
     aff = grid.affine.copy()
     aff[:3, :3] = grid.affine[:3, perm]
@@ -387,12 +399,15 @@ def _auto_aorta(ct: np.ndarray, grid: VoxelGrid) -> np.ndarray:
     if lung_area.max() < 2000.0:  # < 20 cm^2 of lung: no thorax in the field of view
         raise GeometryError("blood-pool placement: no lungs found in the CT; give a centre")
     thorax = np.flatnonzero(lung_area >= 0.5 * lung_area.max())
-    # Middle half of the thorax: away from the apices and the diaphragm.
+    # Middle half of the thorax: away from the apices and the diaphragm - unless that is
+    # too short (a field of view that holds a few cm of lung) for the aorta to stand out as
+    # the longest tube: then all of it.
     q = len(thorax) // 4
-    slices = thorax[q : len(thorax) - q] if len(thorax) >= 4 else thorax
+    middle = thorax[q : len(thorax) - q]
+    slices = middle if middle.size * float(sp[0]) >= 40.0 else thorax
     disk = _disk(8.0, sp[1:])
     ring = _disk(22.0, sp[1:], inner_mm=16.0)
-    found: list[tuple[float, np.ndarray]] = []
+    found: list[tuple[int, float, np.ndarray]] = []
     for k in slices:
         bs = filled[k]
         if not bs.any():
@@ -416,22 +431,67 @@ def _auto_aorta(ct: np.ndarray, grid: VoxelGrid) -> np.ndarray:
         dy = (pts[:, 1] - p_com[1]).reshape(bs.shape)
         bone = (sm > 200.0) & bs & (np.abs(dx) < 40.0) & (dy > 0)
         y_front = float(dy[bone].min()) if bone.any() else np.inf
+        # The descending aorta lies against the left front of the vertebral body, within
+        # a few cm of its centre; round shapes further out (hilum, heart border) are not it.
+        spine = (np.array([dx[bone].mean(), dy[bone].mean()]) if bone.any() else None)
         region = (dx > 0) & (dx < 70.0) & (dy > -10.0) & (dy < y_front) & soft
         if not region.any():
             continue
         sc = np.where(region, score, -1.0)
-        best = np.unravel_index(int(np.argmax(sc)), sc.shape)
-        if sc[best] >= 0.3:
+        # Blood is never hot: candidates with more than HOT_X_BODY times the slice's median
+        # body uptake are tumours (e.g. a round lesion in the medial lung, which scores like
+        # the aorta on CT), not the blood pool PERCIST asks for.
+        hot_above = (HOT_X_BODY * float(np.median(pet_z[k][bs]))
+                     if pet_z is not None else np.inf)
+        # Every candidate of the slice (each connected region scoring >= 0.3), not only the
+        # best: only the head-to-foot continuity tells the vessel from other round shapes.
+        cand, n_cand = ndimage.label(sc >= 0.3)
+        for lab in range(1, n_cand + 1):
+            inside = cand == lab
+            top = float(sc[inside].max())
             # Centre of the plateau of near-best scores (the disk fits in several places
             # inside a vessel wider than 16 mm); argmax alone would be biased to one side.
-            plateau, _ = ndimage.label(sc >= 0.95 * sc[best])
-            ci = np.asarray(ndimage.center_of_mass(plateau == plateau[best]))
-            found.append((float(sc[best]), g.index_to_lps(np.array([k, *ci], dtype=float))))
+            plateau = inside & (sc >= 0.95 * top)
+            if pet_z is not None and float(pet_z[k][plateau].mean()) > hot_above:
+                continue
+            ci = np.asarray(ndimage.center_of_mass(plateau))
+            ij = tuple(np.clip(np.rint(ci).astype(int), 0, np.array(bs.shape) - 1))
+            if spine is not None and math.hypot(dx[ij] - spine[0], dy[ij] - spine[1]) > \
+                    AORTA_MAX_FROM_SPINE_MM:
+                continue
+
+            found.append((int(k), top, g.index_to_lps(np.array([k, *ci], dtype=float))))
     if not found:
         raise GeometryError(
             "blood-pool placement: descending aorta not found in the CT; give a centre"
         )
-    return np.median(np.asarray([c for _, c in found]), axis=0)
+    return _vertical_tube_centre(found)
+
+
+def _vertical_tube_centre(found: list[tuple[int, float, np.ndarray]],
+                          reach_mm: float = 10.0) -> np.ndarray:
+    """Median of the per-slice candidates that form the longest head-to-foot tube.
+
+    The descending aorta runs through every slice of the mid-thorax at nearly the same
+    in-plane position; a node or another round shape is only a few slices long.
+    Candidates within ``reach_mm`` in-plane (LPS x, y) of a seed candidate form its group;
+    the group that covers the most slices wins (ties: the higher summed score), and its
+    best candidate per slice gives the median centre.
+    """
+    slices = np.array([k for k, _, _ in found])
+    scores = np.array([s for _, s, _ in found])
+    centres = np.asarray([c for _, _, c in found])
+    xy = centres[:, :2]
+    near = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=-1) <= reach_mm
+    coverage = np.array([len(set(slices[row].tolist())) for row in near])
+    support = (near * scores[None, :]).sum(axis=1)
+    seed = int(np.lexsort((support, coverage))[-1])
+    per_slice: dict[int, int] = {}
+    for i in np.flatnonzero(near[seed]):
+        k = int(slices[i])
+        if k not in per_slice or scores[i] > scores[per_slice[k]]:
+            per_slice[k] = int(i)
+    return np.median(centres[list(per_slice.values())], axis=0)
 
 
 # ---------------------------------------------------------------------------------------
