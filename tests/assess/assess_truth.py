@@ -21,7 +21,9 @@ lesion is and how far it extends. Two variants:
 
 Common to both:
 
-- **CT** (RECIST, Lugano size): the phantom's true ``ld_mm`` / ``sa_mm`` / volume.
+- **CT** (RECIST, Lugano size): the phantom's true ``ld_mm`` / ``sa_mm`` of the largest
+  cross-section the CT's slices show (:func:`ct_slice_fraction`; the equatorial values
+  for the painted-SUV truth) and the true volume.
 - **PET** (PERCIST, Lugano/Deauville): SUVmax and the PERCIST SUVpeak (1 cm³ sphere,
   centre in the VOI, :func:`oncohybrid.quant.pet.suv_peak`, checked against brute force in
   tests/quant) inside the **true** lesion (true centre, semi-axes and rotation from
@@ -224,6 +226,23 @@ def _grid(vol: Any) -> Any:
     return as_grid(vol)[1]
 
 
+def ct_slice_fraction(lesion: dict[str, Any], ct_grid: dict[str, Any]) -> float:
+    """Size of the lesion's largest cross-section in the CT's slices, as a fraction of its
+    equator (1.0 when a slice centre passes through its centre).
+
+    The phantom's CT is painted at voxel centres (no slab averaging), so the slice whose
+    centre lies nearest the lesion's centre shows the ellipse √(1 − (d/c)²) × the
+    equatorial one (c: the semi-axis along z - rotations are about z only; d: that
+    slice's distance). With 5 mm slices and a 16 mm lesion this is down to 0.95: an
+    axial measurement cannot see more, so neither does the truth on this scanner.
+    """
+    z0, dz = float(ct_grid["origin_lps_mm"][2]), float(ct_grid["spacing_mm"][0])
+    cz, c = float(lesion["centre_lps_mm"][2]), float(lesion["axes_mm"][2])
+    k = round((cz - z0) / dz)
+    d = abs(z0 + k * dz - cz)
+    return math.sqrt(max(0.0, 1.0 - (d / c) ** 2)) if d < c else 1.0
+
+
 def truth_course(patient: dict[str, Any], noise_free: bool = False,
                  pet: list[Any] | None = None, references_from_image: bool = False,
                  reference_centres: list[tuple[Any, Any, bool, bool]] | None = None) -> Course:
@@ -270,8 +289,12 @@ def truth_course(patient: dict[str, Any], noise_free: bool = False,
                 thr_sul = 1.5 * r["liver_sul_mean"] + 2.0 * r["liver_sul_sd"]  # Wahl 2009
                 suv_max, suv_peak, tlg = pet_truth(pet[k], o, tp["rotation_deg"],
                                                    thr_sul / ratio)
+            ld, sa = o["ld_mm"], o["sa_mm"]
+            if pet is not None:  # on this scanner: the cross-section its CT slices show
+                f = ct_slice_fraction(o, tp["ct_grid"])
+                ld, sa = ld * f, sa * f
             values.append({
-                "ld_mm": o["ld_mm"], "sa_mm": o["sa_mm"], "ppd_mm2": o["ld_mm"] * o["sa_mm"],
+                "ld_mm": ld, "sa_mm": sa, "ppd_mm2": ld * sa,
                 "volume_ml": o["volume_ml"], "hu_mean": o["ct_hu"], "suv_max": suv_max,
                 "suv_peak": suv_peak, "sul_peak": suv_peak * ratio, "mtv_ml": o["volume_ml"],
                 "tlg_suv_ml": tlg,
