@@ -20,6 +20,7 @@ import pytest
 from assess_truth import (
     acquired_pet,
     check_same_geometry,
+    image_references,
     noise_free_pet,
     score_matches,
     true_identity,
@@ -72,6 +73,7 @@ def assessed(tmp_path_factory):
                                              reference_centres=centres),
                     "noise_free": truth_course(p, pet=nf_pet),
                     "reference_centres": centres,
+                    "data": data,
                 }
                 runs[p["patient_id"]] = (p, res, patient_record(p["patient_id"]), gt)
         yield home, runs
@@ -250,3 +252,43 @@ def test_assess_cli_errors_name_the_problem(assessed, monkeypatch):
     assert "NOBODY" in res.stderr
     res = runner.invoke(app, ["assess", next(iter(runs)), "--criteria", "mrecist"])
     assert res.exit_code == 2 and "mrecist" in res.stderr
+
+
+def test_reader_placed_reference_vois_are_used_and_recorded(assessed):
+    from oncohybrid.services.assess import AssessParams, assess_patient
+
+    _home, runs = assessed
+    pid, (p, res_auto, _rec, courses) = next(iter(runs.items()))
+    tp = p["timepoints"][1]
+    liver, blood = tp["liver_reference_centre_lps_mm"], tp["blood_pool_centre_lps_mm"]
+    params = AssessParams(reference_centres={
+        tp["date"]: {"liver": tuple(liver), "blood_pool": tuple(blood)}})
+    res = assess_patient(pid, ["percist"], params=params, store=False)
+    vois = res.reference_vois
+    assert vois[1]["liver"]["placement"] == "manual"
+    assert vois[1]["liver"]["centre_lps_mm"] == pytest.approx(liver)
+    assert vois[1]["blood_pool"]["placement"] == "manual"
+    assert vois[1]["blood_pool"]["centre_lps_mm"] == pytest.approx(blood)
+    assert vois[0]["liver"]["placement"].startswith("auto")
+    assert res_auto.reference_vois[1]["liver"]["placement"].startswith("auto")
+    # the case's references are those read there (phantom's own SUV/SUL factors)
+    expected = image_references(acquired_pet(courses["data"], p)[1], tp, liver, blood)
+    got = res.course.references[1]
+    for key in ("liver_sul_mean", "liver_sul_sd", "blood_pool_sul_mean", "mediastinum_suv_max"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-3), key
+
+
+def test_assess_cli_reference_voi_options_name_the_problem(assessed, monkeypatch):
+    from oncohybrid.cli.main import app
+
+    home, runs = assessed
+    monkeypatch.setenv("ONCOHYBRID_HOME", str(home))
+    pid, (p, *_rest) = next(iter(runs.items()))
+    runner = CliRunner()
+    bad = runner.invoke(app, ["assess", pid, "--blood-pool-centre", "2024-13-01=1,2,3"])
+    assert bad.exit_code == 2 and "--blood-pool-centre" in bad.stderr and bad.stdout == ""
+    bad = runner.invoke(app, ["assess", pid, "--liver-centre", f"{p['timepoints'][0]['date']}=1,2"])
+    assert bad.exit_code == 2 and "DATE=X,Y,Z" in bad.stderr
+    none = runner.invoke(app, ["assess", pid, "--liver-centre", "1999-01-01=1,2,3", "--json"])
+    assert none.exit_code == 2 and "no timepoint on that date" in none.stderr
+    assert p["timepoints"][0]["date"] in none.stderr

@@ -20,16 +20,33 @@ def assess(
         "choi, eortc, lugano-pet, lugano-ct, lyric, recip.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (stdout)."),
+    liver_centre: list[str] = typer.Option(
+        [], "--liver-centre",
+        help="DATE=X,Y,Z: place that visit's PERCIST liver sphere at this LPS centre (mm) "
+        "instead of automatically (repeatable).",
+    ),
+    blood_pool_centre: list[str] = typer.Option(
+        [], "--blood-pool-centre",
+        help="DATE=X,Y,Z: place that visit's blood-pool cylinder at this LPS centre (mm) "
+        "instead of automatically (repeatable).",
+    ),
 ) -> None:
     """Segment each PET timepoint, measure, track, apply the criteria, store and print."""
     from oncohybrid.errors import OncohybridError
-    from oncohybrid.services.assess import assess_patient
+    from oncohybrid.services.assess import AssessParams, assess_patient
 
     try:
+        centres: dict[str, dict[str, tuple[float, float, float]]] = {}
+        for option, region, values in (("--liver-centre", "liver", liver_centre),
+                                       ("--blood-pool-centre", "blood_pool", blood_pool_centre)):
+            for value in values:
+                date, point = parse_dated_point(value, option)
+                centres.setdefault(date, {})[region] = point
+        params = AssessParams(reference_centres=centres)
         if as_json:
-            result = assess_patient(patient_id, criteria=criteria)
+            result = assess_patient(patient_id, criteria=criteria, params=params)
         else:
-            result = _with_progress(patient_id, criteria)
+            result = _with_progress(patient_id, criteria, params)
     except OncohybridError as exc:
         from oncohybrid.cli.main import fail
 
@@ -41,7 +58,25 @@ def assess(
     print_tables(result)
 
 
-def _with_progress(patient_id: str, criteria: str | None):  # noqa: ANN202 - AssessResult
+def parse_dated_point(value: str, option: str) -> tuple[str, tuple[float, float, float]]:
+    """``YYYY-MM-DD=X,Y,Z`` → (ISO date, LPS point in mm); InputError naming the option."""
+    import datetime as dt
+
+    from oncohybrid.errors import InputError
+
+    date, sep, point = value.partition("=")
+    try:
+        iso = dt.date.fromisoformat(date.strip()).isoformat()
+        xyz = tuple(float(v) for v in point.split(","))
+    except ValueError:
+        iso, xyz = "", ()
+    if not sep or not iso or len(xyz) != 3:
+        raise InputError(f"{option} {value!r}: expected DATE=X,Y,Z, e.g. 2024-09-14=-80,20,-150 "
+                         "(study date, LPS millimetres)")
+    return iso, (xyz[0], xyz[1], xyz[2])
+
+
+def _with_progress(patient_id: str, criteria: str | None, params=None):  # noqa: ANN001, ANN202
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -55,7 +90,7 @@ def _with_progress(patient_id: str, criteria: str | None):  # noqa: ANN202 - Ass
         def step(msg: str) -> None:
             bar.update(task, description=f"assess {patient_id}: {msg}")
 
-        return assess_patient(patient_id, criteria=criteria, progress=step)
+        return assess_patient(patient_id, criteria=criteria, params=params, progress=step)
 
 
 def _pct(v: object) -> str:

@@ -107,9 +107,16 @@ class AssessParams:
     #: correction of SUVmax/SUVpeak/SULpeak; None (default) keeps the uncorrected values
     #: that PERCIST, EORTC and Deauville are defined on.
     pvc_fwhm_mm: float | None = None
+    #: Reference VOIs placed by the reader, per study date (ISO) and region ("liver",
+    #: "blood_pool"): LPS centre in mm. The others are placed automatically.
+    reference_centres: dict[str, dict[str, tuple[float, float, float]]] = field(
+        default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["reference_centres"] = {d: {r: list(c) for r, c in regions.items()}
+                                    for d, regions in self.reference_centres.items()}
+        return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,12 +623,15 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
     with clock("references"):
         ct_on_pet = resample_to(ct, vol, default=-1000.0).array
         liver = blood = threshold = None
+        manual = p.reference_centres.get(tp.date.isoformat(), {})
         try:
-            liver = liver_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv)
+            liver = liver_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv,
+                                    centre_lps_mm=manual.get("liver"))
         except GeometryError as exc:
             notes.append(f"liver reference unavailable: {exc}")
         try:
-            blood = blood_pool_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv)
+            blood = blood_pool_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv,
+                                         centre_lps_mm=manual.get("blood_pool"))
         except GeometryError as exc:
             notes.append(f"blood-pool reference unavailable: {exc}")
         liver_ok = liver is not None and liver.inside_image and not liver.notes
@@ -1145,6 +1155,15 @@ def assess_patient(
     clock = _Clock(timings)
     with clock("store_read"):
         inputs = group_timepoints(patient_id, settings)
+    dates = [tp.date.isoformat() for tp in inputs]
+    for date, regions in p.reference_centres.items():
+        if date not in dates:
+            raise InputError(f"reference VOI for {date}: patient {patient_id} has no timepoint "
+                             f"on that date (timepoints: {', '.join(dates)})")
+        unknown = set(regions) - {"liver", "blood_pool"}
+        if unknown:
+            raise InputError(f"reference VOI for {date}: unknown region(s) "
+                             f"{', '.join(sorted(unknown))} (liver, blood_pool)")
     analyses = []
     for k, tp in enumerate(inputs):
         step(f"timepoint {k} ({tp.date})")
