@@ -42,9 +42,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="oncohybrid-bench-assess-") as tmp:
         os.environ["ONCOHYBRID_HOME"] = str(Path(tmp) / "home")
         from assess_truth import (
-            acquired_pet,
-            check_same_geometry,
-            noise_free_pet,
+                    check_same_geometry,
+            pet_suvbw,
             score_matches,
             true_identity,
             truth_course,
@@ -99,7 +98,7 @@ def main() -> None:
                     false_pos += true_identity(c, p["timepoints"][k]) is None
             c, n = score_matches(res.course, cents, p)
             match_ok, match_n = match_ok + c, match_n + n
-            nf_pet = noise_free_pet(clean, p)
+            nf_pet = pet_suvbw(clean, p)
             centres = valid_reference_centres(nf_pet, p, res.reference_vois)
             vois_ok += sum(a and b for _l, _b, a, b in centres)
             vois_n += len(centres)
@@ -108,7 +107,7 @@ def main() -> None:
                     diffs.append(f"{p['patient_id']} timepoint {k}: reference VOI not in "
                                  f"uniform tissue: {'' if liver_ok else 'liver '}"
                                  f"{'' if blood_ok else 'blood pool'}")
-            gt = run_criteria(truth_course(p, pet=acquired_pet(Path(tmp) / "data", p),
+            gt = run_criteria(truth_course(p, pet=pet_suvbw(Path(tmp) / "data", p),
                                            references_from_image=True,
                                            reference_centres=centres), CRITERIA)
             noise_free = run_criteria(truth_course(p, pet=nf_pet), CRITERIA)

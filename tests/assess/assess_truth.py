@@ -63,12 +63,13 @@ PET_FWHM_MM = 6.0
 _UID_KEYS = {"study_uid", "ct_series_uid", "pt_series_uid", "frame_of_reference_uid"}
 
 
-def noise_free_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
-    """The noise-free PET of each timepoint of ``patient`` as SUVbw (highdicom Volume).
+def pet_suvbw(root: str | Path, patient: dict[str, Any]) -> list[Any]:
+    """The PET of each timepoint of ``patient`` in the cohort at ``root``, as SUVbw.
 
-    ``root`` is the noise-free cohort's folder (any cohort's folder gives that cohort's
-    PET: :func:`acquired_pet`); SUVbw = stored value × ``suvbw_factor`` of
-    the phantom's ground truth (independent of oncohybrid.dicom.suv).
+    ``root`` is the cohort's folder: the acquired (noisy) cohort for the acquired-image
+    truth, the noise-free twin for the noise-free truth. SUVbw = stored value ×
+    ``suvbw_factor`` of the phantom's ground truth (independent of oncohybrid.dicom.suv);
+    highdicom Volumes.
     """
     from oncohybrid.dicom.volume import load_series
 
@@ -77,15 +78,6 @@ def noise_free_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
         vol = load_series(Path(root) / tp["pt_dir"])
         out.append(vol.with_array(vol.array.astype(np.float32) * np.float32(tp["suvbw_factor"])))
     return out
-
-
-def acquired_pet(root: str | Path, patient: dict[str, Any]) -> list[Any]:
-    """The PET as acquired (with its noise) of each timepoint, as SUVbw (highdicom Volume).
-
-    Read from the cohort's own files with the phantom's ``suvbw_factor`` (independent of
-    oncohybrid.dicom.suv), like :func:`noise_free_pet`.
-    """
-    return noise_free_pet(root, patient)
 
 
 def check_same_geometry(noisy: dict[str, Any], noise_free: dict[str, Any]) -> None:
@@ -164,6 +156,7 @@ def image_references(vol: Any, tp: dict[str, Any], liver_centre: Any = None,
     keys the pipeline writes (SUL for PERCIST, the VOI means for Deauville).
     """
     from oncohybrid.quant.references import blood_pool_reference, liver_reference
+    from oncohybrid.services.assess import case_references
 
     ratio = tp["sul_factor"] / tp["suvbw_factor"]
     liver = liver_reference(
@@ -173,12 +166,7 @@ def image_references(vol: Any, tp: dict[str, Any], liver_centre: Any = None,
     blood = blood_pool_reference(
         vol, sul_per_suv=ratio,
         centre_lps_mm=tp["blood_pool_centre_lps_mm"] if blood_centre is None else blood_centre)
-    (l_mean, l_sd), (b_mean, b_sd) = liver.mean_sd_sul, blood.mean_sd_sul
-    return {
-        "liver_sul_mean": l_mean, "liver_sul_sd": l_sd, "liver_suv_max": liver.suv_mean,
-        "blood_pool_sul_mean": b_mean, "blood_pool_sul_sd": b_sd,
-        "mediastinum_suv_max": blood.suv_mean,
-    }
+    return case_references(liver, blood)
 
 
 def valid_reference_centres(noise_free: list[Any], patient: dict[str, Any],
@@ -246,10 +234,13 @@ def ct_slice_fraction(lesion: dict[str, Any], ct_grid: dict[str, Any]) -> float:
 def truth_course(patient: dict[str, Any], noise_free: bool = False,
                  pet: list[Any] | None = None, references_from_image: bool = False,
                  reference_centres: list[tuple[Any, Any, bool, bool]] | None = None) -> Course:
-    """The ground-truth course (module docstring); ``pet``: :func:`noise_free_pet` or
-    :func:`acquired_pet`; ``references_from_image``: :func:`image_references` on ``pet``
-    (VOIs at ``reference_centres`` from :func:`valid_reference_centres`, else at the
-    phantom's reference places) instead of the painted liver and blood-pool values."""
+    """The ground-truth course (module docstring).
+
+    ``pet``: :func:`pet_suvbw` of the acquired or the noise-free cohort;
+    ``references_from_image``: :func:`image_references` on ``pet`` (VOIs at
+    ``reference_centres`` from :func:`valid_reference_centres`, else at the phantom's
+    reference places) instead of the painted liver and blood-pool values.
+    """
     tps = patient["timepoints"]
     refs = []
     for k, tp in enumerate(tps):

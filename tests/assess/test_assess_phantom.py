@@ -18,10 +18,9 @@ import json
 
 import pytest
 from assess_truth import (
-    acquired_pet,
     check_same_geometry,
     image_references,
-    noise_free_pet,
+    pet_suvbw,
     score_matches,
     true_identity,
     truth_course,
@@ -65,10 +64,10 @@ def assessed(tmp_path_factory):
                 ing.ingest_paths([data])
             for p in truth["patients"]:
                 res = assess_patient(p["patient_id"], CRITERIA)
-                nf_pet = noise_free_pet(clean, p)
+                nf_pet = pet_suvbw(clean, p)
                 centres = valid_reference_centres(nf_pet, p, res.reference_vois)
                 gt = {
-                    "acquired": truth_course(p, pet=acquired_pet(data, p),
+                    "acquired": truth_course(p, pet=pet_suvbw(data, p),
                                              references_from_image=True,
                                              reference_centres=centres),
                     "noise_free": truth_course(p, pet=nf_pet),
@@ -272,7 +271,7 @@ def test_reader_placed_reference_vois_are_used_and_recorded(assessed):
     assert vois[0]["liver"]["placement"].startswith("auto")
     assert res_auto.reference_vois[1]["liver"]["placement"].startswith("auto")
     # the case's references are those read there (phantom's own SUV/SUL factors)
-    expected = image_references(acquired_pet(courses["data"], p)[1], tp, liver, blood)
+    expected = image_references(pet_suvbw(courses["data"], p)[1], tp, liver, blood)
     got = res.course.references[1]
     for key in ("liver_sul_mean", "liver_sul_sd", "blood_pool_sul_mean", "mediastinum_suv_max"):
         assert got[key] == pytest.approx(expected[key], rel=1e-3), key

@@ -299,17 +299,23 @@ class TimepointAnalysis:
 
     def references(self) -> dict[str, float]:
         """Reference numbers for the case files (SUL for PERCIST, SUV for Deauville)."""
-        refs: dict[str, float] = {}
-        if self.liver is not None:
-            mean, sd = self.liver.mean_sd_sul
-            refs["liver_sul_mean"], refs["liver_sul_sd"] = mean, sd
-            # Deauville compares with the liver; the reference VOI mean is used (docs/record.md).
-            refs["liver_suv_max"] = self.liver.suv_mean
-        if self.blood_pool is not None:
-            mean, sd = self.blood_pool.mean_sd_sul
-            refs["blood_pool_sul_mean"], refs["blood_pool_sul_sd"] = mean, sd
-            refs["mediastinum_suv_max"] = self.blood_pool.suv_mean
-        return refs
+        return case_references(self.liver, self.blood_pool)
+
+
+def case_references(liver: Any | None, blood_pool: Any | None) -> dict[str, float]:
+    """The case-file reference numbers read in a liver and a blood-pool VOI
+    (``quant.references.ReferenceRegion``; None: not available)."""
+    refs: dict[str, float] = {}
+    if liver is not None:
+        mean, sd = liver.mean_sd_sul
+        refs["liver_sul_mean"], refs["liver_sul_sd"] = mean, sd
+        # Deauville compares with the liver; the reference VOI mean is used (docs/record.md).
+        refs["liver_suv_max"] = liver.suv_mean
+    if blood_pool is not None:
+        mean, sd = blood_pool.mean_sd_sul
+        refs["blood_pool_sul_mean"], refs["blood_pool_sul_sd"] = mean, sd
+        refs["mediastinum_suv_max"] = blood_pool.suv_mean
+    return refs
 
 
 def _organ_regions(arr: np.ndarray, spacing: Sequence[float], liver_mean: float,
