@@ -26,6 +26,13 @@ class SUVError(DicomError):
     """A PET series for which SUV cannot be computed (names the attribute/reason)."""
 
 
+class SUVHeaderError(SUVError):
+    """A PET header value that is garbage or outside its plausible range (names the
+    attribute and the value); refused like invalid input, exit code 2."""
+
+    exit_code = 2
+
+
 class InputError(OncohybridError):
     """Invalid user input (JSON case files, CLI options); exit code 2."""
 
