@@ -32,7 +32,9 @@ def respond(
         fail(exc)
         return
     if as_json:
-        typer.echo(json.dumps(assessment.to_json(), indent=2, ensure_ascii=False))
+        # allow_nan=False: --json output is always standard JSON (RFC 8259 §6).
+        typer.echo(json.dumps(assessment.to_json(), indent=2, ensure_ascii=False,
+                              allow_nan=False))
         return
     _print_human(assessment.to_json())
 

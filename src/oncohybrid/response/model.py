@@ -14,6 +14,7 @@ The JSON contract (``oncohybrid respond CASE.json``) is documented in
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -183,8 +184,17 @@ class Assessment:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Decimals become JSON numbers (int when integral, else float rounded to 4 places)."""
+    """Decimals become JSON numbers (int when integral, else float rounded to 4 places).
+
+    A non-finite number (NaN, ±Infinity) becomes ``None``: RFC 8259 §6 has no such JSON
+    numbers and ``json.dumps`` would print the invalid tokens ``NaN``/``Infinity``. The
+    parser refuses them on input, so this is only a guard for a future computation.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
         if value == value.to_integral_value():
             return int(value)
         return float(round(value, 4))

@@ -6,6 +6,13 @@ exactly (criteria.md §1.2). Every problem becomes an :class:`~oncohybrid.errors
 whose message starts with the JSON path in bracket form, e.g.
 ``timepoints[2].lesions[0].ld_mm: negative length -3``.
 
+Hostile input (issue #12 item 6) is refused here, before any criterion runs, with the path
+of the offending value: NaN and Infinity (not JSON numbers, RFC 8259 §6, though Python's
+``json`` reads them), magnitudes outside ±1e9 or non-zero ones below 1e-9, more than 28
+significant digits (the decimal context's precision, beyond which "exact" is a lie),
+nesting deeper than 64 levels, lone UTF-16 surrogates (not Unicode scalar values, so
+they cannot be printed as UTF-8), and dates outside 1900–2199.
+
 Example::
 
     >>> case = load_case('{"criteria": "recist1.1", "timepoints": [{"date": "2024-01-05",'
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -31,7 +39,26 @@ from oncohybrid.errors import InputError
 from oncohybrid.response.model import Case, LesionObs, Role, Special, State, Timepoint
 from oncohybrid.response.registry import CRITERIA
 
-__all__ = ["load_case", "json_path", "schema"]
+__all__ = ["load_case", "json_path", "schema", "MAX_ABS", "MIN_ABS", "MAX_DEPTH"]
+
+#: Largest magnitude of any number in a case: a 1 km lesion, SUV 10^9 and 10^9 days are
+#: all far beyond the real range, and keeping products and percent changes below ~1e20
+#: keeps every quantize/round inside the 28-digit decimal context (no InvalidOperation).
+MAX_ABS = Decimal("1e9")
+#: Smallest non-zero magnitude: dividing by 1e-400 would overflow the same context.
+MIN_ABS = Decimal("1e-9")
+#: Significant digits a number may carry: the default decimal context's precision.
+MAX_DIGITS = 28
+#: Deepest nesting of objects and lists; a real case needs 5 (case → timepoints →
+#: timepoint → lesions → lesion) plus what an option or extra field holds.
+MAX_DEPTH = 64
+#: Dates a case may carry (the engine adds windows of up to 3650 days to them).
+MIN_YEAR, MAX_YEAR = 1900, 2199
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# One JSON string (escapes included) or one structural character; used to measure
+# nesting before json.loads recurses into it (RecursionError at ~1000 levels).
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
 
 MEASURE_FIELDS = (
     "ld_mm",
@@ -160,6 +187,8 @@ def _schema_message(err: jsonschema.ValidationError) -> tuple[str, str]:
             return json_path(path), f"negative value {_show(err.instance)}"
         word = "≥" if v == "minimum" else ">"
         return json_path(path), f"must be {word} {limit}, got {_show(err.instance)}"
+    if v == "maximum" and "x-error" not in sch:
+        return json_path(path), f"must be ≤ {err.validator_value}, got {_show(err.instance)}"
     if "x-error" in sch and v in ("enum", "const", "pattern", "maximum", "minimum", "type"):
         return json_path(path), f"{sch['x-error']}, got {_show(err.instance)}"
     if v == "minItems" and "x-error-minItems" in sch:
@@ -189,6 +218,120 @@ def _sort_key(err: jsonschema.ValidationError) -> tuple[Any, ...]:
     return (key, -len(list(err.absolute_schema_path)))
 
 
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, naming the path to the deep value.
+
+    A linear scan over strings and brackets, so 100k-deep nesting costs milliseconds and
+    no recursion; malformed text is left to ``json.loads`` to report.
+    """
+    depth = 0
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    # Each frame: [is_object, key or index, expecting a key]
+    frames: list[list[Any]] = []
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        if c == "{" or c == "[":
+            if depth >= MAX_DEPTH:
+                parts = [f[1] for f in frames]
+                raise InputError(
+                    f"{json_path(parts)}: nested deeper than {MAX_DEPTH} levels"
+                )
+            frames.append([c == "{", 0 if c == "[" else None, c == "{"])
+            depth += 1
+        elif c == "}" or c == "]":
+            if frames:
+                frames.pop()
+                depth -= 1
+        elif c == ",":
+            if frames:
+                top = frames[-1]
+                if top[0]:
+                    top[2] = True
+                elif isinstance(top[1], int):
+                    top[1] += 1
+        elif c == '"' and frames and frames[-1][0] and frames[-1][2]:
+            try:
+                frames[-1][1] = json.loads(tok)
+            except ValueError:
+                frames[-1][1] = "?"
+            frames[-1][2] = False
+
+
+def _parse_int(text: str) -> int | Decimal:
+    # int() refuses more than 4300 digits (CVE-2020-10735 guard) with a ValueError that
+    # carries no position; a Decimal keeps the value so the value check can name its path.
+    return int(text) if len(text) <= 30 else Decimal(text)
+
+
+def _problem(value: Any) -> str | None:
+    """Why one scalar of a case is refused, or None."""
+    if isinstance(value, str):
+        bad = _SURROGATE.search(value)
+        if bad:
+            return (
+                f"not valid Unicode text: lone surrogate {ascii(bad.group())[1:-1]} "
+                f"at character {bad.start() + 1}"
+            )
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    if isinstance(value, int):
+        if abs(value) > MAX_ABS:
+            # str() of an int over 4300 digits raises; say its size instead.
+            shown = str(value) if value.bit_length() < 100 else (
+                f"with about {int(value.bit_length() * 0.30103) + 1} digits"
+            )
+            return f"number {shown} is out of range (limit ±1E+9)"
+        dec = Decimal(value)
+    else:
+        dec = value if isinstance(value, Decimal) else Decimal(repr(value))
+        if not dec.is_finite():
+            return f"not a finite number ({value}); NaN and Infinity are not JSON numbers"
+    if dec == 0:
+        return None
+    shown = _short(dec)
+    if abs(dec) > MAX_ABS:
+        return f"number {shown} is out of range (limit ±1E+9)"
+    if abs(dec) < MIN_ABS:
+        return f"number {shown} is too close to zero (non-zero values must be at least 1E-9)"
+    if len(dec.normalize().as_tuple().digits) > MAX_DIGITS:
+        return f"number {shown} has more than {MAX_DIGITS} significant digits"
+    return None
+
+
+def _short(dec: Decimal) -> str:
+    text = str(dec)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
+def _check_values(raw: Any) -> None:
+    """Walk the parsed case in document order (iteratively: no recursion limit) and refuse
+    the first hostile value, naming its JSON path (see the module docstring)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(raw, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise InputError(f"{json_path(path)}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            children = []
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise InputError(f"{json_path(path)}: field name {key!r} is not a string")
+                bad = _problem(key)
+                if bad:
+                    raise InputError(f"{json_path(path)}: field name {ascii(key)} is {bad}")
+                children.append((value, (*path, key)))
+            stack.extend(reversed(children))
+        elif isinstance(node, list | tuple):
+            stack.extend(reversed([(v, (*path, i)) for i, v in enumerate(node)]))
+        else:
+            bad = _problem(node)
+            if bad:
+                raise InputError(f"{json_path(path)}: {bad}")
+
+
 def _read_json(data: str | Path) -> Any:
     if isinstance(data, Path) or not data.lstrip().startswith(("{", "[")):
         path = Path(data)
@@ -201,8 +344,12 @@ def _read_json(data: str | Path) -> Any:
             raise InputError(f"{name}: cannot read case file ({exc})") from None
     else:
         name, text = "case JSON", data
+    _check_depth(text)
     try:
-        return json.loads(text, parse_float=Decimal)
+        # NaN/Infinity become Decimals so that _check_values names their path.
+        return json.loads(
+            text, parse_float=Decimal, parse_int=_parse_int, parse_constant=Decimal
+        )
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -230,9 +377,15 @@ def _measure(value: Any) -> Decimal | Special | None:
 
 def _date(value: str, where: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        date = dt.date.fromisoformat(value)
     except ValueError as exc:
         raise InputError(f"{where}: bad date {value!r}: {exc}") from None
+    if not MIN_YEAR <= date.year <= MAX_YEAR:
+        # 9999-12-31 plus a 42-day window overflows datetime.date (OverflowError).
+        raise InputError(
+            f"{where}: implausible date {value}: expected a year from {MIN_YEAR} to {MAX_YEAR}"
+        )
+    return date
 
 
 def load_case(data: dict | str | Path, *, criteria: str | None = None) -> Case:
@@ -243,7 +396,12 @@ def load_case(data: dict | str | Path, *, criteria: str | None = None) -> Case:
     Role, site and nodal status are carried forward from a lesion's first appearance
     (split fragments inherit them from the lesion they split from).
     """
-    raw = _read_json(data) if isinstance(data, str | Path) else _exact(data)
+    if isinstance(data, str | Path):
+        raw = _read_json(data)
+        _check_values(raw)
+    else:
+        _check_values(data)
+        raw = _exact(data)
     if not isinstance(raw, dict):
         raise InputError(f"(case): expected a JSON object, got {_show(raw)}")
     errors = list(_validator().iter_errors(raw))
