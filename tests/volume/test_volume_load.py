@@ -116,12 +116,12 @@ def test_read_series_filters_by_series_uid(tmp_path, series_factory, series_writ
 # --- error cases ------------------------------------------------------------------------
 
 
-def test_gantry_tilt_is_rejected_naming_the_series(series_factory):
+def test_gantry_tilt_is_rejected_naming_the_series_when_correction_is_off(series_factory):
     n, dz, tilt = 10, 2.5, np.radians(15)
     positions = np.array([[0.0, k * dz * np.tan(tilt), k * dz] for k in range(n)])
     datasets = series_factory(positions=positions)
     with pytest.raises(GeometryError, match=r"gantry tilt.*") as info:
-        load_series(datasets)
+        load_series(datasets, correct_tilt=False)
     assert datasets[0].SeriesInstanceUID in str(info.value)
 
 
@@ -132,11 +132,13 @@ def test_missing_slice_is_rejected(series_factory):
         load_series(datasets)
 
 
-def test_non_uniform_spacing_is_rejected(series_factory):
-    z = np.array([0, 2.5, 5.0, 7.5, 10.3, 12.5, 15.0])
+def test_non_uniform_spacing_is_resampled_with_a_note(series_factory):
+    # was refused before issue #12; now resampled (values: test_volume_scanner_geometry)
+    z = np.array([0, 2.5, 5.0, 7.5, 10.6, 12.5, 15.0])  # ~0.5 mm off the fitted grid
     positions = np.stack([np.zeros_like(z), np.zeros_like(z), z], axis=1)
-    with pytest.raises(GeometryError, match="non-uniform slice spacing"):
-        load_series(series_factory(positions=positions))
+    volume = load_series(series_factory(positions=positions))
+    assert volume.spatial_shape[0] == 7
+    assert "non-uniform slice spacing" in volume.notes[0]
 
 
 def test_spacing_jitter_within_tolerance_is_accepted(series_factory):

@@ -41,30 +41,64 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from oncohybrid.dicom.geometry import (
+    SPACING_DEVIATION_FRACTION,
+    fit_uniform_grid,
+    resample_along_normal,
+    shift_planes,
+    tilt_angle_deg,
+)
+from oncohybrid.dicom.split import SeriesPart, split_planes
 from oncohybrid.errors import DicomError, GeometryError
 
 __all__ = [
+    "SeriesPart",
+    "SeriesVolume",
     "load_series",
     "read_series",
+    "series_parts",
     "sort_slices",
     "series_label",
+    "volume_notes",
     "ORIENTATION_TOL",
     "POSITION_TOL_MM",
-    "SPACING_RTOL",
-    "SPACING_ATOL_MM",
+    "SPACING_DEVIATION_FRACTION",
 ]
 
 #: Largest difference of direction cosines accepted as "the same orientation".
 ORIENTATION_TOL = 1e-4
 #: Largest in-plane offset (mm) of a slice from the line along the normal (gantry tilt).
 POSITION_TOL_MM = 0.01
-#: Slice spacing may deviate from the median by max(SPACING_RTOL·median, SPACING_ATOL_MM).
-SPACING_RTOL = 0.01
-SPACING_ATOL_MM = 0.01
 #: A step larger than this multiple of the median spacing is a missing slice.
 GAP_FACTOR = 1.5
 
 _NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+
+
+class SeriesVolume(hd.Volume):
+    """A :class:`highdicom.Volume` loaded from a series, with provenance ``notes``.
+
+    ``notes`` is a tuple of sentences saying how the voxels were made from the stored
+    planes when that is more than stacking them: a gantry-tilt correction, a resampling
+    to uniform slice spacing. It is empty for a plain stack. Commands that report numbers
+    from the volume (``suv``, ``quantify``) print these notes. Volumes derived with
+    highdicom methods (``with_array``, ``astype``, cropping …) start with no notes; read
+    them from the loaded volume (:func:`volume_notes`).
+    """
+
+    def __init__(self, *args: object, notes: Sequence[str] = (), **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.notes: tuple[str, ...] = tuple(notes)
+
+
+def volume_notes(volume: hd.Volume) -> tuple[str, ...]:
+    """Provenance notes of a loaded volume (empty for any other :class:`highdicom.Volume`).
+
+    Example:
+        >>> ct = load_series("CT/")  # doctest: +SKIP
+        >>> for note in volume_notes(ct): print("note:", note)  # doctest: +SKIP
+    """
+    return tuple(getattr(volume, "notes", ()) or ())
 
 
 @dataclass(frozen=True)
@@ -302,24 +336,50 @@ class _Geometry:
     order: np.ndarray  # indices into the frame list, sorted along the normal
     normal: np.ndarray
     slice_spacing_mm: float
+    distances: np.ndarray  # sorted distances along the normal (mm)
+    #: Per sorted plane (rows, columns) in-plane shift undoing a gantry tilt, or None.
+    shifts_rc: np.ndarray | None = None
+    #: Uniform target distances when the planes must be resampled along the normal.
+    targets: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
 
-def _check_and_sort(frames: list[_Frame]) -> _Geometry:
-    """Sort planes along the normal and check they form one regular volume."""
-    ref = frames[0]
-    label = series_label(ref.ds)
+def _plane_label(f: _Frame) -> str:
+    if f.frame is None:
+        return _file_label(f.ds)
+    return f"frame {f.frame + 1} of {_file_label(f.ds)}"
+
+
+def _pair_label(a: _Frame, b: _Frame) -> str:
+    if a.frame is not None and b.frame is not None and a.ds is b.ds:
+        lo, hi = sorted((a.frame + 1, b.frame + 1))
+        return f"frames {lo} and {hi} of {_file_label(a.ds)}"
+    return f"{_plane_label(a)} and {_plane_label(b)}"
+
+
+def _check_one_series(frames: Sequence[_Frame]) -> None:
     series_uids = {str(getattr(f.ds, "SeriesInstanceUID", "")) for f in frames}
     if len(series_uids) > 1:
         raise DicomError(
-            f"{label}: images of {len(series_uids)} different series were given as one series"
+            f"{series_label(frames[0].ds)}: images of {len(series_uids)} different series "
+            "were given as one series"
         )
+
+
+def _check_and_sort(frames: list[_Frame], *, correct_tilt: bool = True) -> _Geometry:
+    """Sort planes along the normal and check they form one volume; decide the gantry
+    tilt correction and the resampling to uniform spacing (:mod:`oncohybrid.dicom.geometry`).
+    """
+    ref = frames[0]
+    label = series_label(ref.ds)
+    _check_one_series(frames)
     iops = np.stack([f.orientation for f in frames])
     bad = np.flatnonzero(np.abs(iops - ref.orientation).max(axis=1) > ORIENTATION_TOL)
     if bad.size:
         f = frames[int(bad[0])]
         raise GeometryError(
-            f"{label}: mixed orientations — {_file_label(f.ds)} has Image Orientation "
-            f"{f.orientation.round(5).tolist()} but {_file_label(ref.ds)} has "
+            f"{label}: mixed orientations — {_plane_label(f)} has Image Orientation "
+            f"{f.orientation.round(5).tolist()} but {_plane_label(ref)} has "
             f"{ref.orientation.round(5).tolist()}"
         )
     for f in frames:
@@ -330,8 +390,8 @@ def _check_and_sort(frames: list[_Frame]) -> _Geometry:
             )
         if not np.allclose(f.spacing, ref.spacing, rtol=0, atol=1e-4):
             raise GeometryError(
-                f"{label}: mixed pixel spacing — {_file_label(f.ds)} has {f.spacing}, "
-                f"{_file_label(ref.ds)} has {ref.spacing}"
+                f"{label}: mixed pixel spacing — {_plane_label(f)} has {f.spacing}, "
+                f"{_plane_label(ref)} has {ref.spacing}"
             )
     row, col = _unit_cosines(ref.orientation)
     if abs(float(row @ col)) > 1e-4:
@@ -346,29 +406,47 @@ def _check_and_sort(frames: list[_Frame]) -> _Geometry:
     dist_sorted = dist[order]
     n = len(frames)
     if n == 1:
-        return _Geometry(order, normal, float(ref.ds.get("SliceThickness", 1.0) or 1.0))
+        thickness = float(ref.ds.get("SliceThickness", 1.0) or 1.0)
+        return _Geometry(order, normal, thickness, dist_sorted)
 
     steps = np.diff(dist_sorted)
     dup = np.flatnonzero(steps < 1e-3)
     if dup.size:
         a, b = frames[int(order[dup[0]])], frames[int(order[dup[0] + 1])]
         raise GeometryError(
-            f"{label}: duplicate slice positions — {_file_label(a.ds)} and {_file_label(b.ds)} "
-            f"are both at {dist_sorted[dup[0]]:.3f} mm along the normal "
-            "(repeated acquisition, several time points or echoes in one series)"
+            f"{label}: duplicate slice positions — {_pair_label(a, b)} are both at "
+            f"{dist_sorted[dup[0]]:.3f} mm along the normal (repeated acquisition, several "
+            "time points or echoes in one series, and no attribute tells them apart)"
         )
+    notes: list[str] = []
     # Gantry tilt / skew: positions must lie on the line through the first slice along n.
     offsets = positions[order] - positions[order[0]]
     in_plane = offsets - np.outer(offsets @ normal, normal)
     drift = np.linalg.norm(in_plane, axis=1)
     allowed = POSITION_TOL_MM + 1e-4 * np.abs(dist_sorted - dist_sorted[0])
+    shifts_rc = None
     if np.any(drift > allowed):
-        k = int(np.argmax(drift - allowed))
-        angle = np.degrees(np.arctan2(drift[k], abs(dist_sorted[k] - dist_sorted[0])))
-        raise GeometryError(
-            f"{label}: slice positions are not along the slice normal (gantry tilt or sheared "
-            f"stack, about {angle:.2f}°; {_file_label(frames[int(order[k])].ds)} is "
-            f"{drift[k]:.3f} mm off the normal line); resample the series before use"
+        angle = tilt_angle_deg(in_plane, dist_sorted - dist_sorted[0])
+        if not correct_tilt:
+            k = int(np.argmax(drift - allowed))
+            raise GeometryError(
+                f"{label}: slice positions are not along the slice normal (gantry tilt or "
+                f"sheared stack, about {angle:.1f}°; {_plane_label(frames[int(order[k])])} is "
+                f"{drift[k]:.3f} mm off the normal line); load with correct_tilt=True to "
+                "resample onto an orthogonal grid"
+            )
+        # Plane k's pixel (r, c) lies at P0 + d·n + v_k + r·Δr·col + c·Δc·row, so the
+        # orthogonal grid's pixel (r, c) is plane k's pixel (r, c) - (v_k·col/Δr,
+        # v_k·row/Δc): the row index runs along the column cosines (PixelSpacing[0]),
+        # the column index along the row cosines (PixelSpacing[1]) (PS3.3 C.7.6.2.1.1).
+        shifts_rc = np.stack(
+            [(in_plane @ col) / ref.spacing[0], (in_plane @ row) / ref.spacing[1]], axis=1
+        )
+        notes.append(
+            f"gantry tilt {angle:.1f}° corrected: each plane shifted within its plane by up "
+            f"to {drift.max():.2f} mm onto an orthogonal grid (linear interpolation, as "
+            "dcm2niix; pixels shifted in from outside the acquired plane hold the series' "
+            "minimum value)"
         )
     median = float(np.median(steps))
     gaps = np.flatnonzero(steps > GAP_FACTOR * median)
@@ -379,17 +457,24 @@ def _check_and_sort(frames: list[_Frame]) -> _Geometry:
             f"{dist_sorted[g]:.3f} and {dist_sorted[g + 1]:.3f} mm along the normal "
             f"(median spacing {median:.3f} mm, {gaps.size} gap(s))"
         )
-    tol = max(SPACING_RTOL * median, SPACING_ATOL_MM)
-    dev = np.abs(steps - median)
-    if np.any(dev > tol):
-        k = int(np.argmax(dev))
-        raise GeometryError(
-            f"{label}: non-uniform slice spacing — step {steps[k]:.4f} mm at "
-            f"{dist_sorted[k]:.3f} mm vs median {median:.4f} mm (tolerance {tol:.4f} mm)"
+    fit = fit_uniform_grid(dist_sorted)
+    targets = None
+    if fit.uniform:
+        # Mean spacing over the whole stack, the value ITK's ImageSeriesReader reports.
+        spacing = float((dist_sorted[-1] - dist_sorted[0]) / (n - 1))
+    else:
+        span = float(dist_sorted[-1] - dist_sorted[0])
+        n_out = max(2, int(round(span / median)) + 1)
+        spacing = span / (n_out - 1)
+        targets = dist_sorted[0] + np.arange(n_out) * spacing
+        notes.append(
+            f"non-uniform slice spacing: {_plane_label(frames[int(order[fit.worst_index])])} "
+            f"at {dist_sorted[fit.worst_index]:.3f} mm lies {fit.max_deviation_mm:.2f} mm off "
+            f"the least-squares {fit.spacing_mm:.3f} mm grid (more than "
+            f"{SPACING_DEVIATION_FRACTION:.0%} of a voxel); {n} planes resampled linearly "
+            f"along the normal onto {n_out} planes {spacing:.3f} mm apart"
         )
-    # Mean spacing over the whole stack, the value ITK's ImageSeriesReader reports.
-    spacing = float((dist_sorted[-1] - dist_sorted[0]) / (n - 1))
-    return _Geometry(order, normal, spacing)
+    return _Geometry(order, normal, spacing, dist_sorted, shifts_rc, targets, tuple(notes))
 
 
 def sort_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
@@ -397,8 +482,11 @@ def sort_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
 
     Order is by Image Position projected on the slice normal (row × column cosines),
     increasing, exactly as :func:`load_series` stacks them; the same geometry checks are
-    applied (raises :class:`GeometryError`). An enhanced multi-frame object is returned
-    unchanged (its frames are ordered inside :func:`load_series`).
+    applied (raises :class:`GeometryError`). A gantry-tilted or irregularly spaced series
+    is sorted but not resampled: :func:`load_series` resamples such a series, so its
+    slices then no longer match these datasets one to one (see its ``notes``). An
+    enhanced multi-frame object is returned unchanged (its frames are ordered inside
+    :func:`load_series`).
 
     Example:
         >>> ordered = sort_slices(read_series("OUT/PAT001/TP0/PT"))  # doctest: +SKIP
@@ -412,6 +500,49 @@ def sort_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
     if len(frames) != len(datasets):  # multi-frame: frames, not datasets, are sorted
         return datasets
     return [datasets[int(i)] for i in geom.order]
+
+
+def series_parts(
+    source: str | os.PathLike[str] | Iterable[Dataset | str | os.PathLike[str]],
+) -> list[SeriesPart]:
+    """List the volumes one series holds, with the attribute values that tell them apart.
+
+    A series of one volume gives one part with empty ``values``. Several echoes, time
+    points, b-values, diffusion directions, image/frame types, or an enhanced and a classic
+    export under one Series Instance UID give one part each (rules in
+    :mod:`oncohybrid.dicom.split`); load one with ``load_series(source, part=k)``.
+
+    Example:
+        >>> for p in series_parts("MR/multi-echo"):  # doctest: +SKIP
+        ...     print(p.describe())
+        part 0: Echo Number 1 (30 planes, files IM0001 …)
+        part 1: Echo Number 2 (30 planes, files IM0031 …)
+    """
+    frames = _collect_frames(_as_datasets(source))
+    _check_one_series(frames)
+    return split_planes(frames)
+
+
+def _choose_part(frames: list[_Frame], part: int | SeriesPart | None) -> list[_Frame]:
+    _check_one_series(frames)
+    parts = split_planes(frames)
+    if part is None:
+        if len(parts) == 1:
+            return frames
+        names = sorted({k for p in parts for k in p.values})
+        listing = "; ".join(p.describe() for p in parts)
+        raise GeometryError(
+            f"{series_label(frames[0].ds)} holds {len(parts)} volumes told apart by "
+            f"{', '.join(names)}: {listing}. Choose one with load_series(..., part=K) "
+            "(see series_parts)"
+        )
+    k = part.index if isinstance(part, SeriesPart) else int(part)
+    if not 0 <= k < len(parts):
+        raise GeometryError(
+            f"{series_label(frames[0].ds)}: part {k} does not exist; the series holds "
+            f"{len(parts)} volume(s): " + "; ".join(p.describe() for p in parts)
+        )
+    return [frames[i] for i in parts[k].members]
 
 
 # ---------------------------------------------------------------------------------------
@@ -469,28 +600,47 @@ def load_series(
     *,
     rescale: bool = True,
     dtype: type | np.dtype = np.float32,
-) -> hd.Volume:
-    """Load one image series as a :class:`highdicom.Volume` (array + LPS affine + FoR).
+    part: int | SeriesPart | None = None,
+    correct_tilt: bool = True,
+) -> SeriesVolume:
+    """Load one image series as a :class:`SeriesVolume` (a :class:`highdicom.Volume`:
+    array + LPS affine + frame of reference, with provenance ``notes``).
 
     ``source`` is a directory, a list of file paths or a list of pydicom datasets of one
-    series (single-frame images, or one enhanced multi-frame CT/MR/PET object). Array axes
+    series (single-frame images, or enhanced multi-frame CT/MR/PET objects). Array axes
     are ``(slice, row, column)``; slice 0 is the most negative position along the normal
     ``row cosines × column cosines`` (see module docstring). With ``rescale`` (default) the
     modality rescale of each slice/frame is applied (PS3.3 C.7.6.16.2.9, C.11.1.1.2).
 
-    Raises :class:`GeometryError` for gantry tilt, missing slices, non-uniform spacing,
-    mixed orientations or sizes and duplicate positions.
+    Real-scanner geometry (:mod:`oncohybrid.dicom.geometry`):
+
+    - planes within 10 % of a voxel of the least-squares uniform grid are stacked as they
+      are (bed-junction spacing of whole-body PET); beyond that the planes are resampled
+      linearly onto a uniform grid, with a note;
+    - a gantry tilt is corrected by shifting each plane within its plane onto an
+      orthogonal grid, with a note (``correct_tilt=False`` refuses the series instead).
+
+    A series holding several volumes (echoes, time points, b-values …, or an enhanced and
+    a classic export under one UID) is refused with a list of its parts unless ``part``
+    (an index or a :class:`SeriesPart` from :func:`series_parts`) chooses one.
+
+    Raises :class:`GeometryError` for missing slices, mixed orientations or sizes,
+    duplicate positions nothing tells apart, several volumes without ``part``, and (with
+    ``correct_tilt=False``) gantry tilt.
 
     Example:
         >>> pet = load_series("OUT/PAT001/TP0/PT")  # doctest: +SKIP
-        >>> pet.spacing, pet.affine[:3, 3]  # doctest: +SKIP
+        >>> pet.spacing, pet.affine[:3, 3], pet.notes  # doctest: +SKIP
     """
     datasets = _as_datasets(source)
-    frames = _collect_frames(datasets)
-    geom = _check_and_sort(frames)
+    frames = _choose_part(_collect_frames(datasets), part)
+    geom = _check_and_sort(frames, correct_tilt=correct_tilt)
     ref = frames[0]
     n = len(frames)
-    out = np.empty((n, ref.rows, ref.columns), dtype=dtype)
+    regular = geom.shifts_rc is None and geom.targets is None
+    # Irregular stacks are built in floating point, resampled, then cast once.
+    stack_dtype = dtype if regular else np.float64
+    out = np.empty((n, ref.rows, ref.columns), dtype=stack_dtype)
     cache: dict[int, np.ndarray] = {}
     for k, idx in enumerate(geom.order):
         f = frames[int(idx)]
@@ -506,9 +656,24 @@ def load_series(
             out[k] = plane * f.slope + f.intercept
         else:
             out[k] = plane
+    if not regular:
+        fill = float(out.min())
+        if geom.shifts_rc is not None:
+            # NaN outside the acquired planes, so resampling along the normal never blends
+            # the fill value into a voxel; such voxels get the fill value at the end.
+            out = shift_planes(out, geom.shifts_rc, fill=np.nan)
+        if geom.targets is not None:
+            out = resample_along_normal(out, geom.distances, geom.targets)
+        if geom.shifts_rc is not None:
+            out[np.isnan(out)] = fill
+        target = np.dtype(dtype)
+        if target.kind in "iu":
+            out = np.rint(out)
+        out = out.astype(target, copy=False)
     first = frames[int(geom.order[0])]
     # Columns of the affine: slice axis = normal × spacing, row axis (down the columns)
-    # = column cosines × row spacing, column axis = row cosines × column spacing.
+    # = column cosines × row spacing, column axis = row cosines × column spacing. After a
+    # tilt correction every plane sits on the normal line through the first plane.
     affine = np.eye(4)
     affine[:3, 0] = geom.normal * geom.slice_spacing_mm
     row, col = _unit_cosines(first.orientation)
@@ -516,9 +681,10 @@ def load_series(
     affine[:3, 2] = row * first.spacing[1]
     affine[:3, 3] = first.position
     for_uid = getattr(first.ds, "FrameOfReferenceUID", None)
-    return hd.Volume(
+    return SeriesVolume(
         array=out,
         affine=affine,
         coordinate_system="PATIENT",
         frame_of_reference_uid=str(for_uid) if for_uid else None,
+        notes=geom.notes,
     )
