@@ -6,6 +6,7 @@ import json
 import math
 from datetime import datetime, time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -50,36 +51,59 @@ def suv(
     weight_kg: float | None = typer.Option(None, "--weight-kg", help="Overrides (0010,1030)."),
     height_m: float | None = typer.Option(None, "--height-m", help="Overrides (0010,1020)."),
     sex: str | None = typer.Option(None, "--sex", help="M, F or O; overrides (0010,0040)."),
+    allow_implausible: list[str] | None = typer.Option(
+        None, "--allow-implausible", help="Accept a header value outside its plausible "
+        "range (repeatable): weight, height, dose, half-life, uptake, injection-day, "
+        "rescale-slope, series-consistency or all. Recorded in the provenance."),
 ) -> None:
-    """Print the SUV factors (BW, SUL, BSA, IBW), the reference time and why it was chosen."""
-    from oncohybrid.dicom.suv import Normalisation, SUVOverrides, suv_volume
+    """Print the SUV factors (BW, SUL, BSA, IBW), the reference time and why it was chosen.
+
+    The factors come from the headers alone; when the image volume cannot be built they are
+    still printed, with the volume problem (JSON key ``volume_problem``) and exit status 0.
+    """
+    from contextlib import nullcontext
+
+    from oncohybrid.dicom.suv import Normalisation, SUVOverrides, compute_suv, suv_volume
     from oncohybrid.dicom.volume import read_series
     from oncohybrid.errors import OncohybridError
 
+    if as_json:
+        status: Any = nullcontext()
+    else:
+        from rich.console import Console
+
+        status = Console(stderr=True).status(f"Reading {series_dir} …")
     try:
         overrides = SUVOverrides(
             dose_bq=dose_bq,
             injection_time=_parse_when(injection_time) if injection_time else None,
             weight_kg=weight_kg, height_m=height_m, sex=sex,
+            allow_implausible=frozenset(allow_implausible or ()),
         )
-        if as_json:
+        with status:
             datasets = read_series(series_dir)
-            volume, scaling = suv_volume(datasets, overrides=overrides)
-        else:
-            from rich.console import Console
-
-            with Console(stderr=True).status(f"Reading {series_dir} …"):
-                datasets = read_series(series_dir)
-                volume, scaling = suv_volume(datasets, overrides=overrides)
+            scaling = compute_suv(datasets, overrides=overrides)
     except OncohybridError as exc:
         from oncohybrid.cli.main import fail
 
         fail(exc)
         return
     out = scaling.to_json()
-    vmax = float(volume.array.max()) if volume.array.size else math.nan
-    out["suvbw_max"] = vmax if math.isfinite(vmax) else None
+    out["suvbw_max"] = None
     out["suvbw_max_unit"] = Normalisation.BW.ucum_unit
+    out["volume_problem"] = None
+    try:
+        with status:
+            volume, _ = suv_volume(datasets, scaling=scaling)
+    # The factors stand on the headers alone; whatever stops the pixels (geometry, pixel
+    # data pydicom cannot decode) is reported beside them, not instead of them.
+    except (OncohybridError, ValueError, TypeError, AttributeError, KeyError, IndexError,
+            RuntimeError, NotImplementedError) as exc:
+        kind = "" if isinstance(exc, OncohybridError) else f"{type(exc).__name__}: "
+        out["volume_problem"] = f"the SUV volume could not be built: {kind}{exc}"
+    else:
+        vmax = float(volume.array.max()) if volume.array.size else math.nan
+        out["suvbw_max"] = vmax if math.isfinite(vmax) else None
     if as_json:
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
@@ -124,3 +148,6 @@ def _print_human(out: dict) -> None:
         console.print(str(out["provenance"]["overrides"]), markup=False)
     for w in out.get("warnings", []):
         console.print(f"warning: {w}", markup=False)
+    if out.get("volume_problem"):
+        console.print(f"note: {out['volume_problem']} (the factors above do not need it)",
+                      markup=False, soft_wrap=True)

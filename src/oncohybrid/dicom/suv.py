@@ -41,7 +41,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -50,16 +50,16 @@ import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.valuerep import DT, TM
 
 from oncohybrid.dicom import bodysize
-from oncohybrid.errors import SUVError
+from oncohybrid.errors import InputError, SUVError, SUVHeaderError
 
 if TYPE_CHECKING:  # pragma: no cover
     import highdicom
 
 __all__ = [
     "SUV_JSON_SCHEMA",
+    "PLAUSIBILITY_CHECKS",
     "DecayCorrection",
     "Normalisation",
     "SUVOverrides",
@@ -78,6 +78,23 @@ _TM_ONLY_MAX_HALF_LIFE_S = 41_400.0
 # Z-Rad PR #282: a TM-only injection up to 1 h after the reference clock is not a midnight
 # crossing (it gives a negative uptake time, which is refused).
 _MIDNIGHT_MIN_OFFSET_S = 3600.0
+
+# Plausible ranges of the SUV inputs (docs/suv.md "Plausibility", with the reasoning). A
+# value outside is refused with SUVHeaderError (exit 2) unless its check is named in
+# SUVOverrides.allow_implausible; the heuristics (g → kg, cm → m, MBq → Bq) run first.
+WEIGHT_RANGE_KG = (0.5, 350.0)  # preterm neonate .. above the largest PET tables (~300 kg)
+HEIGHT_RANGE_M = (0.3, 2.75)  # neonate .. tallest recorded human (2.72 m)
+DOSE_RANGE_BQ = (1e6, 2e10)  # below paediatric minima (~14 MBq) .. above Lu-177/I-131 therapy
+HALF_LIFE_RANGE_S = (60.0, 1e8)  # Rb-82 76 s .. Ge-68 (271 d) / Na-22 QC sources
+MAX_UPTAKE_HALF_LIVES = 10.0  # 2^10: under 0.1 % of the activity left at the scan
+MIDNIGHT_MAX_HALF_LIVES = 3.0  # previous-day reading of a TM-only start: uptake ≤ 3 T½
+# Numbers the arithmetic must never see, even when allowed (no real header is near them).
+_HARD_HALF_LIFE_S = (1e-3, 1e12)
+_MAX_FRAME_MS = 1e9  # 11.6 days: Frame Reference Time / Actual Frame Duration
+PLAUSIBILITY_CHECKS = frozenset({
+    "weight", "height", "dose", "half-life", "uptake", "injection-day", "rescale-slope",
+    "series-consistency",
+})
 
 
 class Normalisation(StrEnum):
@@ -162,16 +179,28 @@ class SUVOverrides:
     half_life_s: float | None = None
     unknown_sex: str = "mean"
     time_tolerance_s: float = 2.0
+    allow_implausible: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for name in ("dose_bq", "weight_kg", "height_m", "half_life_s"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
-                raise SUVError(f"override {name} must be a positive number, got {v!r}")
+                raise SUVHeaderError(f"override {name} must be a positive number, got {v!r}")
         if self.sex is not None and self.sex.upper() not in ("M", "F", "O"):
-            raise SUVError(f"override sex must be M, F or O, got {self.sex!r}")
+            raise SUVHeaderError(f"override sex must be M, F or O, got {self.sex!r}")
         if self.unknown_sex not in ("mean", "omit"):
-            raise SUVError(f"unknown_sex must be 'mean' or 'omit', got {self.unknown_sex!r}")
+            raise SUVHeaderError(
+                f"unknown_sex must be 'mean' or 'omit', got {self.unknown_sex!r}")
+        object.__setattr__(self, "allow_implausible", frozenset(self.allow_implausible))
+        unknown = self.allow_implausible - PLAUSIBILITY_CHECKS - {"all"}
+        if unknown:
+            raise InputError(
+                f"--allow-implausible {', '.join(sorted(unknown))}: not a plausibility check; "
+                f"known: all, {', '.join(sorted(PLAUSIBILITY_CHECKS))}")
+
+    def allows(self, check: str) -> bool:
+        """True when the user allowed values outside the plausible range of ``check``."""
+        return check in self.allow_implausible or "all" in self.allow_implausible
 
     def given(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -180,6 +209,8 @@ class SUVOverrides:
             v = getattr(self, name)
             if v is not None:
                 out[name] = v.isoformat() if isinstance(v, datetime | time) else v
+        if self.allow_implausible:
+            out["allow_implausible"] = sorted(self.allow_implausible)
         return out
 
 
@@ -307,6 +338,7 @@ SUV_JSON_SCHEMA: dict[str, Any] = {
         },
         "warnings": {"type": "array", "items": {"type": "string"}},
         "provenance": {"type": "object"},
+        "volume_problem": {"type": ["string", "null"]},
     },
 }
 
@@ -357,49 +389,116 @@ def _get(ds: Dataset, tag: int) -> Any:
 _TEXT_VRS = frozenset({"DS", "IS", "TM", "DA", "DT", "CS", "LO", "SH", "UI"})
 
 
+# Strict PS3.5 Table 6.2-1 forms: pydicom's DT/TM accept a valid prefix ("2025XX…" read as
+# 2025-01-01 00:00), which silently moved an injection by hours.
+_TM_RE = re.compile(r"(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?")
+_DA_RE = re.compile(r"\d{8}")
+# A time (not just a date) is needed wherever a DT is used here: at least YYYYMMDDHHMM.
+_DT_RE = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?"
+                    r"([+-]\d{4})?")
+_TZ_RE = re.compile(r"([+-])(\d{2})(\d{2})")
+
+
 @lru_cache(maxsize=4096)
 def _parse_tm(s: str) -> time | None:
+    m = _TM_RE.fullmatch(s.replace(":", ""))  # ACR-NEMA "HH:MM:SS" still occurs
+    if m is None:
+        return None
+    h, mi, se, frac = m.groups()
     try:
-        t = TM(s.replace(":", ""))  # ACR-NEMA "HH:MM:SS" still occurs
+        return time(int(h), int(mi or 0), int(se or 0), int((frac or "0").ljust(6, "0")))
     except ValueError:
         return None
-    return time(t.hour, t.minute, t.second, t.microsecond)
 
 
 @lru_cache(maxsize=1024)
 def _parse_da(s: str) -> date | None:
     s = s.replace(".", "").replace("-", "")
+    if _DA_RE.fullmatch(s) is None:
+        return None
     try:
-        return datetime.strptime(s[:8], "%Y%m%d").date()
+        return datetime.strptime(s, "%Y%m%d").date()
     except ValueError:
         return None
+
+
+def _tz(offset: str | None) -> timezone | None:
+    m = _TZ_RE.fullmatch(offset or "")
+    if m is None or int(m.group(2)) > 14 or int(m.group(3)) > 59:
+        return None
+    delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+    return timezone(-delta if m.group(1) == "-" else delta)
 
 
 @lru_cache(maxsize=4096)
 def _parse_dt(s: str, tz_offset: str | None) -> tuple[datetime, bool] | None:
     """DT → naive local datetime; a UTC offset is converted to (0008,0201) *Timezone Offset
     From UTC* when known, else dropped. Returns (datetime, had_offset_dropped)."""
+    m = _DT_RE.fullmatch(s)
+    if m is None:
+        return None
+    y, mo, d, h, mi, se, frac, off = m.groups()
+    tzinfo = None
+    if off is not None:
+        tzinfo = _tz(off)
+        if tzinfo is None:
+            return None
     try:
-        d = DT(s)
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(se or 0),
+                      int((frac or "0").ljust(6, "0")), tzinfo)
     except ValueError:
         return None
-    d = datetime(d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond, d.tzinfo)
-    if d.tzinfo is None:
-        return d, False
-    if tz_offset:
-        local = DT("20000101000000" + tz_offset).tzinfo
-        return d.astimezone(local).replace(tzinfo=None), False
-    return d.replace(tzinfo=None), True
+    if tzinfo is None:
+        return dt, False
+    local = _tz(tz_offset)
+    if local is not None:
+        try:
+            return dt.astimezone(local).replace(tzinfo=None), False
+        except OverflowError:
+            return None
+    return dt.replace(tzinfo=None), True
 
 
-def _da_tm(da: Any, tm: Any) -> datetime | None:
-    ds_, ts_ = _text(da), _text(tm)
-    if ds_ is None or ts_ is None:
+def _strict_da_tm(ds: Dataset, da_tag: int, tm_tag: int, da_name: str, tm_name: str,
+                  fallback_date: date | None = None) -> datetime | None:
+    """Date + time of day; ``None`` when either is absent, :class:`SUVHeaderError` naming the
+    attribute when one is present but not a valid DA/TM."""
+    da_s, tm_s = _text(_get(ds, da_tag)), _text(_get(ds, tm_tag))
+    d = None
+    if da_s is not None:
+        d = _parse_da(da_s)
+        if d is None:
+            raise SUVHeaderError(f"{da_name} {da_s!r} is not a valid date (DA YYYYMMDD)")
+    t = None
+    if tm_s is not None:
+        t = _parse_tm(tm_s)
+        if t is None:
+            raise SUVHeaderError(f"{tm_name} {tm_s!r} is not a valid time (TM HHMMSS.FFFFFF)")
+    d = d or fallback_date
+    return datetime.combine(d, t) if d is not None and t is not None else None
+
+
+def _strict_dt(value: Any, tz: str | None, name: str) -> datetime | None:
+    s = _text(value)
+    if s is None:
         return None
-    d, t = _parse_da(ds_), _parse_tm(ts_)
-    if d is None or t is None:
+    parsed = _parse_dt(s, tz)
+    if parsed is None:
+        raise SUVHeaderError(f"{name} {s!r} is not a valid date-time (DT "
+                             "YYYYMMDDHHMM[SS[.FFFFFF]][&ZZXX], a time of day included)")
+    return parsed[0]
+
+
+def _strict_num(ds: Dataset, tag: int, name: str) -> float | None:
+    """Numeric (DS/IS) value; ``None`` when absent, :class:`SUVHeaderError` when present
+    but not a finite number."""
+    raw = _text(_get(ds, tag))
+    if raw is None:
         return None
-    return datetime.combine(d, t)
+    x = _num(raw)
+    if x is None:
+        raise SUVHeaderError(f"{name} {raw!r} is not a finite number")
+    return x
 
 
 def _private_value(ds: Dataset, group: int, creator: str, offset: int,
@@ -447,6 +546,7 @@ class _Frame:
     duration_ms: float | None
     decay_factor: float | None
     intercept: float
+    slope: float | None = None
     suvsf: float | None = None
     acsf: float | None = None
 
@@ -459,24 +559,20 @@ def _frames(datasets: Sequence[Dataset], series_date: date | None, need_philips:
     out: list[_Frame] = []
     slots: dict[tuple[int, str], int] = {}
     for i, ds in enumerate(datasets):
-        adt = _text(_get(ds, 0x0008002A))  # Acquisition DateTime
-        acq = None
-        if adt is not None:
-            parsed = _parse_dt(adt, _text(_get(ds, 0x00080201)))
-            acq = parsed[0] if parsed else None
+        acq = _strict_dt(_get(ds, 0x0008002A), _text(_get(ds, 0x00080201)),
+                         "(0008,002A) Acquisition DateTime")
         if acq is None:
-            da = _get(ds, 0x00080022)  # Acquisition Date
-            if _text(da) is None and series_date is not None:
-                da = series_date.strftime("%Y%m%d")
-            acq = _da_tm(da, _get(ds, 0x00080032))
+            acq = _strict_da_tm(ds, 0x00080022, 0x00080032, "(0008,0022) Acquisition Date",
+                                "(0008,0032) Acquisition Time", series_date)
         uid = _text(_get(ds, 0x00080018)) or str(i)
         fr = _Frame(
             key=uid,
             acq=acq,
-            frame_ref_ms=_num(_get(ds, 0x00541300)),
-            duration_ms=_num(_get(ds, 0x00181242)),
+            frame_ref_ms=_frame_ms(ds, 0x00541300, "(0054,1300) Frame Reference Time", uid),
+            duration_ms=_frame_ms(ds, 0x00181242, "(0018,1242) Actual Frame Duration", uid),
             decay_factor=_num(_get(ds, 0x00541321)),
-            intercept=_num(_get(ds, 0x00281052)) or 0.0,
+            intercept=_strict_num(ds, 0x00281052, "(0028,1052) Rescale Intercept") or 0.0,
+            slope=_strict_num(ds, 0x00281053, "(0028,1053) Rescale Slope"),
         )
         if need_philips:
             v, note = _private_value(ds, 0x7053, PHILIPS_CREATOR, 0x00, philips_fallback, slots)
@@ -491,6 +587,14 @@ def _frames(datasets: Sequence[Dataset], series_date: date | None, need_philips:
     return out
 
 
+def _frame_ms(ds: Dataset, tag: int, name: str, key: str) -> float | None:
+    v = _strict_num(ds, tag, name)
+    if v is not None and abs(v) > _MAX_FRAME_MS:
+        raise SUVHeaderError(f"{name} {v:g} ms in {key} is over {_MAX_FRAME_MS:g} ms "
+                             "(11.6 days): not a PET frame")
+    return v
+
+
 def _enhanced_frames(ds: Dataset, notes: set[str]) -> list[_Frame]:
     """Frames of an Enhanced PET object (PS3.3 C.7.6.16.2.2 Frame Content, C.8.22)."""
     shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
@@ -500,18 +604,17 @@ def _enhanced_frames(ds: Dataset, notes: set[str]) -> list[_Frame]:
         content = (fg.get("FrameContentSequence") or [Dataset()])[0]
         pvt = (fg.get("PixelValueTransformationSequence")
                or shared.get("PixelValueTransformationSequence") or [Dataset()])[0]
-        acq = None
-        s = _text(_get(content, 0x00189074))  # Frame Acquisition DateTime
-        if s is not None:
-            parsed = _parse_dt(s, tz)
-            acq = parsed[0] if parsed else None
+        acq = _strict_dt(_get(content, 0x00189074), tz,
+                         f"(0018,9074) Frame Acquisition DateTime of frame {i + 1}")
         out.append(_Frame(
             key=str(i),
             acq=acq,
             frame_ref_ms=None,  # enhanced PET gives Frame Reference DateTime instead
-            duration_ms=_num(_get(content, 0x00189220)),  # Frame Acquisition Duration
+            duration_ms=_frame_ms(content, 0x00189220, "(0018,9220) Frame Acquisition "
+                                  "Duration", f"frame {i + 1}"),
             decay_factor=None,
-            intercept=_num(_get(pvt, 0x00281052)) or 0.0,
+            intercept=_strict_num(pvt, 0x00281052, "(0028,1052) Rescale Intercept") or 0.0,
+            slope=_strict_num(pvt, 0x00281053, "(0028,1053) Rescale Slope"),
         ))
     notes.add("enhanced multi-frame object: per-frame times from Frame Content Sequence")
     return out
@@ -655,12 +758,26 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
     ``datasets`` are the slices of one series (any order) or one Enhanced PET object.
     Raises :class:`SUVError` naming the attribute for refused series: non-quantitative
     Units (PROPCNTS, PROPCPS, 1CM ...), non-attenuation-corrected images (NAC), missing
-    weight/dose/half-life where they are needed, negative uptake time.
+    weight/dose/half-life where they are needed; :class:`SUVHeaderError` (exit 2) for a
+    garbage value, a value outside its plausible range (see ``SUVOverrides.
+    allow_implausible``), values that differ between the slices of the series, or a
+    negative uptake time.
 
     >>> s = compute_suv(datasets)                      # doctest: +SKIP
     >>> s.factor(), s.reference_time_source            # doctest: +SKIP
     (0.000427..., 'series')
     """
+    try:
+        return _compute_suv(datasets, overrides)
+    except (OverflowError, ZeroDivisionError) as exc:
+        # Last resort: the checks above keep real and implausible-but-allowed headers away
+        # from these; a refusal is still better than a traceback.
+        raise SUVHeaderError(f"the header values overflow the SUV arithmetic ({exc}); check "
+                             "dose, times, half-life and frame durations") from exc
+
+
+def _compute_suv(datasets: Sequence[Dataset], overrides: SUVOverrides | None
+                 ) -> SUVScaling:
     ov = overrides or SUVOverrides()
     tol = ov.time_tolerance_s
     datasets = list(datasets)
@@ -737,8 +854,10 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
         warnings.append("(0028,0051) lists DECY but (0054,1102) Decay Correction is NONE; "
                         "NONE honoured")
 
+    _check_series_consistency(datasets, ov, warnings)
+
     # --- Patient --------------------------------------------------------------------
-    weight_kg, height_m, sex = _patient(first, ov, warnings, prov)
+    weight_kg, height_m, sex, height_reason = _patient(first, ov, warnings, prov)
 
     # --- Radiopharmaceutical ----------------------------------------------------------
     rp_seq = first.get("RadiopharmaceuticalInformationSequence") or []
@@ -749,10 +868,12 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
 
     # --- Times --------------------------------------------------------------------------
     tz = _text(_get(first, 0x00080201))
-    series_dt = _da_tm(_get(first, 0x00080021), _get(first, 0x00080031))
+    series_dt = _strict_da_tm(first, 0x00080021, 0x00080031, "(0008,0021) Series Date",
+                              "(0008,0031) Series Time")
     series_date = _parse_da(_text(_get(first, 0x00080021)) or "")
     philips_fallback = "PHILIPS" in manufacturer.upper() or not manufacturer
     frames = _frames(datasets, series_date, units is Units.CNTS, philips_fallback, notes)
+    _check_slopes(frames, ov, warnings)
     if series_dt is None:
         warnings.append("(0008,0021)/(0008,0031) Series Date/Time missing")
     if any(f.intercept != 0.0 for f in frames):
@@ -771,18 +892,15 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
     if v is not None:
         parsed = _parse_dt(_text(v) or "", tz)
         siemens_dc = parsed[0] if parsed else None
-    decay_corr_dt = None
-    s = _text(_get(first, 0x00189701))
-    if s is not None:
-        parsed = _parse_dt(s, tz)
-        decay_corr_dt = parsed[0] if parsed else None
+    decay_corr_dt = _strict_dt(_get(first, 0x00189701), tz,
+                               "(0018,9701) Decay Correction DateTime")
 
     lam = LN2 / half_life_s if half_life_s else None
     ref_dt: datetime | None = None
     ref_source = "unavailable"
     adm_dt: datetime | None = None
     anchor: datetime | None = None
-    time_problem: str | None = None
+    time_problem: SUVError | None = None
     try:
         if dc is DecayCorrection.START:
             if ov.reference_time is not None:
@@ -810,10 +928,11 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
                 "candidates": {"series": _iso(series_dt)},
             }
     except SUVError as exc:
-        time_problem = str(exc)
+        time_problem = exc
 
     # --- Body sizes -----------------------------------------------------------------
-    sizes, size_reasons = _body_sizes(weight_kg, height_m, sex, ov.unknown_sex, warnings)
+    sizes, size_reasons = _body_sizes(weight_kg, height_m, sex, ov.unknown_sex, warnings,
+                                      height_reason)
     prov["normalisations"] = {
         n.value: ({"size": sizes[n], "size_unit": "cm2" if n is Normalisation.BSA else "g"}
                   if n in sizes else {"reason": size_reasons[n]})
@@ -826,23 +945,43 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
     if dose_bq is not None and adm_dt is not None and anchor is not None and lam is not None:
         # START: uptake to the reference time; ADMIN/NONE: to the first acquisition.
         uptake_s = (anchor - adm_dt).total_seconds()
+        adm_src = prov.get("administration_time", {}).get("source", "")
         if uptake_s < -tol:
-            time_problem = (
+            time_problem = SUVHeaderError(
                 f"{'reference' if dc is DecayCorrection.START else 'acquisition'} time "
-                f"{anchor} is {-uptake_s:.0f} s before the administration {adm_dt}: negative "
-                "uptake time (check dates/times or override them)"
+                f"{anchor} is {-uptake_s:.0f} s before the administration {adm_dt} "
+                f"({adm_src}): negative uptake time (check dates/times or override them)"
             )
         else:
             uptake_s = max(uptake_s, 0.0)
             _check_uptake(uptake_s, half_life_s or 0.0, warnings)
-            dose_ref = (dose_bq * math.exp(-lam * uptake_s) if dc is DecayCorrection.START
-                        else dose_bq)
+            limit = MAX_UPTAKE_HALF_LIVES * (half_life_s or 0.0)
+            if uptake_s > limit and dc is not DecayCorrection.ADMIN:
+                msg = (f"uptake time {uptake_s / 3600:.1f} h (administration {adm_dt} from "
+                       f"{adm_src}, to {anchor}) is more than {MAX_UPTAKE_HALF_LIVES:g} "
+                       f"half-lives (T½ {half_life_s:g} s): the SUV would be scaled by "
+                       f"2^{uptake_s / (half_life_s or 1.0):.1f}")
+                if ov.allows("uptake"):
+                    warnings.append(msg + "; allowed by --allow-implausible uptake")
+                else:
+                    time_problem = SUVHeaderError(
+                        msg + "; check the dates (give --injection-time) or pass "
+                        "--allow-implausible uptake")
+            if time_problem is None:
+                dose_ref = (dose_bq * math.exp(-lam * uptake_s)
+                            if dc is DecayCorrection.START else dose_bq)
+                if not (math.isfinite(dose_ref) and dose_ref > 0):
+                    time_problem = SUVHeaderError(
+                        f"dose at the reference time underflows to {dose_ref!r} Bq "
+                        f"({dose_bq:g} Bq decayed over {uptake_s:.0f} s with T½ "
+                        f"{half_life_s:g} s): not a finite positive number")
+                    dose_ref = None
     prov["uptake_time_s"] = uptake_s
 
     def need_dose() -> float:
         problem = dose_problem or time_problem
         if problem is not None:
-            raise SUVError(problem)
+            raise problem
         if dose_ref is None:
             raise SUVError("dose at reference time unavailable")
         return dose_ref
@@ -866,6 +1005,13 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
             prov_units["dose_time_note"] = (
                 f"not needed for {units.value}: {dose_problem or time_problem}")
     prov["units_path"] = prov_units
+    for pf in per_frame:
+        for n, v in pf.items():
+            if not (math.isfinite(v) and v > 0):
+                raise SUVHeaderError(
+                    f"the {n.label} factor {v!r} is not a finite positive number (dose "
+                    f"{dose_bq!r} Bq, T½ {half_life_s!r} s, weight {weight_kg!r} kg, uptake "
+                    f"{uptake_s!r} s)")
     if notes:
         prov["notes"] = sorted(notes)
         warnings.extend(n for n in sorted(notes) if "conventional element" in n)
@@ -904,12 +1050,119 @@ def compute_suv(datasets: Sequence[Dataset], *, overrides: SUVOverrides | None =
     )
 
 
+def _check_slopes(frames: list[_Frame], ov: SUVOverrides, warnings: list[str]) -> None:
+    """(0028,1053) *Rescale Slope* (PS3.3 C.8.9.4.1.3, per slice): 0 is refused whatever
+    the overrides (every pixel would be the intercept; a loader taking 0 as 1 gives numbers
+    that mean nothing); a negative slope turns activity upside down and is refused unless
+    ``rescale-slope`` is allowed."""
+    for f in frames:
+        if f.slope is None:
+            continue
+        if f.slope == 0:
+            raise SUVHeaderError(f"(0028,1053) Rescale Slope 0 in {f.key}: the pixel values "
+                                 "cannot be rescaled to activity (refused, no override)")
+        if f.slope < 0:
+            msg = (f"(0028,1053) Rescale Slope {f.slope:g} in {f.key} is negative: activity "
+                   "would be inverted")
+            if not ov.allows("rescale-slope"):
+                raise SUVHeaderError(msg + "; pass --allow-implausible rescale-slope if real")
+            warnings.append(msg + "; allowed by --allow-implausible rescale-slope")
+
+
+# Series-level attributes that every slice must repeat (PS3.3 C.7.3.1, C.8.9.1, C.8.9.2):
+# (tag, name, kind, the override that makes the header value irrelevant).
+_SERIES_ATTRS: tuple[tuple[int, str, str, str | None], ...] = (
+    (0x00101030, "(0010,1030) Patient's Weight", "num", "weight_kg"),
+    (0x00101020, "(0010,1020) Patient's Size", "num", "height_m"),
+    (0x00100040, "(0010,0040) Patient's Sex", "sex", "sex"),
+    (0x00541102, "(0054,1102) Decay Correction", "text", None),
+    (0x00541006, "(0054,1006) SUV Type", "text", None),
+    (0x00080021, "(0008,0021) Series Date", "text", "reference_time"),
+    (0x00080031, "(0008,0031) Series Time", "tm", "reference_time"),
+)
+_RP_ATTRS: tuple[tuple[int, str, str, str | None], ...] = (
+    (0x00181074, "(0018,1074) Radionuclide Total Dose", "num", "dose_bq"),
+    (0x00181075, "(0018,1075) Radionuclide Half Life", "num", "half_life_s"),
+    (0x00181078, "(0018,1078) Radiopharmaceutical Start DateTime", "text", "injection_time"),
+    (0x00181072, "(0018,1072) Radiopharmaceutical Start Time", "tm", "injection_time"),
+)
+
+
+def _series_key(value: Any, kind: str) -> Any:
+    """Comparable form of a value: "70" and "70.0" are the same weight."""
+    t = _text(value)
+    if t is None:
+        return None
+    if kind == "num":
+        x = _num(t)
+        return float(f"{x:.9g}") if x is not None else t
+    if kind == "tm":
+        return _parse_tm(t) or t
+    if kind == "sex":
+        return t.upper() if t.upper() in ("M", "F") else "O"
+    return t.upper()
+
+
+def _check_series_consistency(datasets: Sequence[Dataset], ov: SUVOverrides,
+                              warnings: list[str]) -> None:
+    """The SUV inputs are read from the first slice; refuse a series whose slices disagree
+    on any of them (weight, dose, times ...), naming the attribute, both values and the
+    slices, unless the user gave that value or allowed ``series-consistency``."""
+    if len(datasets) < 2:
+        return
+    first = datasets[0]
+    rp_raw0 = first.get_item(0x00540016)
+    rp0 = None
+
+    def rp_item(ds: Dataset) -> Dataset | None:
+        seq = ds.get("RadiopharmaceuticalInformationSequence") or []
+        return seq[0] if len(seq) else None
+
+    def report(name: str, v0: Any, v: Any, i: int) -> None:
+        msg = (f"{name} differs within the series: {_text(v0)!r} in the first slice "
+               f"({_text(_get(first, 0x00080018)) or 1}) but {_text(v)!r} in slice {i + 1} "
+               f"({_text(_get(datasets[i], 0x00080018)) or i + 1}); the first slice's value "
+               "would be used for every slice")
+        if not ov.allows("series-consistency"):
+            raise SUVHeaderError(msg + ": give the right value as an override or pass "
+                                 "--allow-implausible series-consistency")
+        warnings.append(msg + "; allowed by --allow-implausible series-consistency")
+
+    given = ov.given()
+    reported: set[str] = set()
+    for i, ds in enumerate(datasets[1:], start=1):
+        for tag, name, kind, override in _SERIES_ATTRS:
+            if override in given or name in reported:
+                continue
+            v0, v = _get(first, tag), _get(ds, tag)
+            if v0 != v and _series_key(v0, kind) != _series_key(v, kind):
+                reported.add(name)
+                report(name, v0, v, i)
+        raw = ds.get_item(0x00540016)
+        if (isinstance(raw, RawDataElement) and isinstance(rp_raw0, RawDataElement)
+                and raw.value == rp_raw0.value):
+            continue  # byte-identical sequence: the common case, no parsing needed
+        if rp0 is None:
+            rp0 = rp_item(first) or Dataset()
+        rp = rp_item(ds) or Dataset()
+        for tag, name, kind, override in _RP_ATTRS:
+            if override in given or name in reported:
+                continue
+            v0, v = _get(rp0, tag), _get(rp, tag)
+            if v0 != v and _series_key(v0, kind) != _series_key(v, kind):
+                reported.add(name)
+                report(name, v0, v, i)
+
+
 def _patient(ds: Dataset, ov: SUVOverrides, warnings: list[str], prov: dict[str, Any]
-             ) -> tuple[float | None, float | None, str]:
+             ) -> tuple[float | None, float | None, str, str | None]:
     """(0010,1030) weight (kg), (0010,1020) size (m), (0010,0040) sex with plausibility
-    heuristics (IBSI/MIRP: weight ≥ 1000 is grams; size > 3 is cm), always with a warning."""
-    hdr_w = _num(_get(ds, 0x00101030))
-    hdr_h = _num(_get(ds, 0x00101020))
+    heuristics (IBSI/MIRP: weight ≥ 1000 is grams; size > 3 is cm), always with a warning,
+    then the plausible ranges: a weight outside :data:`WEIGHT_RANGE_KG` is refused; a size
+    outside :data:`HEIGHT_RANGE_M` only removes the normalisations that need it (the
+    returned reason says why)."""
+    hdr_w = _strict_num(ds, 0x00101030, "(0010,1030) Patient's Weight")
+    hdr_h = _strict_num(ds, 0x00101020, "(0010,1020) Patient's Size")
     hdr_sex = (_text(_get(ds, 0x00100040)) or "").upper()
     prov["inputs_patient"] = {"weight_header": hdr_w, "size_header": hdr_h,
                               "sex_header": hdr_sex or None}
@@ -930,20 +1183,77 @@ def _patient(ds: Dataset, ov: SUVOverrides, warnings: list[str], prov: dict[str,
     sex = (ov.sex or hdr_sex).upper()
     if sex not in ("M", "F"):
         sex = "O"
-    return w, h, sex
+    if w is not None and not WEIGHT_RANGE_KG[0] <= w <= WEIGHT_RANGE_KG[1]:
+        src = (f"--weight-kg {w:g}" if ov.weight_kg is not None else
+               f"(0010,1030) Patient's Weight {hdr_w:g}"
+               + (f" (read as grams: {w:g} kg)" if hdr_w and hdr_w >= 1000 else " kg"))
+        msg = (f"{src} is outside the plausible range {WEIGHT_RANGE_KG[0]:g}–"
+               f"{WEIGHT_RANGE_KG[1]:g} kg")
+        if not ov.allows("weight"):
+            raise SUVHeaderError(msg + ": give the weight with --weight-kg, or pass "
+                                 "--allow-implausible weight (e.g. preclinical data)")
+        warnings.append(msg + "; allowed by --allow-implausible weight")
+    height_reason = None
+    if h is not None and not HEIGHT_RANGE_M[0] <= h <= HEIGHT_RANGE_M[1]:
+        src = (f"--height-m {h:g}" if ov.height_m is not None else
+               f"(0010,1020) Patient's Size {h:g} m")
+        msg = (f"{src} is outside the plausible range {HEIGHT_RANGE_M[0]:g}–"
+               f"{HEIGHT_RANGE_M[1]:g} m")
+        if ov.allows("height"):
+            warnings.append(msg + "; allowed by --allow-implausible height")
+        else:
+            height_reason = (msg + ": normalisations that need the height are refused "
+                             "(give --height-m or --allow-implausible height)")
+            warnings.append(height_reason)
+            h = None
+    return w, h, sex, height_reason
 
 
 def _isotope(rp: Dataset | None, ov: SUVOverrides, warnings: list[str],
-             prov: dict[str, Any]) -> tuple[float | None, float | None, str | None]:
-    """Half-life (0018,1075) (fallback: Radionuclide Code Sequence) and dose (0018,1074)."""
-    problem = None
+             prov: dict[str, Any]) -> tuple[float | None, float | None, SUVError | None]:
+    """Half-life (0018,1075) (fallback: Radionuclide Code Sequence) and dose (0018,1074),
+    each checked against its plausible range (:data:`HALF_LIFE_RANGE_S`,
+    :data:`DOSE_RANGE_BQ`). The problem returned is raised only where the dose is needed
+    (GML/CM2ML pixels do not need it)."""
+    problem: SUVError | None = None
     if rp is None:
-        problem = ("(0054,0016) Radiopharmaceutical Information Sequence is missing: no "
-                   "injected dose, administration time or half-life")
+        problem = SUVError("(0054,0016) Radiopharmaceutical Information Sequence is missing: "
+                           "no injected dose, administration time or half-life")
         prov["inputs_isotope"] = {}
-        return ov.half_life_s, ov.dose_bq, problem if ov.dose_bq is None else None
-    hdr_hl = _num(_get(rp, 0x00181075))
-    hdr_dose = _num(_get(rp, 0x00181074))
+        hl, dose = ov.half_life_s, ov.dose_bq
+        if ov.dose_bq is not None:
+            problem = None
+    else:
+        hl, dose, problem = _isotope_values(rp, ov, warnings, prov)
+    if hl is not None and not HALF_LIFE_RANGE_S[0] <= hl <= HALF_LIFE_RANGE_S[1]:
+        src = "override half_life_s" if ov.half_life_s is not None else \
+            "(0018,1075) Radionuclide Half Life"
+        msg = (f"{src} {hl:g} s is outside the plausible range {HALF_LIFE_RANGE_S[0]:g}–"
+               f"{HALF_LIFE_RANGE_S[1]:g} s (Rb-82 76 s .. Ge-68 271 d)")
+        if ov.allows("half-life") and _HARD_HALF_LIFE_S[0] <= hl <= _HARD_HALF_LIFE_S[1]:
+            warnings.append(msg + "; allowed by --allow-implausible half-life")
+        else:
+            problem = SUVHeaderError(msg + ("" if ov.allows("half-life") else
+                                            "; pass --allow-implausible half-life if real"))
+            hl = None  # keeps the decay arithmetic away from it
+    if dose is not None and problem is None \
+            and not DOSE_RANGE_BQ[0] <= dose <= DOSE_RANGE_BQ[1]:
+        src = f"--dose-bq {dose:g}" if ov.dose_bq is not None else \
+            f"(0018,1074) Radionuclide Total Dose {dose:g} Bq"
+        msg = f"{src} is outside the plausible range 1 MBq–20 GBq"
+        if ov.allows("dose"):
+            warnings.append(msg + "; allowed by --allow-implausible dose")
+        else:
+            problem = SUVHeaderError(msg + ": give the dose with --dose-bq or pass "
+                                     "--allow-implausible dose")
+    return hl, dose, problem
+
+
+def _isotope_values(rp: Dataset, ov: SUVOverrides, warnings: list[str],
+                    prov: dict[str, Any]) -> tuple[float | None, float | None, SUVError | None]:
+    problem: SUVError | None = None
+    hdr_hl = _strict_num(rp, 0x00181075, "(0018,1075) Radionuclide Half Life")
+    hdr_dose = _strict_num(rp, 0x00181074, "(0018,1074) Radionuclide Total Dose")
     prov["inputs_isotope"] = {"half_life_header_s": hdr_hl, "dose_header": hdr_dose,
                               "radiopharmaceutical": _text(_get(rp, 0x00180031))}
     if ov.half_life_s is not None:
@@ -958,7 +1268,8 @@ def _isotope(rp: Dataset | None, ov: SUVOverrides, warnings: list[str],
                             f"from Radionuclide Code Sequence ({found[1]})")
         else:
             hl = None
-            problem = "(0018,1075) Radionuclide Half Life is missing (and no known nuclide code)"
+            problem = SUVError("(0018,1075) Radionuclide Half Life is missing (and no known "
+                               "nuclide code)")
     if ov.dose_bq is not None:
         dose: float | None = ov.dose_bq
     elif hdr_dose and hdr_dose > 0:
@@ -969,7 +1280,7 @@ def _isotope(rp: Dataset | None, ov: SUVOverrides, warnings: list[str],
             dose *= 1e6
     else:
         dose = None
-        problem = problem or "(0018,1074) Radionuclide Total Dose is missing or 0"
+        problem = problem or SUVError("(0018,1074) Radionuclide Total Dose is missing or 0")
     return hl, dose, problem
 
 
@@ -993,7 +1304,9 @@ def _administration(rp: Dataset | None, ov: SUVOverrides, anchor: datetime,
     elif dt_s is not None:
         parsed = _parse_dt(dt_s, tz)
         if parsed is None:
-            raise SUVError(f"(0018,1078) Radiopharmaceutical Start DateTime {dt_s!r} unreadable")
+            raise SUVHeaderError(
+                f"(0018,1078) Radiopharmaceutical Start DateTime {dt_s!r} is not a valid "
+                "date-time (DT YYYYMMDDHHMM[SS[.FFFFFF]][&ZZXX], a time of day included)")
         adm, dropped = parsed
         if dropped:
             warnings.append("(0018,1078) carries a UTC offset but (0008,0201) does not: "
@@ -1009,7 +1322,8 @@ def _administration(rp: Dataset | None, ov: SUVOverrides, anchor: datetime,
     elif tm_s is not None:
         tm_val = _parse_tm(tm_s)
         if tm_val is None:
-            raise SUVError(f"(0018,1072) Radiopharmaceutical Start Time {tm_s!r} unreadable")
+            raise SUVHeaderError(f"(0018,1072) Radiopharmaceutical Start Time {tm_s!r} is not "
+                                 "a valid time (TM HHMMSS.FFFFFF)")
         info["source"] = "RadiopharmaceuticalStartTime (TM only)"
     else:
         raise SUVError("(0018,1078) Radiopharmaceutical Start DateTime and (0018,1072) "
@@ -1024,7 +1338,24 @@ def _administration(rp: Dataset | None, ov: SUVOverrides, anchor: datetime,
     # PR #282 rule, notes §2.4): a time a few minutes after the scan start is a data error
     # (negative uptake, refused by the caller), not an injection ~24 h earlier.
     if (adm - anchor).total_seconds() > max(tol, _MIDNIGHT_MIN_OFFSET_S):
+        after_s = (adm - anchor).total_seconds()
         adm -= timedelta(days=1)
+        uptake_s = (anchor - adm).total_seconds()
+        # The previous day is an inference: take it only where it gives an ordinary uptake
+        # (≤ 3 T½, F-18 5.5 h: a late-evening injection scanned after midnight). Otherwise
+        # both readings are implausible (negative uptake, or most of a day of decay).
+        if half_life_s is not None and uptake_s > MIDNIGHT_MAX_HALF_LIVES * half_life_s:
+            src = ("--injection-time" if isinstance(ov.injection_time, time)
+                   else "(0018,1072) Radiopharmaceutical Start Time")
+            msg = (f"{src} {tm_s if src[0] == '(' else tm_val} is {after_s / 3600:.1f} h after "
+                   f"the reference clock {anchor.time()}: on the scan day the uptake time "
+                   f"would be negative, on the previous day {uptake_s / 3600:.1f} h "
+                   f"(> {MIDNIGHT_MAX_HALF_LIVES:g} half-lives)")
+            if not ov.allows("injection-day"):
+                raise SUVHeaderError(msg + "; give the injection date-time (--injection-time)"
+                                     " or pass --allow-implausible injection-day")
+            warnings.append(msg + "; previous day allowed by --allow-implausible "
+                            "injection-day")
         warnings.append(f"administration time {tm_val} is after {anchor.time()} on the scan day: "
                         "taken as the previous day (midnight crossing)")
         info["midnight_crossing"] = True
@@ -1040,7 +1371,8 @@ def _check_uptake(uptake_s: float, half_life_s: float, warnings: list[str]) -> N
 
 
 def _body_sizes(weight_kg: float | None, height_m: float | None, sex: str, unknown_sex: str,
-                warnings: list[str]) -> tuple[dict[Normalisation, float], dict[Normalisation, str]]:
+                warnings: list[str], height_reason: str | None = None
+                ) -> tuple[dict[Normalisation, float], dict[Normalisation, str]]:
     """Numerator of each normalisation: g (BW, LBM, IBW) or cm² (BSA)."""
     sizes: dict[Normalisation, float] = {}
     reasons: dict[Normalisation, str] = {}
@@ -1056,7 +1388,8 @@ def _body_sizes(weight_kg: float | None, height_m: float | None, sex: str, unkno
     if height_m is None:
         for n in Normalisation:
             if n is not Normalisation.BW:
-                reasons[n] = "(0010,1020) Patient's Size is missing: needed for " + n.label
+                reasons[n] = height_reason or (
+                    "(0010,1020) Patient's Size is missing: needed for " + n.label)
         return sizes, reasons
     sizes[Normalisation.BSA] = bodysize.bsa_dubois_m2(weight_kg, height_m) * 1e4
     if sex == "O" and unknown_sex == "omit":
@@ -1273,11 +1606,14 @@ def _decay_factor_check(frames: list[_Frame], dc: DecayCorrection, ref_dt: datet
 
 def suv_volume(source: str | os.PathLike[str] | Iterable[Dataset | str | os.PathLike[str]], *,
                normalisation: Normalisation = Normalisation.BW,
-               overrides: SUVOverrides | None = None) -> tuple[highdicom.Volume, SUVScaling]:
+               overrides: SUVOverrides | None = None,
+               scaling: SUVScaling | None = None) -> tuple[highdicom.Volume, SUVScaling]:
     """Load a PET series (directory, files or datasets) as a float32 SUV volume.
 
     Each rescaled slice (:func:`oncohybrid.dicom.volume.load_series`) is multiplied by its
     own factor; per-slice factors are matched to volume slices by position, not order.
+    ``scaling`` is the result of :func:`compute_suv` for these datasets when the caller
+    already has it (``oncohybrid suv`` reports the factors even if the volume fails).
 
     >>> vol, scaling = suv_volume("PT/", normalisation=Normalisation.LBM_JANMA)  # doctest: +SKIP
     >>> float(vol.array.max())  # SULmax                                          # doctest: +SKIP
@@ -1288,7 +1624,8 @@ def suv_volume(source: str | os.PathLike[str] | Iterable[Dataset | str | os.Path
         datasets = read_series(source)
     else:
         datasets = [d if isinstance(d, Dataset) else pydicom.dcmread(d) for d in source]
-    scaling = compute_suv(datasets, overrides=overrides)
+    if scaling is None:
+        scaling = compute_suv(datasets, overrides=overrides)
     norm = Normalisation(normalisation)
     vol = load_series(datasets, rescale=True, dtype=np.float32)
     arr = vol.array
