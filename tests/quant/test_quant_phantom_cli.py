@@ -139,12 +139,12 @@ def test_noise_free_phantom_metrics_match_ground_truth(cohorts, cli, tmp_path):
 
 def test_noisy_phantom_liver_and_percist_threshold(cohorts, cli):
     tp_dir, truth = cohorts[False]
-    res = cli("quantify", tp_dir / "PT", "--json")  # PET only: liver placed from PET
+    res = cli("quantify", tp_dir / "PT", "--ct", tp_dir / "CT", "--json")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     jsonschema.validate(doc, QUANTIFY_JSON_SCHEMA)
     liver = doc["references"]["liver"]
-    assert liver["placement"] == "auto-pet"
+    assert liver["placement"] == "auto-ct" and liver["anatomy_checks"]
     assert liver["suv_mean"] == pytest.approx(truth["liver_suv_mean"], rel=0.05)
     thr = doc["references"]["percist_threshold"]
     assert thr["threshold_sul"] == pytest.approx(1.5 * liver["sul_mean"] + 2 * liver["sul_sd"])
@@ -178,7 +178,7 @@ def test_manual_liver_centre_and_bad_options(cohorts, cli):
 
 def test_human_readable_output_lists_references_and_lesions(cohorts, cli):
     tp_dir, _ = cohorts[True]
-    res = cli("quantify", tp_dir / "PT", "--method", "suv4")
+    res = cli("quantify", tp_dir / "PT", "--ct", tp_dir / "CT", "--method", "suv4")
     assert res.exit_code == 0, res.output
     assert "liver: SUV" in res.stdout and "PERCIST threshold" in res.stdout
     assert "TMTV" in res.stdout and "Lesions (suv4)" in res.stdout

@@ -7,12 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from oncohybrid.errors import InputError
+from oncohybrid.errors import GeometryError, InputError
 from oncohybrid.quant.references import (
+    UnprovenReferenceError,
     blood_pool_reference,
     liver_reference,
     percist_threshold,
+    prove_liver_voi,
 )
+from oncohybrid.segment.grid import VoxelGrid
 
 SP = 4.0
 SHAPE = (80, 60, 80)  # slices (z), rows (y), columns (x)
@@ -80,10 +83,13 @@ def test_manual_liver_sphere_statistics_match_voxel_centres_within_15_mm():
 
 
 def test_auto_liver_from_pet_lies_in_the_right_lobe_away_from_the_lesion():
+    # Without a CT the anatomy is unproven: placed only on request, with a note saying so.
     pet, _ = torso()
-    ref = liver_reference(pet, affine=AFFINE)
+    ref = liver_reference(pet, affine=AFFINE, require_proof=False)
     c = np.asarray(ref.centre_lps_mm)
-    assert ref.placement == "auto-pet" and not ref.notes
+    assert ref.placement == "auto-pet"
+    assert ref.notes == ("anatomy not proven: no CT: the anatomy of the VOI cannot be checked",)
+    assert ref.anatomy_checks == ()
     assert c[0] < 0  # patient's right
     assert np.sum(((c - LIVER_C) / (LIVER_AXES - 15)) ** 2) <= 1.0 + 1e-6  # sphere fits
     assert np.linalg.norm(c - LESION_C) >= 10 + 15  # does not touch the lesion
@@ -95,6 +101,46 @@ def test_auto_liver_from_ct_agrees():
     ref = liver_reference(pet, ct=ct, affine=AFFINE)
     assert ref.placement == "auto-ct"
     assert ref.suv_mean == pytest.approx(2.0, abs=1e-6)
+    # the proof: thorax in view, under the right lung base (z 100 mm), right side, 60 HU
+    assert ref.centre_lps_mm[2] < 100.0 and ref.centre_lps_mm[0] < 0.0 and not ref.notes
+    assert any("below the right lung base" in c for c in ref.anatomy_checks)
+    assert any("CT median 60 HU" in c for c in ref.anatomy_checks)
+
+
+def test_auto_liver_without_ct_is_not_placed():
+    pet, _ = torso()
+    with pytest.raises(UnprovenReferenceError, match="without a CT.*--liver-centre"):
+        liver_reference(pet, affine=AFFINE)
+
+
+def test_auto_liver_is_not_placed_in_a_field_of_view_without_the_thorax():
+    # Abdomen only (z < 90 mm: the liver but no lung): the liver-like region is not proven
+    # to lie under the right hemidiaphragm, so no automatic VOI.
+    pet, ct = torso()
+    n = int((90.0 - ORIGIN[2]) // SP)
+    aff = AFFINE
+    with pytest.raises(UnprovenReferenceError, match="does not cover the thorax"):
+        liver_reference(pet[:n], ct=ct[:n], affine=aff)
+    # a reader-placed centre is still accepted (the reader vouches for it)
+    ref = liver_reference(pet[:n], ct=ct[:n], affine=aff, centre_lps_mm=(-80.0, 10.0, 20.0))
+    assert ref.placement == "manual" and ref.suv_mean == pytest.approx(2.0)
+    # on request it is placed, with the failed check in its notes
+    ref = liver_reference(pet[:n], ct=ct[:n], affine=aff, require_proof=False)
+    assert any("does not cover the thorax" in x for x in ref.notes)
+
+
+def test_auto_liver_refused_when_the_candidate_has_no_liver_density():
+    # The liver enhanced to 150 HU leaves the placement's 20..100 HU band; what is left of
+    # the candidates is the blurred rim of the liver, whose sphere holds mostly fat
+    # (-80 HU): not liver parenchyma, so no automatic VOI.
+    pet, ct = torso()
+    ct[ct == 60.0] = 150.0
+    with pytest.raises(UnprovenReferenceError, match="CT median -80 HU is outside 25..160"):
+        liver_reference(pet, ct=ct, affine=AFFINE)
+    grid = VoxelGrid(shape=SHAPE, affine=AFFINE)
+    assert prove_liver_voi(ct, grid, LIVER_C + [-10.0, 0.0, 0.0]).ok  # 150 HU is in range
+    fat = prove_liver_voi(ct, grid, (-100.0, -60.0, 40.0))
+    assert not fat.ok and any("-80 HU" in f for f in fat.failures)
 
 
 def test_auto_blood_pool_finds_the_descending_aorta_on_ct():
@@ -127,6 +173,24 @@ def test_auto_blood_pool_is_not_fooled_by_a_round_lung_tumour_in_a_short_thorax(
     c = np.asarray(ref.centre_lps_mm)
     assert np.linalg.norm(c[:2] - AORTA_XY) <= 4.0, c
     assert ref.suv_mean == pytest.approx(1.6, abs=1e-6)
+
+
+def test_auto_blood_pool_needs_the_spine_beside_it():
+    # A soft-tissue tube between the lungs with no vertebral body behind it is not proven
+    # to be the descending aorta.
+    pet, ct = torso()
+    x, y, _z = _lps_grid()
+    spine = (x**2 + (y - 78) ** 2) <= 15**2
+    ct[spine] = -80.0
+    with pytest.raises(UnprovenReferenceError, match="no vertebral bone"):
+        blood_pool_reference(pet, ct=ct, affine=AFFINE)
+
+
+def test_auto_blood_pool_is_not_placed_below_the_thorax():
+    pet, ct = torso()
+    n = int((90.0 - ORIGIN[2]) // SP)
+    with pytest.raises(GeometryError, match="no lungs"):
+        blood_pool_reference(pet[:n], ct=ct[:n], affine=AFFINE)
 
 
 def test_blood_pool_without_ct_needs_a_manual_centre():

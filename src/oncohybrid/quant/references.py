@@ -51,6 +51,9 @@ class ReferenceRegion:
     sul_sd: float | None
     inside_image: bool
     notes: tuple[str, ...] = ()
+    #: anatomical checks the automatic placement passed (CT; :func:`prove_liver_voi`,
+    #: :func:`prove_blood_pool_voi`); empty for a reader-placed (manual) centre
+    anatomy_checks: tuple[str, ...] = ()
 
     @property
     def mean_sd_sul(self) -> tuple[float, float]:
@@ -62,6 +65,7 @@ class ReferenceRegion:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["notes"] = list(self.notes)
+        d["anatomy_checks"] = list(self.anatomy_checks)
         return d
 
 
@@ -134,6 +138,7 @@ def _region(
     inside: bool,
     sul_per_suv: float | None,
     notes: list[str],
+    anatomy_checks: Sequence[str] = (),
 ) -> ReferenceRegion:
     vals = arr[mask].astype(np.float64)
     if vals.size < 2:
@@ -155,6 +160,7 @@ def _region(
         sul_sd=None if sul_per_suv is None else sd * sul_per_suv,
         inside_image=inside,
         notes=tuple(notes),
+        anatomy_checks=tuple(anatomy_checks),
     )
 
 
@@ -206,10 +212,17 @@ def liver_reference(
     sul_per_suv: float | None = None,
     spacing_mm: Sequence[float] | None = None,
     affine: np.ndarray | None = None,
+    require_proof: bool = True,
 ) -> ReferenceRegion:
     """PERCIST liver reference: SUV/SUL mean and SD in a 3 cm sphere in the right lobe.
 
-    ``centre_lps_mm`` (manual) overrides the automatic placement. Automatic placement
+    ``centre_lps_mm`` (manual, a reader's placement) overrides the automatic placement.
+    An automatic sphere must prove its anatomy on the CT (:func:`prove_liver_voi`: the
+    field of view holds the thorax, the centre lies under the right hemidiaphragm in the
+    right upper abdomen, liver CT numbers); otherwise, and always without a CT,
+    :class:`UnprovenReferenceError` is raised and no VOI is placed (``require_proof=False``
+    places it anyway, with the failed checks in ``notes``, which makes it unusable for
+    the PERCIST threshold of the services). Automatic placement
     (heuristic, on a ~8 mm block-mean copy of the images):
 
     1. Candidate liver voxels: Gaussian-smoothed (sigma 6 mm) PET between 1.4x and 4.5x the
@@ -234,9 +247,26 @@ def liver_reference(
         if centre.shape != (3,):
             raise InputError(f"liver centre must be three LPS coordinates, got {centre_lps_mm}")
         placement = "manual"
+        proof = AnatomyProof((), ())
     else:
+        if ct_arr is None and require_proof:
+            raise UnprovenReferenceError(
+                "automatic liver VOI not placed: without a CT its anatomy (liver under the "
+                "right hemidiaphragm) cannot be proven; give the CT or a reader-placed "
+                "centre (--liver-centre)"
+            )
         centre, fits = _auto_liver(arr, grid, ct_arr)
         placement = "auto-ct" if ct_arr is not None else "auto-pet"
+        proof = prove_liver_voi(ct_arr, grid, centre)
+        if not proof.ok:
+            why = "; ".join(proof.failures)
+            where = tuple(round(float(v), 1) for v in centre)
+            if require_proof:
+                raise UnprovenReferenceError(
+                    f"automatic liver VOI not placed: the candidate at LPS {where} mm is not "
+                    f"proven to be liver ({why}); give a reader-placed centre (--liver-centre)"
+                )
+            notes.append(f"anatomy not proven: {why}")
         if not fits:
             notes.append("the 3 cm sphere does not fit inside the detected liver region")
     mask = sphere_mask(grid, centre, LIVER_DIAMETER_MM)
@@ -244,7 +274,8 @@ def liver_reference(
     if not inside:
         notes.append("sphere extends beyond the field of view")
     return _region(
-        "liver", "sphere 30 mm", arr, grid, mask, centre, placement, inside, sul_per_suv, notes
+        "liver", "sphere 30 mm", arr, grid, mask, centre, placement, inside, sul_per_suv, notes,
+        proof.checks,
     )
 
 
@@ -314,11 +345,15 @@ def blood_pool_reference(
     sul_per_suv: float | None = None,
     spacing_mm: Sequence[float] | None = None,
     affine: np.ndarray | None = None,
+    require_proof: bool = True,
 ) -> ReferenceRegion:
     """Mediastinal blood pool: 1 cm x 2 cm cylinder in the descending thoracic aorta.
 
     ``centre_lps_mm`` (manual) overrides. Automatic placement needs the CT (on the PET
-    grid) and is a heuristic:
+    grid); the cylinder must prove its anatomy (:func:`prove_blood_pool_voi`: thorax,
+    between the lungs, next to the spine, blood CT numbers) or
+    :class:`UnprovenReferenceError` is raised (``require_proof=False``: placed with the
+    failed checks in ``notes``). The placement is a heuristic:
 
     1. Thorax = axial slices whose lung area (CT < -500 HU inside the hole-filled body,
        CT > -400 HU) is at least half of the largest lung area.
@@ -339,6 +374,8 @@ def blood_pool_reference(
     """
     arr, grid = as_grid(image, spacing_mm, affine)
     _check_ratio(sul_per_suv)
+    notes: list[str] = []
+    proof = AnatomyProof((), ())
     if centre_lps_mm is not None:
         centre = np.asarray(centre_lps_mm, dtype=np.float64)
         if centre.shape != (3,):
@@ -355,9 +392,21 @@ def blood_pool_reference(
         check_same_grid("CT (resample it to the PET grid first)", ct_arr, grid)
         centre = _auto_aorta(ct_arr, grid, arr)
         placement = "auto-ct"
+        proof = prove_blood_pool_voi(ct_arr, grid, centre)
+        if not proof.ok:
+            why = "; ".join(proof.failures)
+            where = tuple(round(float(v), 1) for v in centre)
+            if require_proof:
+                raise UnprovenReferenceError(
+                    f"automatic blood-pool VOI not placed: the candidate at LPS {where} mm is "
+                    f"not proven to be the descending aorta ({why}); give a reader-placed "
+                    "centre (--blood-pool-centre)"
+                )
+            notes.append(f"anatomy not proven: {why}")
     mask = cylinder_mask(grid, centre, BLOOD_POOL_DIAMETER_MM, BLOOD_POOL_LENGTH_MM)
     inside = _fits_in_image(grid, centre, BLOOD_POOL_LENGTH_MM / 2)
-    notes = [] if inside else ["cylinder extends beyond the field of view"]
+    if not inside:
+        notes.append("cylinder extends beyond the field of view")
     return _region(
         "blood_pool",
         "cylinder 10 mm x 20 mm (axis head-foot)",
@@ -369,6 +418,7 @@ def blood_pool_reference(
         inside,
         sul_per_suv,
         notes,
+        proof.checks,
     )
 
 
@@ -492,6 +542,195 @@ def _vertical_tube_centre(found: list[tuple[int, float, np.ndarray]],
         if k not in per_slice or scores[i] > scores[per_slice[k]]:
             per_slice[k] = int(i)
     return np.median(centres[list(per_slice.values())], axis=0)
+
+
+# ---------------------------------------------------------------------------------------
+# Anatomical proof of an automatic reference VOI (CT on the PET grid)
+# ---------------------------------------------------------------------------------------
+
+#: Liver parenchyma on CT: 40-70 HU unenhanced (Kodama Y et al., AJR 2007;188:1307),
+#: up to ~150 HU in the portal-venous phase; 25 HU keeps mild steatosis.
+LIVER_HU_RANGE = (25.0, 160.0)
+#: Blood in the aorta: 30-60 HU unenhanced, up to ~450 HU in an arterial phase.
+BLOOD_HU_RANGE = (0.0, 450.0)
+#: The liver VOI centre lies at most this far below the lowest slice with right lung
+#: (the right lobe spans ~15 cm below the dome; the posterior recess reaches lower).
+LIVER_MAX_BELOW_LUNG_MM = 150.0
+#: A lung "present" in an axial slice has at least this area (mm^2) on that side.
+LUNG_MIN_AREA_MM2 = 500.0
+#: The thorax is covered when one side's lung reaches this area (mm^2) in some slice.
+THORAX_MIN_AREA_MM2 = 2000.0
+#: Bone of the vertebral body lies within this distance (mm, in-plane) of the aorta centre.
+AORTA_MAX_FROM_BONE_MM = 45.0
+
+
+class UnprovenReferenceError(GeometryError):
+    """An automatic reference VOI whose anatomy the CT does not confirm (not placed)."""
+
+
+@dataclass(frozen=True)
+class AnatomyProof:
+    """Outcome of the anatomical checks of a reference VOI: passed and failed checks."""
+
+    checks: tuple[str, ...]
+    failures: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class _Thorax:
+    """Per axial slice of the CT on the PET grid: LPS z, body midline x, lung areas."""
+
+    zaxis: int
+    vol: np.ndarray  # CT, axial axis first
+    z_mm: np.ndarray
+    mid_x: np.ndarray
+    right_mm2: np.ndarray
+    left_mm2: np.ndarray
+
+    def slice_xy(self, grid: VoxelGrid, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """LPS x and y of every pixel of axial slice ``k``."""
+        shp = self.vol.shape[1:]
+        idx = np.zeros((*shp, 3))
+        rest = [a for a in range(3) if a != self.zaxis]
+        idx[..., self.zaxis] = k
+        ii, jj = np.indices(shp)
+        idx[..., rest[0]], idx[..., rest[1]] = ii, jj
+        lps = idx @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+        return lps[..., 0], lps[..., 1]
+
+    def lung(self, k: int) -> np.ndarray:
+        s = self.vol[k]
+        return ndimage.binary_fill_holes(s > -400.0) & (s < -500.0)
+
+
+def _thorax(ct: np.ndarray, grid: VoxelGrid) -> _Thorax:
+    """Lungs = CT < -500 HU inside the hole-filled body (CT > -400 HU), per axial slice;
+    right/left of the body's midline (mean LPS x of the body pixels)."""
+    zaxis = _axial_axis(grid)
+    vol = np.moveaxis(np.asarray(ct, dtype=np.float32), zaxis, 0)
+    sp = np.asarray(grid.spacing_mm)
+    pix_mm2 = float(np.prod(np.delete(sp, zaxis)))
+    th = _Thorax(zaxis, vol, np.zeros(len(vol)), np.full(len(vol), np.nan),
+                 np.zeros(len(vol)), np.zeros(len(vol)))
+    for k in range(len(vol)):
+        x, _y = th.slice_xy(grid, k)
+        idx = np.zeros(3)
+        idx[zaxis] = k
+        th.z_mm[k] = float(grid.index_to_lps(idx)[2])
+        filled = ndimage.binary_fill_holes(vol[k] > -400.0)
+        if not filled.any():
+            continue
+        mid = float(x[filled].mean())
+        lung = filled & (vol[k] < -500.0)
+        th.mid_x[k] = mid
+        th.right_mm2[k] = np.count_nonzero(lung & (x < mid)) * pix_mm2
+        th.left_mm2[k] = np.count_nonzero(lung & (x >= mid)) * pix_mm2
+    return th
+
+
+def _density_checks(ct: np.ndarray, mask: np.ndarray, what: str, hu: tuple[float, float],
+                    checks: list[str], failures: list[str]) -> None:
+    vals = np.asarray(ct, dtype=np.float32)[mask]
+    if vals.size == 0:
+        failures.append(f"{what} lies outside the CT")
+        return
+    med = float(np.median(vals))
+    lung_frac = float(np.mean(vals < -500.0))
+    if hu[0] <= med <= hu[1]:
+        checks.append(f"{what} CT median {med:.0f} HU in {hu[0]:g}..{hu[1]:g} HU")
+    else:
+        failures.append(f"{what} CT median {med:.0f} HU is outside {hu[0]:g}..{hu[1]:g} HU")
+    if lung_frac > 0.05:
+        failures.append(f"{lung_frac:.0%} of the {what} is lung or air on CT")
+
+
+def prove_liver_voi(ct: np.ndarray | None, grid: VoxelGrid,
+                    centre_lps_mm: Sequence[float]) -> AnatomyProof:
+    """Check that a liver sphere centre lies in liver (CT on the PET grid).
+
+    The field of view must hold the thorax (right lung of at least 20 cm^2 in some
+    slice); the centre must lie below the right lung base (below the lowest slice whose
+    right-lung area is half its maximum, i.e. under the right hemidiaphragm dome), within
+    :data:`LIVER_MAX_BELOW_LUNG_MM` of the lowest slice with right lung (right upper
+    abdomen, not the pelvis or thigh), on the patient's right of the body midline, and
+    the sphere's median CT number must be liver parenchyma (:data:`LIVER_HU_RANGE`) with
+    almost no lung in it.
+    """
+    c = np.asarray(centre_lps_mm, dtype=np.float64)
+    checks: list[str] = []
+    failures: list[str] = []
+    if ct is None:
+        return AnatomyProof((), ("no CT: the anatomy of the VOI cannot be checked",))
+    th = _thorax(ct, grid)
+    if th.right_mm2.max(initial=0.0) < THORAX_MIN_AREA_MM2:
+        return AnatomyProof((), ("no right lung in the CT: the field of view does not cover "
+                                 "the thorax and the right hemidiaphragm",))
+    checks.append("right lung in the field of view")
+    base = float(th.z_mm[th.right_mm2 >= 0.5 * th.right_mm2.max()].min())
+    lowest = float(th.z_mm[th.right_mm2 >= LUNG_MIN_AREA_MM2].min())
+    if c[2] < base:
+        checks.append(f"centre {base - c[2]:.0f} mm below the right lung base "
+                      f"(hemidiaphragm, z {base:.0f} mm)")
+    else:
+        failures.append(f"centre z {c[2]:.0f} mm is not below the right lung base "
+                        f"(z {base:.0f} mm)")
+    if c[2] >= lowest - LIVER_MAX_BELOW_LUNG_MM:
+        checks.append(f"centre within {LIVER_MAX_BELOW_LUNG_MM:g} mm of the lowest right lung")
+    else:
+        failures.append(f"centre lies {lowest - c[2]:.0f} mm below the lowest right lung "
+                        f"(more than {LIVER_MAX_BELOW_LUNG_MM:g} mm: not the upper abdomen)")
+    k = int(np.argmin(np.abs(th.z_mm - c[2])))
+    if np.isfinite(th.mid_x[k]) and c[0] < th.mid_x[k]:
+        checks.append("centre on the patient's right")
+    else:
+        failures.append("centre is not on the patient's right of the body midline")
+    _density_checks(ct, sphere_mask(grid, c, LIVER_DIAMETER_MM), "liver sphere",
+                    LIVER_HU_RANGE, checks, failures)
+    return AnatomyProof(tuple(checks), tuple(failures))
+
+
+def prove_blood_pool_voi(ct: np.ndarray | None, grid: VoxelGrid,
+                         centre_lps_mm: Sequence[float]) -> AnatomyProof:
+    """Check that a blood-pool cylinder centre lies in the descending thoracic aorta.
+
+    The centre's axial slice must hold both lungs (each >= 5 cm^2), with lung on both
+    sides of the centre (between the lungs), vertebral bone (> 200 HU, within 40 mm of the
+    body midline) within :data:`AORTA_MAX_FROM_BONE_MM` in-plane (next to the spine),
+    and the cylinder's median CT number must be blood (:data:`BLOOD_HU_RANGE`).
+    """
+    c = np.asarray(centre_lps_mm, dtype=np.float64)
+    checks: list[str] = []
+    failures: list[str] = []
+    if ct is None:
+        return AnatomyProof((), ("no CT: the anatomy of the VOI cannot be checked",))
+    th = _thorax(ct, grid)
+    if min(th.right_mm2.max(initial=0.0), th.left_mm2.max(initial=0.0)) < THORAX_MIN_AREA_MM2:
+        return AnatomyProof((), ("no lungs in the CT: the field of view does not cover the "
+                                 "thorax",))
+    k = int(np.argmin(np.abs(th.z_mm - c[2])))
+    if th.right_mm2[k] >= LUNG_MIN_AREA_MM2 and th.left_mm2[k] >= LUNG_MIN_AREA_MM2:
+        checks.append("centre slice in the thorax (both lungs)")
+    else:
+        failures.append(f"centre slice (z {c[2]:.0f} mm) does not hold both lungs")
+    x, y = th.slice_xy(grid, k)
+    lx = x[th.lung(k)]
+    if lx.size and lx.min() < c[0] < lx.max():
+        checks.append("centre between the lungs")
+    else:
+        failures.append("centre is not between the lungs")
+    bone = (th.vol[k] > 200.0) & (np.abs(x - th.mid_x[k]) < 40.0)
+    d = np.hypot(x[bone] - c[0], y[bone] - c[1])
+    if d.size and float(d.min()) <= AORTA_MAX_FROM_BONE_MM:
+        checks.append(f"spine {float(d.min()):.0f} mm from the centre")
+    else:
+        failures.append(f"no vertebral bone within {AORTA_MAX_FROM_BONE_MM:g} mm of the centre")
+    _density_checks(ct, cylinder_mask(grid, c, BLOOD_POOL_DIAMETER_MM, BLOOD_POOL_LENGTH_MM),
+                    "blood-pool cylinder", BLOOD_HU_RANGE, checks, failures)
+    return AnatomyProof(tuple(checks), tuple(failures))
 
 
 # ---------------------------------------------------------------------------------------

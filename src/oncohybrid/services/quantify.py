@@ -54,6 +54,7 @@ _REFERENCE = {
         "name": {"enum": ["liver", "blood_pool"]},
         "centre_lps_mm": _POINT,
         "placement": {"enum": ["manual", "auto-ct", "auto-pet"]},
+        "anatomy_checks": {"type": "array", "items": {"type": "string"}},
         "n_voxels": {"type": "integer", "minimum": 2},
         "suv_mean": _NUM,
         "suv_sd": _NUM,
@@ -308,11 +309,17 @@ def quantify_pet(
             )
         except InputError as exc:
             notes.append(str(exc))
+    if threshold is not None and threshold.reference == "blood_pool":
+        why = "not placed" if liver is None else "; ".join(liver.notes) or "not usable"
+        notes.append(f"PERCIST threshold from the blood pool: the liver reference is {why}")
     step("segmentation")
     if method == "percist":
         if threshold is None:
+            reasons = "; ".join(n for n in notes if "reference" in n) or "no reference placed"
             raise InputError(
-                "--method percist needs a liver or blood-pool reference (give --liver-centre X,Y,Z)"
+                "--method percist needs a proven liver or blood-pool reference and none is "
+                f"available ({reasons}); give reader-placed centres: --liver-centre X,Y,Z "
+                "or --blood-pool-centre X,Y,Z (LPS mm)"
             )
         seg = segment_lesions(
             vol,
@@ -323,6 +330,9 @@ def quantify_pet(
         )
     elif method == "41pct":
         pre = threshold.threshold_suv if threshold is not None else 2.5
+        if threshold is None:
+            notes.append("41pct preselection at SUV 2.5: no PERCIST threshold (no proven "
+                         "liver or blood-pool reference)")
         seg = segment_lesions(
             vol,
             method="41pct",
