@@ -13,7 +13,7 @@ def test_user_add_from_stdin_then_sign_in(tmp_path, monkeypatch):
     monkeypatch.setenv("ONCOHYBRID_HOME", str(tmp_path))
     runner = CliRunner()
     r = runner.invoke(app, ["user", "add", "alice", "--role", "physician", "--password-stdin",
-                            "--json"], input="s3cret-pass\n")
+                            "--json"], input="s3cret-pass-quiet-owl\n")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) == {"username": "alice", "role": "physician"}
     r = runner.invoke(app, ["user", "ls", "--json"])
@@ -21,7 +21,7 @@ def test_user_add_from_stdin_then_sign_in(tmp_path, monkeypatch):
     from oncohybrid.config import get_settings
     from oncohybrid.services.users import authenticate
 
-    assert authenticate(get_settings(), "alice", "s3cret-pass").role.value == "physician"
+    assert authenticate(get_settings(), "alice", "s3cret-pass-quiet-owl").role.value == "physician"
     assert authenticate(get_settings(), "alice", "wrong-pass") is None
     # The stored hash is Argon2id, never the password.
     import sqlite3
@@ -35,15 +35,15 @@ def test_user_add_rejects_bad_role_duplicate_and_short_password(tmp_path, monkey
     monkeypatch.setenv("ONCOHYBRID_HOME", str(tmp_path))
     runner = CliRunner()
     r = runner.invoke(app, ["user", "add", "bob", "--role", "surgeon", "--password-stdin"],
-                      input="long-enough\n")
+                      input="long-enough-password\n")
     assert r.exit_code == 2 and "role must be one of" in r.output
     r = runner.invoke(app, ["user", "add", "bob", "--role", "fellow", "--password-stdin"],
                       input="short\n")
-    assert r.exit_code == 2 and "at least 8" in r.output
+    assert r.exit_code == 2 and "at least 12" in r.output
     runner.invoke(app, ["user", "add", "bob", "--role", "fellow", "--password-stdin"],
-                  input="long-enough\n")
+                  input="long-enough-password\n")
     r = runner.invoke(app, ["user", "add", "bob", "--role", "fellow", "--password-stdin"],
-                      input="long-enough\n")
+                      input="long-enough-password\n")
     assert r.exit_code == 2 and "already exists" in r.output
 
 

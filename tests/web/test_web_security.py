@@ -208,7 +208,7 @@ def test_login_next_is_local_only(web_app, web_ws):
 
 def test_admin_adds_user_through_form_and_it_is_audited(web_ws, login):
     c = login("adam")
-    r = c.post("/admin/users", data={"username": "nora", "password": "nora-pass-1",
+    r = c.post("/admin/users", data={"username": "nora", "password": "nora-pass-1-x",
                                      "role": "fellow", "csrf_token": csrf_of(c)},
                follow_redirects=False)
     assert r.status_code == 303

@@ -1,4 +1,5 @@
-"""``oncohybrid serve`` and ``oncohybrid user add|ls``: the reading-room web application."""
+"""``oncohybrid serve`` and ``oncohybrid user add|ls|disable|enable|delete|reset-password``:
+the reading-room web application and its local accounts."""
 
 from __future__ import annotations
 
@@ -87,3 +88,57 @@ def register(app: typer.Typer) -> None:
             table.add_row(r["username"], r["role"], "yes" if r["active"] else "no",
                           r["created_at"], r["last_login_at"] or "—")
         Console().print(table)
+
+    def _user_action(name: str, fn, done: str) -> None:  # noqa: ANN001
+        from oncohybrid.config import get_settings
+        from oncohybrid.errors import OncohybridError
+
+        try:
+            fn(get_settings(), name)
+        except OncohybridError as exc:
+            from oncohybrid.cli.main import fail
+
+            fail(exc)
+            return
+        typer.echo(f"{name}: {done}", err=True)
+
+    @user_app.command("disable")
+    def user_disable(username: str = typer.Argument(..., help="Sign-in name (any case).")
+                     ) -> None:
+        """Disable an account: its sessions end and it cannot sign in."""
+        from oncohybrid.services.users import set_active
+
+        _user_action(username, lambda s, n: set_active(s, n, False, actor="cli"), "disabled")
+
+    @user_app.command("enable")
+    def user_enable(username: str = typer.Argument(..., help="Sign-in name (any case).")
+                    ) -> None:
+        """Enable an account again (also lifts a sign-in lockout)."""
+        from oncohybrid.services.users import set_active
+
+        _user_action(username, lambda s, n: set_active(s, n, True, actor="cli"), "enabled")
+
+    @user_app.command("delete")
+    def user_delete(username: str = typer.Argument(..., help="Sign-in name (any case).")
+                    ) -> None:
+        """Delete an account (its audit entries stay)."""
+        from oncohybrid.services.users import delete_user
+
+        _user_action(username, lambda s, n: delete_user(s, n, actor="cli"), "deleted")
+
+    @user_app.command("reset-password")
+    def user_reset_password(
+        username: str = typer.Argument(..., help="Sign-in name (any case)."),
+        password_stdin: bool = typer.Option(
+            False, "--password-stdin", help="Read the password from the first line of stdin."
+        ),
+    ) -> None:
+        """Set a new password (ends the account's sessions, lifts a sign-in lockout)."""
+        from oncohybrid.services.users import set_password
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        _user_action(username, lambda s, n: set_password(s, n, password, actor="cli"),
+                     "password reset")

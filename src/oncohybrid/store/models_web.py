@@ -1,6 +1,8 @@
 """Tables of the reading-room web application: accounts, sign-in sessions, audit log.
 
-Created by the Alembic migration ``web0001_users_audit.py``. Read and written only
+Created by the Alembic migrations ``web0001_users_audit.py`` and
+``web0002_user_keys_throttle.py`` (case-insensitive user names, sign-in throttling).
+Read and written only
 through :mod:`oncohybrid.services.users` and :mod:`oncohybrid.services.audit`.
 """
 
@@ -9,7 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oncohybrid.store.models import Base
@@ -26,6 +38,9 @@ class WebUser(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``username.lower()``, unique: ``phys`` and ``PHYS`` are one account (user names
+    #: are ASCII, so lower-casing is case folding).
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     #: physician | fellow | researcher | admin (see services.users.Role)
     role: Mapped[str] = mapped_column(String(16))
@@ -65,3 +80,20 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client: Mapped[str | None] = mapped_column(Text)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins of one account (``scope`` "user", key = case-folded user name,
+    known or not) or one client address (``scope`` "client"), kept in the database so
+    that the back-off survives restarts and holds across worker processes
+    (OWASP Authentication Cheat Sheet, "Protect against automated attacks")."""
+
+    __tablename__ = "web_login_throttle"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -149,13 +149,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/login", dependencies=[Depends(check_login_csrf)])
     def login(request: Request, username: str = Form(...), password: str = Form(...),
               next: str = Form("/")) -> Response:  # noqa: A002
-        user = users.authenticate(settings, username, password)
+        result = users.sign_in(settings, username, password,
+                               request.client.host if request.client else None)
+        user = result.user
         if user is None:
-            audit.record(settings, username[:64], "login.failed", None, {},
-                         request.client.host if request.client else None)
             token = new_login_csrf()
-            resp = page(request, "login.html", None, status=401, login_csrf=token,
-                        next=safe_next(next), error="Unknown user name or wrong password.")
+            if result.retry_after_s:
+                minutes = -(-result.retry_after_s // 60)
+                error = (f"Too many failed sign-ins: try again in {minutes} min "
+                         "(or ask an administrator to reset the password).")
+                resp = page(request, "login.html", None, status=429, login_csrf=token,
+                            next=safe_next(next), error=error)
+                resp.headers["Retry-After"] = str(result.retry_after_s)
+            else:
+                resp = page(request, "login.html", None, status=401, login_csrf=token,
+                            next=safe_next(next),
+                            error="Unknown user name or wrong password.")
             resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/login")
             return resp
@@ -339,6 +348,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ---------------------------------------------------------------- administration
     admin_only = require_roles(Role.ADMIN)
 
+    def admin_csrf(sess: SessionInfo = Depends(csrf_session)) -> SessionInfo:
+        if sess.user.role is not Role.ADMIN:
+            raise HTTPException(403, "your role does not allow this")
+        return sess
+
     @app.get("/admin/audit", response_class=HTMLResponse)
     def audit_page(request: Request, page_no: int = 1,
                    sess: SessionInfo = Depends(admin_only)) -> Response:
@@ -348,21 +362,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "audit.html", sess, entries=entries, page_no=page_no,
                     pages=max(1, -(-total // per)), total=total)
 
+    def users_view(request: Request, sess: SessionInfo, error: str | None = None
+                   ) -> Response:
+        return page(request, "users.html", sess, status=400 if error else 200,
+                    users=users.list_users(settings), roles=list(Role), error=error,
+                    min_password_len=users.MIN_PASSWORD_LEN)
+
     @app.get("/admin/users", response_class=HTMLResponse)
     def users_page(request: Request, sess: SessionInfo = Depends(admin_only)) -> Response:
-        return page(request, "users.html", sess, users=users.list_users(settings),
-                    roles=list(Role), error=None)
+        return users_view(request, sess)
 
     @app.post("/admin/users", response_class=HTMLResponse)
     def users_add(request: Request, username: str = Form(...), password: str = Form(...),
-                  role: str = Form(...), sess: SessionInfo = Depends(csrf_session)) -> Response:
-        if sess.user.role is not Role.ADMIN:
-            raise HTTPException(403, "your role does not allow this")
+                  role: str = Form(...), sess: SessionInfo = Depends(admin_csrf)) -> Response:
         try:
             users.add_user(settings, username, password, role, actor=sess.user.username)
         except InputError as exc:
-            return page(request, "users.html", sess, status=400,
-                        users=users.list_users(settings), roles=list(Role), error=str(exc))
+            return users_view(request, sess, str(exc))
+        return RedirectResponse("/admin/users", status_code=303)
+
+    @app.post("/admin/users/{username}/{action}", response_class=HTMLResponse)
+    def users_action(request: Request, username: str, action: str,
+                     password: str = Form(""),
+                     sess: SessionInfo = Depends(admin_csrf)) -> Response:
+        actor = sess.user.username
+        try:
+            if action in ("disable", "delete") and \
+                    users.username_key(username) == users.username_key(actor):
+                raise InputError(f"user {username!r}: you cannot {action} your own account")
+            if action == "disable":
+                users.set_active(settings, username, False, actor=actor)
+            elif action == "enable":
+                users.set_active(settings, username, True, actor=actor)
+            elif action == "delete":
+                users.delete_user(settings, username, actor=actor)
+            elif action == "password":
+                users.set_password(settings, username, password, actor=actor)
+            else:
+                raise HTTPException(404, f"unknown user action {action!r}")
+        except InputError as exc:
+            return users_view(request, sess, str(exc))
         return RedirectResponse("/admin/users", status_code=303)
 
     @app.get("/healthz")
