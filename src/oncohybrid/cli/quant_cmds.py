@@ -50,17 +50,47 @@ def quantify(
         "--background-corrected",
         help="41pct: threshold at background + 41% of (SUVmax - background).",
     ),
+    exclude_physiological: str | None = typer.Option(
+        None,
+        "--exclude-physiological",
+        help="Organs whose physiological uptake is not a lesion: heart,bladder,kidneys,brain "
+        "(default: all four for whole-body FDG, none otherwise).",
+    ),
+    no_exclude_physiological: bool = typer.Option(
+        False, "--no-exclude-physiological", help="Keep physiological uptake as lesions."
+    ),
+    allow_tracer_mismatch: bool = typer.Option(
+        False,
+        "--allow-tracer-mismatch",
+        help="Apply PERCIST thresholds to a tracer/modality PERCIST is not valid for.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
     seg_out: Path | None = typer.Option(
         None, "--seg-out", help="Write the lesions as a DICOM SEG file."
     ),
 ) -> None:
     """SUVmax/peak/mean, MTV, TLG per lesion; TMTV, TLG, Dmax; liver and blood-pool references."""
-    from oncohybrid.errors import OncohybridError
+    from oncohybrid.errors import InputError, OncohybridError
     from oncohybrid.services.quantify import quantify_pet, write_lesion_seg
 
     try:
+        organs = None
+        if no_exclude_physiological:
+            if exclude_physiological is not None:
+                raise InputError("--exclude-physiological and --no-exclude-physiological "
+                                 "exclude each other")
+            organs = ()
+        elif exclude_physiological is not None:
+            from oncohybrid.quant.physiological import parse_organs
+
+            try:
+                organs = parse_organs(exclude_physiological)
+            except ValueError as exc:
+                raise InputError(f"--exclude-physiological {exclude_physiological!r}: {exc}") \
+                    from exc
         kwargs = dict(
+            exclude_physiological=organs,
+            allow_tracer_mismatch=allow_tracer_mismatch,
             ct_source=ct,
             method=method,
             liver_centre_lps_mm=_parse_point(liver_centre, "--liver-centre"),
@@ -107,6 +137,9 @@ def _print_table(doc: dict) -> None:
     from rich.table import Table
 
     con = Console()
+    tr = doc.get("tracer")
+    con.print(f"tracer: {tr['summary'] if tr else 'unknown (no readable header)'}",
+              markup=False)
     refs = doc["references"]
     for name in ("liver", "blood_pool"):
         r = refs[name]
@@ -140,6 +173,10 @@ def _print_table(doc: dict) -> None:
         f"lesions {wb['lesion_count']}, TMTV {wb['tmtv_ml']:.1f} ml, "
         f"TLG {wb['total_tlg_suv_ml']:.1f}, Dmax {dm}"
     )
+    phys = doc.get("physiological_exclusion") or {}
+    organs = ", ".join(phys.get("organs") or []) or "none"
+    con.print(f"physiological uptake excluded ({organs}): "
+              f"{len(phys.get('excluded') or [])} component(s)", markup=False)
     for note in doc["notes"]:
         con.print(f"note: {note}")
     if doc.get("seg_file"):

@@ -318,55 +318,31 @@ def case_references(liver: Any | None, blood_pool: Any | None) -> dict[str, floa
     return refs
 
 
+def _rules(p: AssessParams) -> Any:
+    """The physiological-uptake rules of ``p`` (oncohybrid.quant.physiological)."""
+    from oncohybrid.quant.physiological import PhysiologicalRules
+
+    return PhysiologicalRules(
+        min_mtv_ml=p.physiological_min_mtv_ml, organ_smoothing_mm=p.organ_smoothing_mm,
+        organ_uptake_x_liver=p.organ_uptake_x_liver, organ_min_volume_ml=p.organ_min_volume_ml,
+        organ_max_uptake_x_liver=p.organ_max_uptake_x_liver)
+
+
 def _organ_regions(arr: np.ndarray, spacing: Sequence[float], liver_mean: float,
                    p: AssessParams) -> tuple[np.ndarray, list[str]]:
     """Label map of organ-like regions (see module docstring) and their descriptions."""
-    sigma = [p.organ_smoothing_mm / s for s in spacing]
-    smooth = ndimage.gaussian_filter(arr.astype(np.float32), sigma)
-    lab, n = ndimage.label(smooth >= p.organ_uptake_x_liver * liver_mean)
-    if n == 0:
-        return np.zeros(arr.shape, np.int32), []
-    vox_ml = float(np.prod(spacing)) / 1000.0
-    keep = np.zeros(n + 1, bool)
-    desc = []
-    for i, box in enumerate(ndimage.find_objects(lab), start=1):
-        if box is None:
-            continue
-        region = lab[box] == i
-        vol = region.sum() * vox_ml
-        if vol < p.organ_min_volume_ml:
-            continue
-        p95 = float(np.percentile(smooth[box][region], 95))
-        if p95 <= p.organ_max_uptake_x_liver * liver_mean:
-            keep[i] = True
-            desc.append(f"{vol:.0f} ml, SUV p95 {p95:.2f}")
-    return np.where(keep[lab], lab, 0).astype(np.int32), desc
+    from oncohybrid.quant.physiological import organ_regions
+
+    return organ_regions(arr, spacing, liver_mean, _rules(p))
 
 
 def _physiological(seg_labels: np.ndarray, boxes: Sequence[Any], arr: np.ndarray,
                    spacing: Sequence[float], liver_mean: float | None,
                    p: AssessParams) -> dict[int, str]:
     """Lesion label → reason, for components judged physiological uptake."""
-    vox_ml = float(np.prod(spacing)) / 1000.0
-    out: dict[int, str] = {}
-    organs = None
-    if liver_mean is not None and liver_mean > 0:
-        organs, _ = _organ_regions(arr, spacing, liver_mean, p)
-    for i, box in enumerate(boxes, start=1):
-        if box is None:
-            continue
-        m = seg_labels[box] == i
-        mtv = m.sum() * vox_ml
-        if mtv >= p.physiological_min_mtv_ml:
-            out[i] = (f"MTV {mtv:.0f} ml ≥ {p.physiological_min_mtv_ml:g} ml "
-                      "(heart, bladder or brain)")
-            continue
-        if organs is not None and np.count_nonzero(organs[box][m]) > 0.5 * m.sum():
-            out[i] = ("inside an organ-like region of flat moderate uptake (kidney, myocardium; "
-                      f"smoothed SUV ≥ {p.organ_uptake_x_liver:g} × liver, ≥ "
-                      f"{p.organ_min_volume_ml:g} ml, "
-                      f"p95 ≤ {p.organ_max_uptake_x_liver:g} × liver)")
-    return out
+    from oncohybrid.quant.physiological import physiological_components
+
+    return physiological_components(seg_labels, boxes, arr, spacing, liver_mean, _rules(p))
 
 
 def _site(ring_hu: float) -> tuple[str, bool]:
@@ -643,9 +619,14 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         liver_ok = liver is not None and liver.inside_image and not liver.notes
         if liver is None and blood is None:
             raise InputError(f"{tp.date}: neither a liver nor a blood-pool reference could be "
-                             "placed; PERCIST thresholding is impossible")
+                             f"placed ({'; '.join(notes)}); PERCIST thresholding is impossible: "
+                             f"give reader-placed centres (--liver-centre {tp.date}=X,Y,Z or "
+                             f"--blood-pool-centre {tp.date}=X,Y,Z, LPS mm)")
         threshold = percist_threshold(liver, blood, sul_per_suv=sul_per_suv,
                                       liver_usable=liver_ok or blood is None)
+        if threshold.reference == "blood_pool":
+            why = "not placed" if liver is None else "; ".join(liver.notes) or "not usable"
+            notes.append(f"PERCIST threshold from the blood pool: the liver reference is {why}")
     with clock("segmentation"):
         seg = segment_lesions(vol, method="percist", threshold_suv=threshold.threshold_suv,
                               connectivity=p.connectivity, min_volume_ml=p.min_volume_ml)
@@ -729,7 +710,14 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
     for key, region in (("liver_reference", liver), ("blood_pool_reference", blood)):
         if region is not None:
             seg_json[key] = {"shape": region.shape, "placement": region.placement,
-                             "centre_lps_mm": [round(v, 2) for v in region.centre_lps_mm]}
+                             "centre_lps_mm": [round(v, 2) for v in region.centre_lps_mm],
+                             "anatomy_checks": list(region.anatomy_checks)}
+        else:  # why it is missing (e.g. an automatic VOI whose anatomy was not proven)
+            name = key.split("_reference")[0].replace("_", "-")
+            seg_json[key] = {"unavailable": next(
+                (n for n in notes if n.startswith(f"{name} reference unavailable")),
+                "not placed")}
+    seg_json["percist_threshold_reference"] = threshold.reference
     return TimepointAnalysis(tp, ct, sul_per_suv, liver, blood, threshold, lesions, seg_json,
                              notes, pet=vol)
 

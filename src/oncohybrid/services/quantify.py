@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from oncohybrid.dicom.tracer import FDG, identify_tracer
 from oncohybrid.errors import GeometryError, InputError, OncohybridError
 from oncohybrid.quant.pet import LesionMetrics, WholeBodyMetrics, lesion_metrics, whole_body_metrics
+from oncohybrid.quant.physiological import ORGANS
 from oncohybrid.quant.references import (
     PercistThreshold,
     ReferenceRegion,
@@ -25,6 +27,7 @@ from oncohybrid.quant.references import (
     liver_reference,
     percist_threshold,
 )
+from oncohybrid.response.applicability import check_criteria
 from oncohybrid.segment.threshold import PRESETS, LesionSegmentation, segment_lesions
 
 METHODS = tuple(PRESETS)  # percist, suv2.5, suv4, 41pct
@@ -211,10 +214,16 @@ class QuantifyResult:
     lesions: list[LesionMetrics]
     whole_body: WholeBodyMetrics
     notes: list[str] = field(default_factory=list)
+    #: dicom.tracer.TracerInfo JSON of the PET series (None: header unreadable)
+    tracer: dict[str, Any] | None = None
+    #: physiological-uptake exclusion: organs asked for, components excluded and why
+    physiological: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         seg = self.segmentation
         return {
+            "tracer": self.tracer,
+            "physiological_exclusion": self.physiological,
             "pet_series": self.pet_source,
             "suv": self.suv_json,
             "image": {"unit": self.unit, **self.grid_json},
@@ -253,6 +262,8 @@ def quantify_pet(
     connectivity: int = 26,
     min_volume_ml: float = 0.5,
     background_corrected: bool = False,
+    exclude_physiological: Sequence[str] | None = None,
+    allow_tracer_mismatch: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> QuantifyResult:
     """Load the PET as SUVbw, place references, segment lesions and compute every metric.
@@ -260,12 +271,30 @@ def quantify_pet(
     ``percist`` thresholds at the PERCIST liver (or blood-pool) threshold; ``41pct``
     preselects lesions at that threshold (SUV 2.5 without references) and cuts each at 41%
     of its own SUVmax (``background_corrected``: of SUVmax minus the local background).
+
+    The tracer and radionuclide are read from the header (:mod:`oncohybrid.dicom.tracer`);
+    ``percist`` on a tracer PERCIST is not valid for (not FDG PET, e.g. Lu-177 stored as
+    PT) raises InputError unless ``allow_tracer_mismatch``; an unknown tracer is a note.
+    ``exclude_physiological``: organs (``quant.physiological.ORGANS``) whose physiological
+    uptake is removed before labelling; None = all of them for whole-body FDG, none
+    otherwise; () = none.
     """
     from oncohybrid.dicom.suv import Normalisation, suv_volume
 
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     step = progress or (lambda _msg: None)
+    notes: list[str] = []
+    header = _first_header(pet_source)
+    tracer = None if header is None else identify_tracer(header)
+    if method == "percist":
+        notes.extend(check_criteria(["percist"], tracer, allow_mismatch=allow_tracer_mismatch))
+    elif tracer is not None:
+        notes.extend(tracer.problems)
+    whole_body_fdg = (tracer is not None and tracer.family == FDG and tracer.imaging == "PET"
+                      and _is_whole_body(header))
+    organs = tuple(exclude_physiological) if exclude_physiological is not None else (
+        ORGANS if whole_body_fdg else ())
     step("SUV")
     vol, scaling = suv_volume(pet_source, normalisation=Normalisation.BW)
     f = scaling.factors
@@ -276,7 +305,6 @@ def quantify_pet(
     if Normalisation.BW in f and Normalisation.BSA in f and scaling.weight_kg:
         # BSA factor (cm^2/Bq) / BW factor (g/Bq) x weight (g) = BSA in cm^2.
         bsa_m2 = f[Normalisation.BSA] / f[Normalisation.BW] * scaling.weight_kg * 1000 / 1e4
-    notes: list[str] = []
     ct_on_pet = None
     if ct_source is not None:
         step("CT")
@@ -345,6 +373,18 @@ def quantify_pet(
         seg = segment_lesions(
             vol, method=method, connectivity=connectivity, min_volume_ml=min_volume_ml
         )
+    physio: dict[str, Any] = {"organs": list(organs), "default": exclude_physiological is None,
+                              "rules": "docs/pet-metrics.md (physiological uptake)",
+                              "excluded": []}
+    if organs and seg.n_lesions:
+        step("physiological uptake")
+        seg, physio["excluded"] = _exclude_physiological(
+            vol, seg, organs, ct_on_pet, None if liver is None else liver.suv_mean,
+            method=method, threshold=threshold, background_corrected=background_corrected,
+            connectivity=connectivity, min_volume_ml=min_volume_ml)
+        for e in physio["excluded"]:
+            notes.append(f"excluded as physiological uptake ({e['organ']}): SUVmax "
+                         f"{e['suv_max']:.2f}, {e['mtv_ml']:.0f} ml - {e['reason']}")
     step("metrics")
     mets = lesion_metrics(vol, seg.labels, sul_per_suv=sul_per_suv, boxes=seg.boxes)
     wb = whole_body_metrics(vol, seg.labels, affine=None, bsa_m2=bsa_m2, metrics=mets)
@@ -368,7 +408,116 @@ def quantify_pet(
         lesions=mets,
         whole_body=wb,
         notes=notes,
+        tracer=None if tracer is None else tracer.to_json(),
+        physiological=physio,
     )
+
+
+def _first_header(source: str | os.PathLike[str]) -> Any | None:
+    """Header of the first readable DICOM file of a series folder (or file list)."""
+    import pydicom
+
+    paths: list[Path]
+    if isinstance(source, list | tuple):
+        paths = [Path(p) for p in source]
+    else:
+        root = Path(source)
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in paths[:50]:
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not DICOM: try the next file
+            continue
+    return None
+
+
+def _is_whole_body(header: Any) -> bool:
+    """(0054,1000) Series Type value 1 WHOLE BODY (PS3.3 C.8.9.1.1.1)."""
+    st = getattr(header, "SeriesType", None)
+    if st is None:
+        return False
+    first = st if isinstance(st, str) else (st[0] if len(st) else "")
+    return str(first or "").strip().upper() == "WHOLE BODY"
+
+
+def tracer_summary(series_uid: str, settings: Any = None) -> dict[str, Any]:
+    """Tracer, radionuclide and imaging modality of a stored series (for the web app).
+
+    Returns :meth:`TracerInfo.to_json` (``summary`` is the one-line display text). Raises
+    :class:`InputError` when the series has no readable file.
+    """
+    from oncohybrid.store.queries import series_files
+
+    files = series_files(series_uid, settings)
+    header = _first_header(files)
+    if header is None:
+        raise InputError(f"series {series_uid}: no readable DICOM file")
+    return identify_tracer(header).to_json()
+
+
+def _exclude_physiological(vol: Any, seg: LesionSegmentation, organs: Sequence[str],
+                           ct_on_pet: np.ndarray | None, liver_mean: float | None, *,
+                           method: str, threshold: PercistThreshold | None,
+                           background_corrected: bool, connectivity: int,
+                           min_volume_ml: float) -> tuple[LesionSegmentation, list[dict]]:
+    """Drop components judged physiological (quant.physiological) whose guessed organ is in
+    ``organs``, by re-segmenting with their masks excluded (ids stay 1..n by SUVmax)."""
+    from scipy import ndimage
+
+    from oncohybrid.quant.physiological import guess_organ, physiological_components
+
+    arr = np.asarray(vol.array)
+    grid = seg.grid
+    spacing = tuple(float(v) for v in grid.spacing_mm)
+    drop = physiological_components(seg.labels, seg.boxes, arr, spacing, liver_mean)
+    if not drop:
+        return seg, []
+    # geometry for the organ guess: FOV head-foot range, body midline, lung range (CT)
+    body = arr > 0.1 * float(np.percentile(arr[::2, ::2, ::2], 99.5))
+    com = grid.index_to_lps(np.asarray(ndimage.center_of_mass(body)))
+    corners = grid.index_to_lps(np.array([[0, 0, 0], np.asarray(grid.shape) - 1], float))
+    z_range = (float(corners[:, 2].min()), float(corners[:, 2].max()))
+    lung_range = None
+    if ct_on_pet is not None:
+        from oncohybrid.quant.references import LUNG_MIN_AREA_MM2, _thorax
+
+        th = _thorax(ct_on_pet, grid)
+        zs = th.z_mm[(th.right_mm2 + th.left_mm2) >= 2 * LUNG_MIN_AREA_MM2]
+        if zs.size:
+            lung_range = (float(zs.min()), float(zs.max()))
+    vox_ml = grid.voxel_volume_ml
+    masks: dict[str, np.ndarray] = {}
+    excluded = []
+    for k, why in sorted(drop.items()):
+        box = seg.boxes[k - 1]
+        m = seg.labels[box] == k
+        idx = np.argwhere(m).mean(axis=0) + [b.start for b in box]
+        centroid = grid.index_to_lps(idx)
+        mtv = float(m.sum() * vox_ml)
+        organ = guess_organ(centroid, mtv, z_range_mm=z_range, body_mid_x_mm=float(com[0]),
+                            lung_z_range_mm=lung_range)
+        if organ not in organs:
+            continue
+        full = masks.setdefault(organ, np.zeros(grid.shape, bool))
+        full[box] |= m
+        excluded.append({"component": k, "organ": organ, "reason": why,
+                         "suv_max": float(arr[box][m].max()), "mtv_ml": mtv,
+                         "centroid_lps_mm": [round(float(v), 1) for v in centroid]})
+    if not masks:
+        return seg, []
+    # dilate by one voxel: the re-segmentation must not keep the component's blurred rim
+    masks = {o: ndimage.binary_dilation(m) for o, m in masks.items()}
+    kw: dict[str, Any] = {"connectivity": connectivity, "min_volume_ml": min_volume_ml,
+                          "exclude": masks}
+    if method == "percist":
+        assert threshold is not None
+        kw.update(method="percist", threshold_suv=threshold.threshold_suv)
+    elif method == "41pct":
+        kw.update(method="41pct", background_corrected=background_corrected,
+                  preselect_suv=threshold.threshold_suv if threshold is not None else 2.5)
+    else:
+        kw.update(method=method)
+    return segment_lesions(vol, **kw), excluded
 
 
 def write_lesion_seg(
