@@ -247,3 +247,14 @@ def test_suv_volume_accepts_precomputed_scaling() -> None:
     vol, same = suv_volume(ds, scaling=scaling)
     assert same is scaling
     assert float(vol.array.max()) == pytest.approx(200 * bw(80), rel=1e-6)
+
+
+def test_cps_with_a_single_pixel_spacing_value_is_refused_not_a_type_error() -> None:
+    """Found by tests/fuzz/test_fuzz_suv.py: (0028,0030) with one value crashed CPS."""
+    ds = pet_series(2, Units="CPS", CorrectedImage=["ATTN", "DECY", "DCAL"])
+    ds[0][0x00280030] = RawDataElement(BaseTag(0x00280030), "DS", 2, b"4 ", 0, True, True)
+    with pytest.raises(SUVHeaderError, match=r"\(0028,0030\) Pixel Spacing '4'"):
+        compute_suv(ds)
+    # the ordinary two values: 1 / voxel ml (4 × 4 × 4 mm = 0.064 ml) × W / D_ref
+    s = compute_suv(pet_series(2, Units="CPS", CorrectedImage=["ATTN", "DECY", "DCAL"]))
+    assert s.factor() == pytest.approx(bw() / 0.064, rel=1e-12)

@@ -50,6 +50,7 @@ import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from oncohybrid.dicom import bodysize
 from oncohybrid.errors import InputError, SUVError, SUVHeaderError
@@ -357,6 +358,8 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, bytes):  # private elements read as UN
         value = value.decode("ascii", "replace").strip("\x00 ")
+    elif isinstance(value, MultiValue | list | tuple):  # converted VM > 1: DICOM's form
+        value = "\\".join(str(v) for v in value)
     s = str(value).strip()
     return s or None
 
@@ -1562,12 +1565,17 @@ def _cps_scale(first: Dataset, corr: set[str], prov_units: dict[str, Any],
                warnings: list[str]) -> float:
     """CPS → Bq/ml (IBSI SUV manual): with DCAL divide by the voxel volume (ml), else
     multiply by (0054,1322) *Dose Calibration Factor* first."""
-    ps = first.get("PixelSpacing")
+    ps_s = _text(_get(first, 0x00280030))
+    ps = [_num(v) for v in ps_s.split("\\")] if ps_s else []
     thick = _num(_get(first, 0x00180088)) or _num(_get(first, 0x00180050))
     if not ps or not thick:
         raise SUVError("Units CPS: (0028,0030) Pixel Spacing and slice thickness are needed to "
                        "convert counts per second per voxel to Bq/ml")
-    voxel_ml = float(ps[0]) * float(ps[1]) * thick / 1000.0
+    if len(ps) != 2 or not all(v is not None and 0 < v < 1e4 for v in ps) \
+            or not 0 < thick < 1e4:
+        raise SUVHeaderError(f"Units CPS: (0028,0030) Pixel Spacing {ps_s!r} and slice "
+                             f"thickness {thick!r} must be two and one positive numbers of mm")
+    voxel_ml = float(ps[0]) * float(ps[1]) * thick / 1000.0  # type: ignore[operator]
     dcf = _num(_get(first, 0x00541322))
     if "DCAL" in corr:
         scale = 1.0 / voxel_ml
