@@ -241,12 +241,29 @@ def test_pmr_blocked_by_a_lesion_more_than_30pct_larger():
     assert cats(res)[1] == "SMD"
 
 
-def test_cmr_uptake_at_or_below_liver_mean():
-    """CMR: uptake ≤ mean liver; resolved lesions read as background."""
-    res = run(tp(0, {"A": 8.0, "B": 4.0}), tp(60, {"A": 1.0, "B": "absent"}))
+def test_cmr_uptake_below_liver_mean():
+    """CMR: uptake < mean liver; resolved lesions read as background."""
+    res = run(tp(0, {"A": 8.0, "B": 4.0}), tp(60, {"A": 0.9, "B": "absent"}))
     assert cats(res)[1] == "CMR"
+    # At the liver mean (1.0) it is not CMR (Wahl 2009: "less than mean liver activity").
+    res_eq = run(tp(0, {"A": 8.0, "B": 4.0}), tp(60, {"A": 1.0, "B": "absent"}))
+    assert cats(res_eq)[1] == "PMR"
     res2 = run(tp(0, {"A": 8.0}), tp(60, {"A": 1.01}))
     assert cats(res2)[1] == "PMR"
+
+
+def test_cmr_needs_uptake_strictly_below_liver_mean_equality_is_pmr():
+    """Issue #12 item 19. PERCIST 1.0 (Wahl 2009, CMR definition): "complete resolution of
+    18F-FDG uptake within the measurable target lesion so that it is less than mean liver
+    activity". Liver SULmean 2.0 and a target at SULpeak 2.0 (baseline 8.0: −75 %, −6.0 SUL)
+    is PMR, not CMR; 1.99 is CMR."""
+    refs = {"liver_sul_mean": 2.0, "liver_sul_sd": 0.3}
+    equal = run(tp(0, {"A": 8.0}, refs), tp(60, {"A": 2.0}, refs))
+    assert cats(equal)[1] == "PMR"
+    assert not any(line.startswith("CMR") for line in equal.timepoints[1].trace)
+    below = run(tp(0, {"A": 8.0}, refs), tp(60, {"A": 1.99}, refs))
+    assert cats(below)[1] == "CMR"
+    assert "1.99 < liver SULmean 2" in below.timepoints[1].trace[0]
 
 
 def test_pmd_by_tlg_increase_75pct_without_fall_in_sul():

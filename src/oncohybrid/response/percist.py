@@ -382,7 +382,7 @@ def assess(case: Case) -> Assessment:
     Order of rules (each timepoint): new FDG-avid lesions typical of tumour → PMD;
     comparability gate → NE; SULpeak > +30 % **and** > +0.8 SUL over the reference → PMD
     (strict); TLG ≥ +75 % without a fall in SUL → PMD [V]; missing lesion values → NE;
-    hottest uptake ≤ liver (blood-pool) mean → CMR; SULpeak ≤ −30 % **and** ≤ −0.8 SUL with
+    hottest uptake < liver (blood-pool) mean (strict) → CMR; SULpeak ≤ −30 % **and** ≤ −0.8 SUL with
     no lesion > 30 % larger or hotter → PMR (inclusive); otherwise SMD. Ratios are decided
     by cross-multiplication on exact Decimals (criteria.md §1.2).
 
@@ -541,10 +541,12 @@ def assess(case: Case) -> Assessment:
             assert value is not None and base_value is not None
             cmr_ref = fu_ref_mean if fu_ref_mean is not None else ref_mean
             hottest = scan.hottest
-            if cmr_ref is not None and hottest is not None and hottest <= cmr_ref and not doubtful:
+            # Strict: "resolution of uptake ... so that it is less than mean liver activity"
+            # (Wahl 2009, PERCIST 1.0 CMR); uptake equal to the liver mean is not CMR.
+            if cmr_ref is not None and hottest is not None and hottest < cmr_ref and not doubtful:
                 cat = CMR
                 trace.append(
-                    f"CMR: hottest uptake {fmt(hottest)} ≤ {ref_kind} SULmean "
+                    f"CMR: hottest uptake {fmt(hottest)} < {ref_kind} SULmean "
                     f"{fmt(cmr_ref)}; no new FDG-avid lesion ({CITE})"
                 )
             elif value * 10 <= base_value * 7 and base_value - value >= _D08:
@@ -569,6 +571,11 @@ def assess(case: Case) -> Assessment:
                     f"SMD: {metric} {fmt(value)} is {fmt_pct(value, base_value)} "
                     f"({'+' if value >= base_value else '-'}{fmt(abs(value - base_value))} SUL) "
                     f"from baseline {fmt(base_value)}: neither PMR nor PMD ({CITE})"
+                )
+            if cat != CMR and cmr_ref is not None and hottest == cmr_ref:
+                trace.append(
+                    f"not CMR: hottest uptake {fmt(hottest)} equals the {ref_kind} SULmean; "
+                    f"CMR needs uptake less than the mean ({CITE})"
                 )
         results.append(TimepointResult(date=tp.date, overall=cat, numbers=numbers, trace=trace,
                                        new_lesions="Yes" if typical else "No"))
