@@ -162,3 +162,56 @@ def send_recording_acks(port: int, study: list[Dataset], acked: list[str]) -> No
             acked.append(str(ds.SOPInstanceUID))
     if assoc.is_established:
         assoc.release()
+
+
+def store_raw(
+    port: int,
+    ds: Dataset,
+    *,
+    command_class: str | None = None,
+    command_instance: str | None = None,
+    calling_ae: str = "SENDER",
+) -> tuple[int, str]:
+    """One C-STORE whose command names `command_class`/`command_instance` (default: the
+    data set's own), the data set sent as encoded; (status, error comment) of the reply."""
+    from pynetdicom import evt
+
+    sop_class = command_class or str(ds.SOPClassUID)
+    ae = sender_ae(calling_ae)
+    ae.add_requested_context(sop_class, "1.2.840.10008.1.2.1")
+    replies: list[tuple[int, str]] = []
+
+    def _on_dimse_recv(event) -> None:  # noqa: ANN001
+        status = getattr(event.message, "command_set", None)
+        if status is not None and "Status" in status:
+            replies.append((int(status.Status), str(status.get("ErrorComment", ""))))
+
+    assoc = ae.associate("127.0.0.1", port, ae_title="ONCOHYBRID",
+                         evt_handlers=[(evt.EVT_DIMSE_RECV, _on_dimse_recv)])
+    assert assoc.is_established
+    cx = assoc.accepted_contexts[0]
+    header = Dataset()
+    header.SOPClassUID = sop_class
+    header.SOPInstanceUID = command_instance or str(ds.SOPInstanceUID)
+    data = encode(ds, False, True)
+    sock = assoc.dul.socket
+    sock.send(_p_data_tf(_pdv(cx.context_id, 0x03, _store_command(header))))
+    sock.send(_p_data_tf(_pdv(cx.context_id, 0x02, data)))  # dataset, last fragment
+    deadline = time.monotonic() + 10
+    while not replies and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assoc.release()
+    return replies[0] if replies else (-1, "")
+
+
+def request_association(
+    port: int, *, calling_ae: str = "SENDER", called_ae: str = "ONCOHYBRID"
+) -> object:
+    """A pynetdicom association request (Verification); the Association, released if
+    it was established, so its ``is_rejected`` / ``acceptor.primitive`` can be read."""
+    ae = sender_ae(calling_ae)
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", port, ae_title=called_ae)
+    if assoc.is_established:
+        assoc.release()
+    return assoc

@@ -18,7 +18,7 @@ from pynetdicom.dsutils import encode
 
 from oncohybrid.errors import InputError
 from oncohybrid.pacs.hooks import StudyCompletionTracker, resolve_study_hooks
-from oncohybrid.pacs.integrity import IncompleteDataset, check_complete
+from oncohybrid.pacs.integrity import IncompleteDataset, check_complete, read_header
 from oncohybrid.pacs.node import PacsNode
 from oncohybrid.pacs.query import StudyQuery, parse_date_range, study_result_from_dataset
 from oncohybrid.services.pacs import InMemoryNodeRepository, SqlNodeRepository, allowed_callers
@@ -70,6 +70,25 @@ def test_deflated_dataset_is_checked_after_inflating() -> None:
     check_complete(deflated, DeflatedExplicitVRLittleEndian)
     with pytest.raises(IncompleteDataset):
         check_complete(deflated[: len(deflated) // 2], DeflatedExplicitVRLittleEndian)
+
+
+@pytest.mark.parametrize("ts", [ImplicitVRLittleEndian, ExplicitVRLittleEndian,
+                                ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian])
+def test_read_header_reads_what_pydicom_encoded_in_every_native_syntax(ts) -> None:  # noqa: ANN001
+    ds = _with_sequences()  # a sequence before the image attributes: skipped, not read
+    ds.NumberOfFrames = 1
+    ds.SamplesPerPixel = 1
+    raw = encode(ds, ts.is_implicit_VR, ts.is_little_endian)
+    if ts.is_deflated:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        raw = compressor.compress(raw) + compressor.flush()
+    header = read_header(raw, ts)
+    assert header.sop_class_uid == ds.SOPClassUID
+    assert header.sop_instance_uid == ds.SOPInstanceUID
+    assert header.modality == "PT"
+    assert (header.rows, header.columns, header.bits_allocated) == (4, 4, 16)
+    assert (header.samples_per_pixel, header.number_of_frames) == (1, "1")
+    assert header.pixel_data_bytes == len(ds.PixelData) == 4 * 4 * 2
 
 
 def test_date_ranges_become_dicom_range_matching() -> None:

@@ -34,7 +34,7 @@ import select
 import ssl
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,23 @@ _P_DATA_TF = 0x04
 FOLLOW_WAIT_S = 0.002  # how long read_pdu waits for a following PDU before returning
 MAX_PDUS_PER_TURN = 64  # then pynetdicom's reactor gets a turn (timers, kill flag)
 
+
+
+class StoreStatus(NamedTuple):
+    """A C-STORE status with the details PS3.7 C.4.2 lets a failure carry.
+
+    `comment` is sent as (0000,0902) *Error Comment* (VR LO, at most 64 characters),
+    `offending` as (0000,0901) *Offending Element*; `detail` is only logged.
+    """
+
+    status: int
+    comment: str = ""
+    offending: tuple[int, ...] = ()
+    detail: str = ""
+
+
 # (sop_class_uid, sop_instance_uid, transfer_syntax_uid, data_set, calling_ae) -> status
-StoreCallback = Callable[[str, str, str, bytes, str], int]
+StoreCallback = Callable[[str, str, str, bytes, str], "int | StoreStatus"]
 
 
 def _command_element(elem: int, value: bytes) -> bytes:
@@ -60,10 +75,20 @@ def _uid_value(uid: str) -> bytes:
     return raw + b"\x00" if len(raw) % 2 else raw
 
 
+def _lo_value(text: str) -> bytes:
+    raw = text[:64].encode("ascii", "replace")
+    return raw + b" " if len(raw) % 2 else raw
+
+
 def encode_store_response(
-    sop_class_uid: str, message_id: int, status: int, sop_instance_uid: str
+    sop_class_uid: str, message_id: int, status: int, sop_instance_uid: str,
+    *, error_comment: str = "", offending: tuple[int, ...] = (),
 ) -> bytes:
-    """The command set of a C-STORE-RSP without error details (PS3.7 §9.3.1.2, Annex E).
+    """The command set of a C-STORE-RSP (PS3.7 §9.3.1.2, Annex E).
+
+    With `error_comment`/`offending`, the failure details of PS3.7 C.4.2: (0000,0901)
+    *Offending Element* (AT, one tag per 4 bytes) and (0000,0902) *Error Comment* (LO,
+    truncated to 64 characters, space-padded to even length).
 
     Implicit VR little endian (PS3.7 §6.3.1), elements in tag order: the bytes
     pynetdicom's DIMSE layer produces for the same response. Its generic encoder (a
@@ -77,6 +102,10 @@ def encode_store_response(
         _command_element(0x0120, struct.pack("<H", message_id)),
         _command_element(0x0800, struct.pack("<H", NO_DATA_SET)),
         _command_element(0x0900, struct.pack("<H", status)),
+        _command_element(0x0901, b"".join(
+            struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in offending
+        )) if offending else b"",
+        _command_element(0x0902, _lo_value(error_comment)) if error_comment else b"",
         _command_element(0x1000, _uid_value(sop_instance_uid)),
     ))
     return _command_element(0x0000, struct.pack("<I", len(body))) + body
@@ -360,13 +389,19 @@ class DirectStorePath:
         calling_ae = str(getattr(self.assoc.requestor, "ae_title", "") or "")
         data = store.fragments[0] if len(store.fragments) == 1 else b"".join(store.fragments)
         try:
-            status = self.store(store.sop_class, store.sop_instance, transfer_syntax, data,
-                                calling_ae)
+            reply = self.store(store.sop_class, store.sop_instance, transfer_syntax, data,
+                               calling_ae)
         except Exception:  # PS3.4 Table B.2-1: Cxxx "cannot understand"
             log.exception("the C-STORE handler failed")
-            status = 0xC211
-        command = encode_store_response(store.sop_class, store.message_id, status,
-                                        store.sop_instance)
+            reply = 0xC211
+        if isinstance(reply, StoreStatus):
+            command = encode_store_response(
+                store.sop_class, store.message_id, reply.status, store.sop_instance,
+                error_comment=reply.comment, offending=reply.offending,
+            )
+        else:
+            command = encode_store_response(store.sop_class, store.message_id, reply,
+                                            store.sop_instance)
         # one PDV: presentation context, message control header 0x03 (command, last)
         pdv = _UL.pack(len(command) + 2) + bytes((store.context_id, 0x03)) + command
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
+from dataclasses import dataclass
 
 from pydicom.uid import UID
 
@@ -27,6 +28,14 @@ _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 _MAX_DEPTH = 64
+_PIXEL_DATA = 0x7FE00010
+# SOP Class/Instance UID, Modality, Samples per Pixel, Number of Frames, Rows, Columns,
+# Bits Allocated, Pixel Data: what the receipt checks of the listener read
+_HEADER_TAGS = frozenset({
+    0x00080016, 0x00080018, 0x00080060, 0x00280002, 0x00280008, 0x00280010, 0x00280011,
+    0x00280100, _PIXEL_DATA,
+})
+_US_TAGS = frozenset({0x00280002, 0x00280010, 0x00280011, 0x00280100})  # VR US, 2 bytes
 
 
 class IncompleteDataset(ValueError):
@@ -34,7 +43,8 @@ class IncompleteDataset(ValueError):
 
 
 def _walk(
-    buf: bytes, pos: int, end: int, implicit: bool, little: bool, delimiter: int | None, depth: int
+    buf: bytes, pos: int, end: int, implicit: bool, little: bool, delimiter: int | None,
+    depth: int, found: dict[int, tuple[int, int]] | None = None,
 ) -> int:
     if depth > _MAX_DEPTH:
         raise IncompleteDataset("sequences nested too deeply")
@@ -69,6 +79,8 @@ def _walk(
             else:
                 (length,) = struct.unpack_from(hs, buf, pos + 6)
                 pos += 8
+        if found is not None and tag in _HEADER_TAGS:
+            found[tag] = (pos, length)
         if length == _UNDEFINED:
             # undefined-length SQ/UN or encapsulated pixel data: items up to (FFFE,E0DD)
             pos = _walk(buf, pos, end, implicit, little, _SEQ_DELIM, depth + 1)
@@ -84,6 +96,58 @@ def _walk(
     return pos
 
 
+@dataclass(frozen=True)
+class ReceivedHeader:
+    """Top-level attributes of a received data set that the receipt checks need.
+
+    Values are read from the encoded bytes during the completeness walk (no pydicom
+    decoding); ``pixel_data_bytes`` is the declared length of (7FE0,0010) *Pixel Data*,
+    None when absent or of undefined length (encapsulated, PS3.5 §A.4).
+    """
+
+    sop_class_uid: str | None
+    sop_instance_uid: str | None
+    modality: str | None
+    rows: int | None
+    columns: int | None
+    bits_allocated: int | None
+    samples_per_pixel: int | None
+    number_of_frames: str | None
+    pixel_data_bytes: int | None
+
+
+def read_header(data: bytes, transfer_syntax: str | UID) -> ReceivedHeader:
+    """Check that `data` (a data set without file meta) is whole and read its key attributes.
+
+    Raises :class:`IncompleteDataset` as :func:`check_complete` does.
+    """
+    found: dict[int, tuple[int, int]] = {}
+    buf = _checked(data, transfer_syntax, found)
+    order = "little" if _encoding(str(transfer_syntax))[1] else "big"
+    texts: dict[int, str] = {}
+    shorts: dict[int, int] = {}
+    for tag, (pos, length) in found.items():
+        if length == _UNDEFINED or tag == _PIXEL_DATA:
+            continue
+        if tag in _US_TAGS:
+            if length >= 2:
+                shorts[tag] = int.from_bytes(buf[pos : pos + 2], order)
+        else:
+            texts[tag] = buf[pos : pos + length].decode("ascii", "replace").strip("\x00 ")
+    pixels = found.get(_PIXEL_DATA)
+    return ReceivedHeader(
+        sop_class_uid=texts.get(0x00080016),
+        sop_instance_uid=texts.get(0x00080018),
+        modality=texts.get(0x00080060),
+        rows=shorts.get(0x00280010),
+        columns=shorts.get(0x00280011),
+        bits_allocated=shorts.get(0x00280100),
+        samples_per_pixel=shorts.get(0x00280002),
+        number_of_frames=texts.get(0x00280008),
+        pixel_data_bytes=None if pixels is None or pixels[1] == _UNDEFINED else pixels[1],
+    )
+
+
 def check_complete(data: bytes, transfer_syntax: str | UID) -> None:
     """Raise :class:`IncompleteDataset` unless `data` (a dataset without file meta) is whole.
 
@@ -94,6 +158,13 @@ def check_complete(data: bytes, transfer_syntax: str | UID) -> None:
     ...
     oncohybrid.pacs.integrity.IncompleteDataset: element (0010,0020) declares 8 bytes, 4 received
     """
+    _checked(data, transfer_syntax, None)
+
+
+def _checked(
+    data: bytes, transfer_syntax: str | UID, found: dict[int, tuple[int, int]] | None
+) -> bytes:
+    """The walked (inflated, for deflate) bytes of `data`; IncompleteDataset if cut short."""
     if _is_deflated(str(transfer_syntax)):
         try:
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -103,7 +174,9 @@ def check_complete(data: bytes, transfer_syntax: str | UID) -> None:
         if not inflater.eof:
             raise IncompleteDataset("deflated dataset stream is cut off")
     implicit, little = _encoding(str(transfer_syntax))
-    _walk(bytes(data), 0, len(data), implicit, little, None, 0)
+    buf = bytes(data)
+    _walk(buf, 0, len(buf), implicit, little, None, 0, found)
+    return buf
 
 
 @functools.lru_cache(maxsize=64)

@@ -64,6 +64,7 @@ from typing import Any, Protocol, cast
 
 import pynetdicom
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pynetdicom import (
     AE,
     ALL_TRANSFER_SYNTAXES,
@@ -78,10 +79,11 @@ from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from oncohybrid.errors import OncohybridError, PacsError
-from oncohybrid.pacs.fastpath import DirectStorePath, encode_store_response
+from oncohybrid.pacs.fastpath import DirectStorePath, StoreStatus, encode_store_response
 from oncohybrid.pacs.hooks import StudyCompletionTracker, StudyHook
-from oncohybrid.pacs.integrity import IncompleteDataset, check_complete
+from oncohybrid.pacs.integrity import IncompleteDataset, read_header
 from oncohybrid.pacs.node import validate_ae_title, validate_port
+from oncohybrid.pacs.receipt import check_received
 
 log = logging.getLogger(__name__)
 
@@ -523,33 +525,52 @@ class _Receiver:
             # rejected-permanent, DICOM UL service-user, calling AE title not recognized
             event.assoc.acse.send_reject(0x01, 0x01, 0x03)
 
-    def _on_store(self, event: evt.Event) -> int:
+    def _on_store(self, event: evt.Event) -> int | Dataset:
         """EVT_C_STORE handler: requests that pynetdicom itself received."""
         request = event.request
         # the dataset exactly as the sender encoded it, taken once (no decoding)
-        return self.spool(
+        reply = self.spool(
             str(request.AffectedSOPClassUID),
             str(request.AffectedSOPInstanceUID),
             str(event.context.transfer_syntax),
             event.encoded_dataset(include_meta=False),
             event.assoc.requestor.ae_title or "",
         )
+        if isinstance(reply, int):
+            return reply
+        status = Dataset()  # PS3.7 C.4.2: the failure's details in the response
+        status.Status = reply.status
+        if reply.offending:
+            status.OffendingElement = list(reply.offending)
+        if reply.comment:
+            status.ErrorComment = reply.comment[:64]
+        return status
 
     def spool(
         self, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
         body: bytes, calling_ae: str,
-    ) -> int:
+    ) -> int | StoreStatus:
         """Write one received instance to the spool; the C-STORE status to answer.
 
         PS3.4 §B.2.3: Success only once the instance is safely on disk, so an
         acknowledged instance survives a crash (it is indexed at the next start).
+        Refused before anything is written: a data set cut short (Cxxx), one that is
+        not the instance the command announces or not of its SOP class (A900), native
+        Pixel Data shorter than its image attributes imply (Cxxx) - see
+        :mod:`oncohybrid.pacs.receipt`.
         """
         try:
-            check_complete(body, transfer_syntax_uid)
+            header = read_header(body, transfer_syntax_uid)
         except IncompleteDataset as exc:
             self.stats.add("refused_instances")
             log.warning("refused an incomplete dataset from %s: %s", calling_ae, exc)
             return STATUS_CANNOT_UNDERSTAND
+        refusal = check_received(sop_class_uid, sop_instance_uid, transfer_syntax_uid, header)
+        if refusal is not None:
+            self.stats.add("refused_instances")
+            log.warning("refused a C-STORE from %s with status 0x%04X: %s", calling_ae,
+                        refusal.status, refusal.detail or refusal.comment)
+            return refusal
         # plain strings, not Paths: this runs once per received instance
         base = f"{self._spool_prefix}{time.time_ns():020d}{self.name_tag}-{next(self._seq):08d}"
         final, partial = base + ".dcm", base + ".part"
