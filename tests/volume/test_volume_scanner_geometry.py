@@ -141,6 +141,31 @@ def test_gantry_tilt_with_variable_spacing_is_corrected_and_resampled(series_fac
     assert "gantry tilt" in text and "resampled" in text
 
 
+def test_tilted_head_ct_with_4_mm_then_7_mm_slices_is_resampled_not_refused(series_factory):
+    """GE HiSpeed Dual head CT (dcm_qa_ct): 18.5° tilt, 14 slices 4 mm thick 4.002 mm
+    apart, one 1.08 mm step, then 14 slices 7 mm thick 7 mm apart. The 7 mm steps are the
+    protocol, not missing slices (Slice Thickness says so)."""
+    steps = np.r_[np.full(13, 4.22), 1.14, np.full(13, 7.38)]  # table moves (along z)
+    datasets = tilted_ct(series_factory, tilt_deg=18.5, steps=steps, rows=40, cols=12)
+    for k, ds in enumerate(datasets):
+        ds.SliceThickness = "4" if k < 14 else "7"
+    volume = load_series(datasets)
+    along = np.cos(np.radians(18.5))
+    span = float(np.sum(steps)) * along
+    assert volume.spatial_shape[0] == round(span / 4.0) + 1  # on the thin slices' grid
+    inside = ~np.isclose(volume.array, volume.array.min())
+    np.testing.assert_allclose(
+        volume.array[inside], f_lps(voxel_points(volume))[inside], atol=0.06
+    )
+    assert len(volume.notes) == 2
+
+
+def test_a_missing_slice_of_constant_thickness_is_still_refused(series_factory):
+    z = np.r_[np.arange(6) * 2.5, 17.5, 20.0]
+    with pytest.raises(GeometryError, match="missing slice"):
+        load_series(series_factory(positions=axial_positions(z)))
+
+
 def test_gantry_tilt_correction_can_be_turned_off(series_factory):
     datasets = tilted_ct(series_factory, tilt_deg=18.5, steps=np.full(6, 2.5))
     with pytest.raises(GeometryError, match=r"gantry tilt.*18\.5.*correct_tilt"):

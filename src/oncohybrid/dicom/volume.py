@@ -114,6 +114,15 @@ class _Frame:
     columns: int
     slope: float
     intercept: float
+    thickness_mm: float = 0.0  # (0018,0050) Slice Thickness, 0 when absent
+
+
+def _thickness(value: object) -> float:
+    try:
+        t = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return t if np.isfinite(t) and t > 0 else 0.0
 
 
 def series_label(ds: Dataset) -> str:
@@ -262,7 +271,7 @@ def _frames_of(ds: Dataset) -> list[_Frame]:
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     return [
         _Frame(ds, None, ipp, iop, (float(ps[0]), float(ps[1])), int(ds.Rows), int(ds.Columns),
-               slope, intercept)
+               slope, intercept, _thickness(ds.get("SliceThickness")))
     ]
 
 
@@ -307,6 +316,7 @@ def _enhanced_frames(ds: Dataset) -> list[_Frame]:
                 _float_seq(iop, 6, f"frame {i + 1} Image Orientation", ds),
                 tuple(float(v) for v in _float_seq(ps, 2, "Pixel Spacing", ds)),  # type: ignore[arg-type]
                 int(ds.Rows), int(ds.Columns), float(slope), float(intercept),
+                _thickness(lookup(fg, "PixelMeasuresSequence", "SliceThickness")),
             )
         )
     return frames
@@ -449,7 +459,12 @@ def _check_and_sort(frames: list[_Frame], *, correct_tilt: bool = True) -> _Geom
             "minimum value)"
         )
     median = float(np.median(steps))
-    gaps = np.flatnonzero(steps > GAP_FACTOR * median)
+    # A step is a gap (missing slice) when it is much larger than the median step and
+    # than the Slice Thickness of the planes on both sides: a head CT with 4 mm slices
+    # then 7 mm slices (GE HiSpeed, dcm_qa_ct) is variable by design, not missing data.
+    thick = np.array([frames[int(i)].thickness_mm for i in order])
+    covered = np.maximum(median, np.minimum(thick[:-1], thick[1:]))
+    gaps = np.flatnonzero(steps > GAP_FACTOR * covered)
     if gaps.size:
         g = int(gaps[0])
         raise GeometryError(
@@ -463,8 +478,11 @@ def _check_and_sort(frames: list[_Frame], *, correct_tilt: bool = True) -> _Geom
         # Mean spacing over the whole stack, the value ITK's ImageSeriesReader reports.
         spacing = float((dist_sorted[-1] - dist_sorted[0]) / (n - 1))
     else:
+        # The finer of the median step and the thinnest slice, so that the thin part of
+        # a variable-thickness stack keeps its resolution.
         span = float(dist_sorted[-1] - dist_sorted[0])
-        n_out = max(2, int(round(span / median)) + 1)
+        target = min(median, float(thick[thick > 0].min())) if (thick > 0).any() else median
+        n_out = max(2, int(round(span / target)) + 1)
         spacing = span / (n_out - 1)
         targets = dist_sorted[0] + np.arange(n_out) * spacing
         notes.append(
