@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 from oncohybrid.errors import InputError, OncohybridError
+from oncohybrid.textsafe import printable
 
 
 class Level(StrEnum):
@@ -32,7 +33,7 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
             return dt.datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise InputError(f"{option}: '{value}' is not a date (YYYY-MM-DD or YYYYMMDD)")
+    raise InputError(f"{option}: '{printable(value)}' is not a date (YYYY-MM-DD or YYYYMMDD)")
 
 
 def ingest(
@@ -71,7 +72,12 @@ def ingest(
         highlight=False,
     )
     for path, reason in report.skipped:
-        console.print(f"  skipped {path}: {reason}", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"  skipped {printable(path)}: {printable(reason)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def ls(
@@ -124,25 +130,67 @@ _COLUMNS = {
         "series_uid",
     ],
 }
+#: Short headers where the field name is wider than its usual values.
+_HEADERS = {
+    "modality": "mod",
+    "instances": "n",
+    "radiopharmaceutical": "tracer",
+    "modalities": "mod",
+    "birth_date": "born",
+}
+#: Columns that share the width left by the others and are cut with '…'.
+_FREE_TEXT = {"name", "description", "radiopharmaceutical", "manufacturer"}
+#: Characters of a UID kept on each side of the ellipsis in tables.
+UID_HEAD, UID_TAIL = 8, 8
+
+
+def elide_uid(uid: str) -> str:
+    """A UID shortened for a table cell: its first and last characters around '…'.
+
+    The organisation root leads a UID (PS3.5 §9.1) and the distinctive part ends it,
+    so both ends are kept; ``--json`` prints the full value.
+
+    >>> elide_uid("1.2.826.0.1.3680043.10.1087.439814304228425635811955154352967")
+    '1.2.826.…54352967'
+    """
+    if len(uid) <= UID_HEAD + UID_TAIL + 1:
+        return uid
+    return f"{uid[:UID_HEAD]}…{uid[-UID_TAIL:]}"
 
 
 def print_table(level: Level, rows: list[dict]) -> None:
+    """One line per row: UIDs elided, long text cut with '…', control characters escaped."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} {level.value}")
     cols = _COLUMNS[level]
-    for col in cols:
-        table.add_column(col.replace("_", " "), overflow="fold")
+    cells = []
     for row in rows:
-        cells = []
+        line = []
         for col in cols:
             value = row.get(col)
             if isinstance(value, list):
                 value = ",".join(value)
-            cells.append("" if value is None else str(value))
-        table.add_row(*cells)
-    Console().print(table)
+            text = "" if value is None else printable(value)
+            line.append(elide_uid(text) if col.endswith("_uid") else text)
+        cells.append(line)
+    headers = [_HEADERS.get(col, col.replace("_", " ")) for col in cols]
+    # Identifiers, dates and counts keep their full width; free text shares what is
+    # left and is cut with '…' (rich would otherwise wrap every column to a sliver).
+    table = Table(
+        title=f"{len(rows)} {level.value}", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
+    )
+    for i, col in enumerate(cols):
+        natural = max([len(headers[i])] + [len(line[i]) for line in cells])
+        if col in _FREE_TEXT:
+            table.add_column(headers[i], no_wrap=True, overflow="ellipsis", ratio=1)
+        else:
+            width = min(natural, 24)  # a 64-character Patient ID is cut, not wrapped
+            table.add_column(headers[i], no_wrap=True, overflow="ellipsis", width=width)
+    for line in cells:
+        table.add_row(*line)
+    Console().print(table, markup=False, highlight=False)
 
 
 db_app = typer.Typer(help="Study database maintenance.", no_args_is_help=True)
@@ -182,6 +230,8 @@ def db_adopt(
             f"adopted {report.new} orphan files, {report.duplicate} already indexed, "
             f"{len(report.skipped)} unreadable"
         )
+        for path, reason in report.skipped:
+            typer.echo(f"  unreadable {printable(path)}: {printable(reason)}")
 
 
 def register(app: typer.Typer) -> None:

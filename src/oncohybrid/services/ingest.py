@@ -30,6 +30,8 @@ import functools
 import json
 import os
 import socket
+import stat
+import struct
 import threading
 import warnings
 import zipfile
@@ -54,10 +56,12 @@ from pydicom.uid import (
 from sqlalchemy.orm import Session
 
 from oncohybrid.config import Settings, get_settings
+from oncohybrid.dicom.validate import is_valid_uid, pixel_data_problem
 from oncohybrid.errors import InputError, OncohybridError, StoreError
 from oncohybrid.store.db import get_engine, get_sessionmaker
 from oncohybrid.store.filestore import FileStore
 from oncohybrid.store.models import UID_LEN, IngestLog, Instance, Patient, Series, Study
+from oncohybrid.textsafe import printable
 
 #: Files per database transaction.
 BATCH_SIZE = 500
@@ -66,6 +70,9 @@ BATCH_SIZE = 500
 DEFER_SIZE = 64 * 1024
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+#: (0028,0002) Samples per Pixel, (0028,0008) Number of Frames, (0028,0010) Rows,
+#: (0028,0011) Columns, (0028,0100) Bits Allocated (PS3.3 §C.7.6.3 Image Pixel).
+_IMAGE_PIXEL_TAGS = (0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100)
 
 #: (keyword, tag) of the attributes an instance needs to be placed in the hierarchy.
 REQUIRED_ATTRIBUTES: tuple[tuple[str, int], ...] = (
@@ -105,6 +112,7 @@ HEADER_TAGS: list[int] = [
     0x00200052,  # Frame of Reference UID
     0x00540016,  # Radiopharmaceutical Information Sequence
     0x00541001,  # Units
+    *_IMAGE_PIXEL_TAGS,  # to check the length of native Pixel Data
     *_PIXEL_DATA_TAGS,  # read (deferred) only to check the file is complete
 ]
 
@@ -112,9 +120,11 @@ HEADER_TAGS: list[int] = [
 class SkipFile(Exception):
     """A file that is reported and skipped; ``reason`` says why."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, missing_tag: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: the required attribute that was absent (to tell a cut file from a bad one)
+        self.missing_tag = missing_tag
 
 
 @dataclass
@@ -312,14 +322,20 @@ def record_from_dataset(
     for keyword, tag in REQUIRED_ATTRIBUTES:
         value = _text(get(tag), 1024)
         if not value:
-            state = "missing" if ds.get_item(tag) is None else "empty"
+            missing = ds.get_item(tag) is None
             raise SkipFile(
-                f"required attribute ({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword} {state}"
+                f"required attribute ({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword} "
+                f"{'missing' if missing else 'empty'}",
+                missing_tag=tag if missing else None,
             )
-        if keyword.endswith("UID") and len(value) > UID_LEN:
+        if keyword.endswith("UID") and not is_valid_uid(value):
+            # PS3.5 §9.1: digits and dots only; anything else ('..', '/', letters) is
+            # refused, so no header value ever reaches a path or a query unchecked.
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            why = f"longer than {UID_LEN} characters" if len(value) > UID_LEN else "not a UID"
             raise SkipFile(
-                f"invalid ({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}: longer than "
-                f"{UID_LEN} characters (PS3.5 §9.1)"
+                f"invalid ({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword} {shown!r}: {why} "
+                "(PS3.5 §9.1: components of digits without leading zeros, separated by '.')"
             )
         if keyword == "PatientID" and len(value) > 64:
             raise SkipFile("invalid (0010,0020) PatientID: longer than 64 characters")
@@ -407,6 +423,12 @@ def read_header(fp: BinaryIO, size: int, known_series: Container[str] = ()) -> H
         except SkipFile:
             raise
         except Exception as exc:  # pydicom raises many types on malformed input
+            if _at_end(fp, size) or isinstance(exc, struct.error | EOFError):
+                # an element header or value cut by the end of the file
+                raise SkipFile(
+                    f"truncated: the file ends inside an element after {size} bytes "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
             raise SkipFile(f"unreadable DICOM: {type(exc).__name__}: {exc}") from None
         end = fp.tell()
     for w in caught:
@@ -414,6 +436,7 @@ def read_header(fp: BinaryIO, size: int, known_series: Container[str] = ()) -> H
         if "End of file" in msg or "EOF" in msg:
             raise SkipFile(f"truncated: {msg.split(' in file ')[0]}")
     _check_complete(ds, size, end)
+    _check_pixel_length(ds)
     meta = getattr(ds, "file_meta", None)
     ts = meta.get("TransferSyntaxUID") if meta is not None else None
     if not part10 or ts is None:
@@ -427,6 +450,9 @@ def read_header(fp: BinaryIO, size: int, known_series: Container[str] = ()) -> H
                 "not a DICOM file: no 'DICM' prefix (PS3.10 §7.1) and the bare dataset has "
                 f"no usable header ({exc.reason})"
             ) from None
+        cut = _cut_before(ds, exc.missing_tag, size, end)
+        if cut is not None:
+            raise SkipFile(cut) from None
         raise
     if _is_image_storage(rec.sop_class_uid) and not any(t in ds._dict for t in _PIXEL_DATA_TAGS):
         # Every image IOD has a Pixel Data module (PS3.3 §C.7.6.3): a file that ends
@@ -438,6 +464,33 @@ def read_header(fp: BinaryIO, size: int, known_series: Container[str] = ()) -> H
     rec.part10 = part10
     rec.file_size = size
     return rec
+
+
+def _at_end(fp: BinaryIO, size: int) -> bool:
+    try:
+        return fp.tell() >= size
+    except (OSError, ValueError):
+        return False
+
+
+def _cut_before(ds: Dataset, missing_tag: int | None, size: int, end: int) -> str | None:
+    """The truncation reason when a required attribute is missing because the file ends.
+
+    Elements are stored in ascending tag order (PS3.5 §7.1), so a file read to its end
+    that holds no element after the missing one - and no Pixel Data - was cut inside its
+    header. An image object (or one whose SOP Class is gone too) is then reported as
+    truncated; another object may legitimately end there, so it keeps "missing" and a
+    hint.
+    """
+    if missing_tag is None or end < size or any(t > missing_tag for t in ds._dict):
+        return None
+    name = next(k for k, t in REQUIRED_ATTRIBUTES if t == missing_tag)
+    where = f"the file ends after {size} bytes, before ({missing_tag >> 16:04X},"
+    where += f"{missing_tag & 0xFFFF:04X}) {name}"
+    sop_class = _text(_Values(ds).get(0x00080016), UID_LEN)
+    if sop_class is None or not is_valid_uid(sop_class) or _is_image_storage(sop_class):
+        return f"truncated: {where}"
+    return f"required attribute {name} missing: {where} (the file may be truncated)"
 
 
 @functools.lru_cache(maxsize=256)
@@ -471,6 +524,53 @@ def _check_complete(ds: Dataset, size: int, end: int) -> None:
                 )
 
 
+def _raw_int(ds: Dataset, tag: int, little: bool) -> int | None:
+    """An US or IS value read from the raw bytes (no pydicom conversion), else None."""
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if elem is None:
+        return None
+    value = elem.value
+    if not isinstance(value, bytes):
+        return None
+    if tag == 0x00280008:  # Number of Frames, IS
+        text = value.strip(b" \x00")
+        return int(text) if text.isdigit() else None
+    if len(value) != 2:
+        return None
+    return int.from_bytes(value, "little" if little else "big")
+
+
+def _check_pixel_length(ds: Dataset) -> None:
+    """Refuse native Pixel Data shorter than the Image Pixel attributes imply (issue #12).
+
+    The length is the element's declared length (its value is not read; a declared length
+    beyond the end of the file was already reported as truncated). PS3.5 §8.1.1: native
+    data holds Rows x Columns x Samples x Frames x Bits Allocated / 8 bytes. A quick sum
+    on the raw bytes clears the usual complete file; anything else is judged - and
+    worded - by :func:`oncohybrid.dicom.validate.pixel_data_problem`, shared with the
+    PACS listener. Encapsulated data (undefined length) is not judged.
+    """
+    raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    if raw is None or not isinstance(raw, RawDataElement) or raw.length == _UNDEFINED_LENGTH:
+        return
+    available = raw.length
+    little = ds.original_encoding[1] is not False
+    dims = [_raw_int(ds, t, little) for t in (0x00280010, 0x00280011, 0x00280100)]
+    if None not in dims:
+        spp = _raw_int(ds, 0x00280002, little) or 1
+        frames = _raw_int(ds, 0x00280008, little) or 1
+        rows, cols, bits = dims
+        assert rows is not None and cols is not None and bits is not None
+        if available * 8 >= rows * cols * bits * spp * frames:
+            return
+    try:
+        problem = pixel_data_problem(ds, available)
+    except Exception:  # a malformed Image Pixel attribute: the length cannot be judged
+        return
+    if problem:
+        raise SkipFile(f"short pixel data: {problem}")
+
+
 # --------------------------------------------------------------------------- sources
 
 
@@ -482,10 +582,24 @@ class _Source:
     zip_info: zipfile.ZipInfo | None = None
 
     def open(self) -> BinaryIO:
+        """Open the member or file; raise :class:`SkipFile` for anything but a regular file.
+
+        The file is opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open
+        descriptor: a named pipe put in place of a file after the folder was listed
+        cannot block the run (opening a FIFO for reading otherwise waits for a writer).
+        """
         if self.zip_file is not None and self.zip_info is not None:
             return self.zip_file.open(self.zip_info)  # type: ignore[return-value]
         assert self.path is not None
-        return open(self.path, "rb")  # noqa: SIM115 - caller closes
+        fd = os.open(self.path, _OPEN_FLAGS)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise SkipFile(_not_regular(mode))
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def size(self, fh: BinaryIO) -> int:
         if self.zip_info is not None:
@@ -493,23 +607,92 @@ class _Source:
         return os.fstat(fh.fileno()).st_size
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def _not_regular(mode: int) -> str:
+    """The skip reason for a directory entry that is not a regular file."""
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"not a regular file: {kind}; only regular files are read"
+
+
 def _is_zip(path: str) -> bool:
     return path.lower().endswith(".zip")
 
 
-def _walk_files(root: str) -> Iterator[str]:
-    if os.path.isfile(root):
-        yield root
+def _walk_files(root: str) -> Iterator[tuple[str, str | None]]:
+    """``(path, None)`` for each regular file below ``root``; ``(path, reason)`` for the rest.
+
+    Sorted, a folder's files before its sub-folders (as :func:`os.walk`). Named pipes,
+    sockets and devices are reported, never opened (a FIFO blocks a reader forever).
+    Symbolic links are followed only to a regular file inside ``root``'s tree; links to
+    folders (loops, duplicate trees) and links leading outside the tree are reported.
+    ``root`` itself, named by the user, may be a link.
+    """
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        yield root, f"cannot read: {exc.strerror}"
         return
-    for dirpath, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(files):
-            yield os.path.join(dirpath, name)
+    if stat.S_ISREG(st.st_mode):
+        yield root, None
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        yield root, _not_regular(st.st_mode)
+        return
+    real_root = os.path.realpath(root)
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield folder, f"cannot list folder: {exc.strerror}"
+            continue
+        subdirs = []
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    yield entry.path, None
+                elif entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.path)
+                elif entry.is_symlink():
+                    yield entry.path, _symlink_problem(entry.path, real_root)
+                else:
+                    yield entry.path, _not_regular(entry.stat(follow_symlinks=False).st_mode)
+            except OSError as exc:
+                yield entry.path, f"cannot read: {exc.strerror}"
+        stack.extend(reversed(subdirs))
+
+
+def _symlink_problem(path: str, real_root: str) -> str | None:
+    """None when the link at ``path`` leads to a regular file inside ``real_root``."""
+    target = os.path.realpath(path)
+    if os.path.commonpath([target, real_root]) != real_root:
+        return f"symbolic link to {target}, outside the input folder: not followed"
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return f"broken symbolic link (to {target})"
+    if stat.S_ISDIR(mode):
+        return "symbolic link to a folder: not followed (link the files, or name the folder)"
+    if not stat.S_ISREG(mode):
+        return f"symbolic link to {_not_regular(mode)}"
+    return None
 
 
 def count_files(paths: Iterable[str | Path]) -> int:
-    """Number of files below ``paths`` (archives count as one), for progress bars."""
-    return sum(1 for p in paths for _ in _walk_files(os.fspath(p)))
+    """Number of regular files below ``paths`` (archives count as one), for progress bars."""
+    return sum(1 for p in paths for _, problem in _walk_files(os.fspath(p)) if problem is None)
 
 
 # --------------------------------------------------------------------------- ingestor
@@ -552,21 +735,29 @@ class Ingestor:
         roots = [os.path.abspath(os.fspath(p)) for p in paths]
         for root in roots:
             if not os.path.exists(root):
-                raise InputError(f"ingest: {root}: no such file or folder")
+                raise InputError(f"ingest: {printable(root)}: no such file or folder")
         return self._run(roots, source="files", in_place=self.in_place, progress=progress)
 
     def adopt_orphans(self, *, progress: bool = False) -> IngestReport:
-        """Index files of the file store that have no database row (left by a crash)."""
+        """Index files of the file store that have no database row (left by a crash).
+
+        Temporary files of unfinished writes (``.*.tmp``; not those of a write in
+        progress, see :meth:`FileStore.sweep_temp`) are removed before and after the
+        run, also when the run fails.
+        """
         self.store.sweep_temp()
         if not self.store.root.is_dir():
             return IngestReport()
-        return self._run(
-            [str(self.store.root)],
-            source="adopt",
-            in_place=True,
-            progress=progress,
-            rows_in_place=False,
-        )
+        try:
+            return self._run(
+                [str(self.store.root)],
+                source="adopt",
+                in_place=True,
+                progress=progress,
+                rows_in_place=False,
+            )
+        finally:
+            self.store.sweep_temp()
 
     def ingest_dataset(self, ds: Dataset, *, source: str = "network") -> IngestOutcome:
         """Store and index one dataset received over the network (thread-safe).
@@ -581,6 +772,12 @@ class Ingestor:
             ts = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
         try:
             rec = record_from_dataset(ds, transfer_syntax_uid=str(ts))
+            try:
+                problem = pixel_data_problem(ds)
+            except Exception:  # malformed Image Pixel attributes: cannot be judged
+                problem = None
+            if problem:
+                raise SkipFile(f"short pixel data: {problem}")
         except SkipFile as exc:
             sop = _text(_Values(ds).get(0x00080018), UID_LEN)
             self._log_network(source, skipped=(f"{source}:{sop or '?'}", exc.reason))
@@ -738,7 +935,10 @@ class Ingestor:
 
     def _iter_sources(self, roots: list[str], report: IngestReport) -> Iterator[_Source]:
         for root in roots:
-            for path in _walk_files(root):
+            for path, problem in _walk_files(root):
+                if problem is not None:
+                    report.skipped.append((path, problem))
+                    continue
                 if not _is_zip(path):
                     yield _Source(path, path)
                     continue

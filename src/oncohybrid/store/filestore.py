@@ -3,19 +3,21 @@
 Files are written atomically — a temporary file in the destination folder, ``fsync``,
 then :func:`os.replace` — so a reader or a crash never sees half a file at the final
 name; a crash can only leave a hidden ``.*.tmp`` file, which :meth:`FileStore.sweep_temp`
-removes. The folder entries themselves are ``fsync``-ed by :meth:`FileStore.sync_dirs`
-before the database rows that point at the files are committed.
+removes (``oncohybrid db adopt``); a write in progress holds its temporary file under an
+exclusive ``flock``, which the sweep respects. The folder entries themselves are
+``fsync``-ed by :meth:`FileStore.sync_dirs` before the database rows that point at the
+files are committed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -54,9 +56,13 @@ class FileStore:
         )
 
     def write_atomic(self, dest: Path, write: Callable[[BinaryIO], None]) -> int:
-        """Write ``dest`` through ``write(fileobj)`` atomically; return the size in bytes."""
+        """Write ``dest`` through ``write(fileobj)`` atomically; return the size in bytes.
+
+        The temporary file is held under an exclusive ``flock`` while it is written, so
+        :meth:`sweep_temp` can tell a live write from one left by a dead process.
+        """
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=TEMP_SUFFIX)
+        fd, tmp = self._locked_temp(dest)
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
@@ -71,6 +77,22 @@ class FileStore:
                 raise StoreError(f"file store: cannot write {dest}: {exc.strerror}") from exc
             raise
         return size
+
+    @staticmethod
+    def _locked_temp(dest: Path) -> tuple[int, str]:
+        """A new temporary file beside ``dest``, opened and ``flock``-ed exclusively."""
+        for _ in range(100):
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=TEMP_SUFFIX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # A sweep may have removed the file between mkstemp and flock: then
+                # the name no longer leads to this descriptor; take another name.
+                if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                    return fd, tmp
+            except OSError:
+                pass
+            os.close(fd)
+        raise StoreError(f"file store: cannot create a temporary file in {dest.parent}")
 
     def copy_atomic(self, src: BinaryIO, dest: Path) -> int:
         """Copy an open binary stream to ``dest`` atomically."""
@@ -133,22 +155,43 @@ class FileStore:
                 if name.endswith(".dcm") and not name.startswith("."):
                     yield Path(dirpath) / name
 
-    def sweep_temp(self, min_age_s: float = 3600.0) -> int:
-        """Remove temporary files left by a crash in the middle of a write.
+    def sweep_temp(self) -> int:
+        """Remove the temporary files of writes that did not finish (a crash, a kill).
 
-        Only files older than ``min_age_s`` go: younger ones may belong to a write in
-        progress in another process.
+        A temporary file whose writer is alive is ``flock``-ed by it
+        (:meth:`write_atomic`) and kept; every other ``.*.tmp`` file is removed, whatever
+        its age. ``flock`` is per host: on a file store shared over NFS by several
+        hosts, run this only while no other host writes. Returns the number removed.
         """
         removed = 0
         if not self.root.is_dir():
             return 0
-        cutoff = time.time() - min_age_s
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
                 if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                    path = os.path.join(dirpath, name)
-                    with contextlib.suppress(OSError):
-                        if os.stat(path).st_mtime < cutoff:
-                            os.unlink(path)
-                            removed += 1
+                    removed += _remove_if_abandoned(os.path.join(dirpath, name))
         return removed
+
+
+def _remove_if_abandoned(path: str) -> int:
+    """Remove a temporary file nobody holds locked; 1 when removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        with contextlib.suppress(OSError):  # e.g. a symlink named like a temp file
+            if os.path.islink(path):
+                os.unlink(path)
+                return 1
+        return 0
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return 0  # a live writer holds it
+    try:
+        os.unlink(path)  # while holding the lock: the writer's check sees it gone
+        return 1
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
