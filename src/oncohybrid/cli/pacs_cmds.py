@@ -55,6 +55,25 @@ def listen(
         help="Receiver processes (0: receive in this process). Default: "
         "$ONCOHYBRID_LISTEN_PROCESSES, else 2 on a machine with 2 or more CPUs.",
     ),
+    request_timeout_s: float = typer.Option(
+        5.0, "--request-timeout", min=0.1, max=300,
+        help="Seconds a new connection may take to send its A-ASSOCIATE-RQ before it is "
+        "closed (it holds no association slot meanwhile).",
+    ),
+    max_pending_per_host: int = typer.Option(
+        32, "--max-pending-per-host", min=1,
+        help="Connections one address may have waiting for their association request; "
+        "beyond it the oldest is closed.",
+    ),
+    max_associations_per_host: int = typer.Option(
+        16, "--max-associations-per-host", min=0,
+        help="Associations one address may hold at once per receiver (0: no limit); "
+        "beyond it A-ASSOCIATE-RJ 'local limit exceeded'.",
+    ),
+    any_called_ae: bool = typer.Option(
+        False, "--any-called-ae",
+        help="Accept associations whatever called AE title they name (default: ours only).",
+    ),
 ) -> None:
     """Receive DICOM instances (C-STORE) and ingest them until SIGTERM / Ctrl-C."""
     from oncohybrid.errors import OncohybridError
@@ -78,6 +97,10 @@ def listen(
             receive_processes=(
                 default_receive_processes() if receive_processes is None else receive_processes
             ),
+            association_request_timeout_s=request_timeout_s,
+            max_pending_per_source=max_pending_per_host,
+            max_associations_per_source=max_associations_per_host,
+            check_called_ae=not any_called_ae,
         )
         listener.start()
     except OncohybridError as exc:

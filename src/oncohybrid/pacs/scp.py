@@ -33,10 +33,20 @@ N receiver processes that spool and acknowledge and report spooled files back in
 batches. Spool files are hard-linked into the store, not copied.
 ``ONCOHYBRID_SCP_POLL=1`` switches the pynetdicom hooks off.
 
-An allow-list of calling AE titles with their hosts (from nodes configured with
-``--accept-store``) rejects unknown callers at association negotiation (A-ASSOCIATE-RJ,
-rejected-permanent, "calling AE title not recognized", PS3.8 §9.3.4); an empty
-allow-list accepts any caller.
+A connection becomes an association only once its A-ASSOCIATE-RQ has arrived
+(:class:`oncohybrid.pacs.gate.ConnectionGate`: a short request timeout and per-address
+limits on waiting connections), so idle connections hold no association slot; one
+address holds at most ``max_associations_per_source`` associations.
+
+At negotiation a request that names another called AE title than ours is rejected
+(A-ASSOCIATE-RJ rejected-permanent, service-user, reason 7 "called AE title not
+recognized", PS3.8 §9.3.4), and so is a caller not on the allow-list of calling AE
+titles with their hosts (from nodes configured with ``--accept-store``; reason 3
+"calling AE title not recognized"); an empty allow-list accepts any caller.
+
+At receipt, a data set that is cut short, is not the instance or of the SOP class the
+command announces, or whose native Pixel Data is short is refused before it is written
+(:mod:`oncohybrid.pacs.receipt`).
 """
 
 from __future__ import annotations
@@ -80,6 +90,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from oncohybrid.errors import OncohybridError, PacsError
 from oncohybrid.pacs.fastpath import DirectStorePath, StoreStatus, encode_store_response
+from oncohybrid.pacs.gate import ConnectionGate
 from oncohybrid.pacs.hooks import StudyCompletionTracker, StudyHook
 from oncohybrid.pacs.integrity import IncompleteDataset, read_header
 from oncohybrid.pacs.node import validate_ae_title, validate_port
@@ -107,6 +118,8 @@ INDEX_LINGER_S = 0.05
 # acknowledgement, not for the index, and the spool keeps what is not indexed yet
 INDEX_NICENESS = 10
 REPORT_INTERVAL_S = 0.005  # receiver processes report spooled files this often
+# how long a rejected caller may take to close the connection after the A-ASSOCIATE-RJ
+REJECT_LINGER_S = 5.0
 
 
 class DatasetIngestor(Protocol):
@@ -146,6 +159,7 @@ class ListenerStats:
     received: int = 0
     rejected_associations: int = 0
     refused_instances: int = 0
+    idle_connections_closed: int = 0
     indexed_new: int = 0
     indexed_duplicate: int = 0
     indexed_skipped: int = 0
@@ -166,7 +180,22 @@ class _NoDelayServer(ThreadedAssociationServer):
     """Association server that disables Nagle's algorithm on accepted sockets.
 
     Small DIMSE messages otherwise wait for delayed ACKs (tens of ms per C-STORE).
+    With a :class:`ConnectionGate` in `gate`, an accepted connection becomes an
+    association only once its A-ASSOCIATE-RQ has arrived.
     """
+
+    request_queue_size = 128  # socketserver's 5 drops connections of a burst
+    gate: ConnectionGate | None = None
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.gate is not None:
+            self.gate.add(request, client_address)
+        else:
+            super().process_request(request, client_address)
+
+    def start_association(self, request: Any, client_address: Any) -> None:
+        """Serve an accepted connection as an association (the gate's hand-over)."""
+        super().process_request(request, client_address)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
@@ -467,6 +496,8 @@ class _Receiver:
         on_spooled: Callable[[Path, str], None],
         name_tag: str = "",
         event_driven: bool = True,
+        max_associations_per_source: int = 0,
+        check_called_ae: bool = True,
     ) -> None:
         self.ae_title = ae_title
         self.spool_dir = spool_dir
@@ -476,6 +507,8 @@ class _Receiver:
         self.on_spooled = on_spooled
         self.name_tag = name_tag
         self.event_driven = event_driven
+        self.max_associations_per_source = max_associations_per_source
+        self.check_called_ae = check_called_ae
         self.fast_responses = event_driven  # both off with ONCOHYBRID_SCP_POLL=1
         self._seq = itertools.count()
         self._spool_prefix = os.path.join(os.fspath(spool_dir), "")
@@ -511,19 +544,60 @@ class _Receiver:
             DirectStorePath.install(event.assoc, self.spool)
 
     def _on_requested(self, event: evt.Event) -> None:
-        if not self.allowed:
-            return
-        requestor = event.assoc.requestor
+        """EVT_REQUESTED: accept or reject the A-ASSOCIATE-RQ (PS3.8 §9.3.4, Table 9-21).
+
+        In order: the called AE title must be ours (rejected-permanent, service-user,
+        reason 7), the calling AE title and host on the allow-list when there is one
+        (reason 3), and the caller's address below its share of the associations
+        (rejected-transient, service-provider presentation, reason 2 "local limit
+        exceeded").
+        """
+        assoc = event.assoc
+        requestor = assoc.requestor
         # the A-ASSOCIATE-RQ itself: requestor.ae_title is filled in only after negotiation
         primitive = requestor.primitive
         calling = str(getattr(primitive, "calling_ae_title", "") or requestor.ae_title).strip()
+        called = str(getattr(primitive, "called_ae_title", "") or "").strip()
         address = str(requestor.address)
-        if address not in self.allowed.get(calling, set()):
-            self.stats.add("rejected_associations")
+        if self.check_called_ae and called != self.ae_title:
+            log.warning("rejected association from AE %r at %s: it called AE %r, we are %r",
+                        calling, address, called, self.ae_title)
+            self._reject(assoc, 0x01, 0x01, 0x07)
+        elif self.allowed and address not in self.allowed.get(calling, set()):
             log.warning("rejected association from AE %r at %s: not on the allow-list",
                         calling, address)
-            # rejected-permanent, DICOM UL service-user, calling AE title not recognized
-            event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+            self._reject(assoc, 0x01, 0x01, 0x03)
+        elif self.max_associations_per_source and self._associations_from(
+            assoc, address
+        ) > self.max_associations_per_source:
+            log.warning("rejected association from AE %r at %s: %d associations from "
+                        "that address already", calling, address,
+                        self.max_associations_per_source)
+            self._reject(assoc, 0x02, 0x03, 0x02)
+
+    @staticmethod
+    def _associations_from(assoc: Any, address: str) -> int:
+        """Associations of this AE with `address` (this request included)."""
+        return sum(
+            1 for other in assoc.ae.active_associations
+            if other.is_acceptor and not other.is_rejected
+            and str(other.requestor.address) == address
+        )
+
+    def _reject(self, assoc: Any, result: int, source: int, reason: int) -> None:
+        """Send an A-ASSOCIATE-RJ and wait until it is on the wire.
+
+        pynetdicom closes the socket as soon as the EVT_REQUESTED handler returns
+        with the association rejected; the reject PDU, queued for the DUL thread, was
+        often not sent yet, and the caller saw a dropped connection. ``kill`` waits
+        for the DUL to send it and reach Sta1 (the peer closes, PS3.8 §9.2 AR-5, or
+        the ARTIM timer, shortened here to ``REJECT_LINGER_S``, expires).
+        """
+        self.stats.add("rejected_associations")
+        with contextlib.suppress(AttributeError):
+            assoc.dul.artim_timer.timeout = REJECT_LINGER_S
+        assoc.acse.send_reject(result, source, reason)
+        assoc.kill()
 
     def _on_store(self, event: evt.Event) -> int | Dataset:
         """EVT_C_STORE handler: requests that pynetdicom itself received."""
@@ -698,6 +772,8 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
         on_spooled=report.stored,
         name_tag=f"-r{config['index']}",
         event_driven=config["event_driven"],
+        max_associations_per_source=config["max_associations_per_source"],
+        check_called_ae=config["check_called_ae"],
     )
     server = receiver.make_server((config["host"], config["port"]), _DetachedServer)
     report.send(("ready",))
@@ -768,6 +844,10 @@ class StorageListener:
         max_associations: int = 32,
         close_ingestor: bool = True,
         receive_processes: int | None = None,
+        association_request_timeout_s: float = 5.0,
+        max_pending_per_source: int = 32,
+        max_associations_per_source: int = 16,
+        check_called_ae: bool = True,
     ) -> None:
         self.ingestor = ingestor
         self.ae_title = validate_ae_title(ae_title, "listener AE title")
@@ -780,6 +860,16 @@ class StorageListener:
         # GIL) with another's transaction; the Ingestor serialises its transactions
         self.index_workers = max(1, index_workers)
         self.max_associations = max_associations
+        if association_request_timeout_s <= 0 or max_pending_per_source < 1:
+            raise PacsError("listener: the association request timeout and the pending "
+                            "connections per address must be positive")
+        # a connection waits this long for its A-ASSOCIATE-RQ, outside the association
+        # slots (pacs.gate); one address gets this many waiting connections/associations
+        self.association_request_timeout_s = association_request_timeout_s
+        self.max_pending_per_source = max_pending_per_source
+        self.max_associations_per_source = max(0, max_associations_per_source)
+        self.check_called_ae = check_called_ae
+        self._gate: ConnectionGate | None = None
         self.close_ingestor = close_ingestor
         # the pynetdicom hooks copy internals of the versions they were checked against
         self.event_driven = (
@@ -804,6 +894,22 @@ class StorageListener:
         self._acceptor: threading.Thread | None = None
 
     # -- life cycle -----------------------------------------------------------------
+
+    @property
+    def pending_connections(self) -> int:
+        """Accepted connections still waiting for their A-ASSOCIATE-RQ."""
+        return self._gate.pending if self._gate is not None else 0
+
+    def _make_gate(self, hand_over: Callable[[socket.socket, Any], None]) -> ConnectionGate:
+        gate = ConnectionGate(
+            hand_over,
+            timeout_s=self.association_request_timeout_s,
+            max_pending_per_source=self.max_pending_per_source,
+            on_closed=lambda _reason: self.stats.add("idle_connections_closed"),
+        )
+        self._gate = gate
+        gate.start()
+        return gate
 
     @property
     def port(self) -> int:
@@ -831,6 +937,8 @@ class StorageListener:
             stats=self.stats,
             on_spooled=lambda path, calling_ae: self._queue.put((path, calling_ae)),
             event_driven=self.event_driven,
+            max_associations_per_source=self.max_associations_per_source,
+            check_called_ae=self.check_called_ae,
         )
         try:
             # binding first: the spool belongs to whoever holds the port
@@ -841,6 +949,7 @@ class StorageListener:
                 "(is another listener running on this port?)"
             ) from exc
         self._server = server
+        server.gate = self._make_gate(server.start_association)
         self._start_indexing()
         self._server_thread = threading.Thread(
             target=server.serve_forever, name="pacs-scp", daemon=True
@@ -880,6 +989,8 @@ class StorageListener:
                 "allowed": self._allowed, "max_associations": self.max_associations,
                 "index": k, "event_driven": self.event_driven,
                 "host": self.host, "port": self.port,
+                "max_associations_per_source": self.max_associations_per_source,
+                "check_called_ae": self.check_called_ae,
             }
             process = ctx.Process(
                 target=_receiver_process, args=(config, child_control, child_events),
@@ -900,8 +1011,15 @@ class StorageListener:
             if not proc.ready.wait(max(0.0, deadline - time.monotonic())):
                 self.stop(grace_s=0)
                 raise PacsError("listener: a receiver process did not start within 120 s")
-        self._acceptor = threading.Thread(target=self._accept_loop, name="pacs-accept",
-                                          daemon=True)
+        turn = itertools.count()
+
+        def hand_over(conn: socket.socket, address: Any) -> None:
+            with conn:  # the receiver process holds its own descriptor
+                self._hand_over(conn, address, next(turn))
+
+        gate = self._make_gate(hand_over)
+        self._acceptor = threading.Thread(target=self._accept_loop, args=(gate,),
+                                          name="pacs-accept", daemon=True)
         self._acceptor.start()
         log.info("listening as %s on %s:%d with %d receiver processes", self.ae_title,
                  self.host, self.port, len(self._procs))
@@ -927,11 +1045,10 @@ class StorageListener:
             elif kind == "bye":
                 return
 
-    def _accept_loop(self) -> None:
-        """Accept connections and hand them to the receiver processes in turn."""
+    def _accept_loop(self, gate: ConnectionGate) -> None:
+        """Accept connections; the gate hands them to the receiver processes in turn."""
         sock = self._listen_sock
         assert sock is not None
-        turn = itertools.count()
         with selectors.DefaultSelector() as sel:
             sel.register(sock, selectors.EVENT_READ)
             while not self._stopped.is_set():
@@ -941,11 +1058,9 @@ class StorageListener:
                     conn, address = sock.accept()
                 except OSError:
                     continue
-                with conn:
-                    with contextlib.suppress(OSError):
-                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    conn.setblocking(True)
-                    self._hand_over(conn, address, next(turn))
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                gate.add(conn, address)
 
     def _hand_over(self, conn: socket.socket, address: Any, turn: int) -> None:
         n = len(self._procs)
@@ -965,6 +1080,8 @@ class StorageListener:
     def _stop_processes(self, grace_s: float) -> None:
         if self._acceptor is not None:
             self._acceptor.join(timeout=5)
+        if self._gate is not None:
+            self._gate.stop()
         if self._listen_sock is not None:
             self._listen_sock.close()
         for proc in self._procs:
@@ -998,6 +1115,8 @@ class StorageListener:
         server = self._server
         if server is not None:
             server.shutdown()
+            if self._gate is not None:
+                self._gate.stop()
             _finish_associations(server, grace_s)
             if self._server_thread is not None:
                 self._server_thread.join(timeout=5)

@@ -367,11 +367,17 @@ def make_listener(
     ingestor: Any = None,
     repo: NodeRepository | None = None,
     receive_processes: int | None = None,
+    association_request_timeout_s: float = 5.0,
+    max_pending_per_source: int = 32,
+    max_associations_per_source: int = 16,
+    check_called_ae: bool = True,
 ) -> Any:
     """A configured (not yet started) Storage SCP writing into the workspace.
 
     ``receive_processes`` > 0 hands associations to that many receiver processes (faster on
-    several cores; see docs/pacs.md); None or 0 receives in this process.
+    several cores; see docs/pacs.md); None or 0 receives in this process. The connection
+    limits (request timeout, per-address limits, called AE title check) are those of
+    :class:`oncohybrid.pacs.scp.StorageListener`.
     """
     from oncohybrid.pacs.hooks import resolve_study_hooks
     from oncohybrid.pacs.scp import StorageListener
@@ -388,4 +394,8 @@ def make_listener(
         quiet_period_s=quiet_period_s,
         hooks=hooks,
         receive_processes=receive_processes,
+        association_request_timeout_s=association_request_timeout_s,
+        max_pending_per_source=max_pending_per_source,
+        max_associations_per_source=max_associations_per_source,
+        check_called_ae=check_called_ae,
     )
