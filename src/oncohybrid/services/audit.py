@@ -24,9 +24,12 @@ def record(settings: Settings | None, username: str, action: str, target: str | 
 
     >>> record(settings, "alice", "lesion.role", "lesion:L1", {"role": "target"})  # doctest: +SKIP
     """
+    # Column widths (64/64/255): an over-long name typed at sign-in must not make the
+    # entry (and the request) fail on PostgreSQL.
     with session_scope(settings) as s:
-        s.add(AuditEntry(username=username, action=action, target=target,
-                         details=details or {}, client=client))
+        s.add(AuditEntry(username=username[:64], action=action[:64],
+                         target=target[:255] if target else target,
+                         details=details or {}, client=client[:255] if client else client))
 
 
 def list_entries(settings: Settings | None = None, *, limit: int = 100, offset: int = 0,

@@ -294,6 +294,9 @@ def point_lps(vols: StudyVolumes, orientation: str, index: int, fx: float, fy: f
     if not (0.0 <= fx <= 1.0 and 0.0 <= fy <= 1.0):
         raise InputError(f"point must be fractions within [0, 1], got ({fx}, {fy})")
     n_k, n_j, n_i = vols.shape
+    count = {"axial": n_k, "coronal": n_j, "sagittal": n_i}.get(orientation)
+    if count is not None and not 0 <= index < count:
+        raise InputError(f"index: {orientation} slice {index} outside 0..{count - 1}")
     # Fractions → continuous voxel coordinates; voxel centres sit at (n + 0.5) / N.
     if orientation == "axial":
         kji = (index, fy * n_j - 0.5, fx * n_i - 0.5)

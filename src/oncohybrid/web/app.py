@@ -15,9 +15,11 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -29,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oncohybrid import __version__
@@ -65,6 +68,73 @@ TEMPLATE_DIR = HERE / "templates"
 CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
        "style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
+
+
+#: Database keys are 32-bit on PostgreSQL (``Integer``); larger numbers are input errors,
+#: not overflows in the driver.
+MAX_PK = 2**31 - 1
+PatientPk = Annotated[int, PathParam(ge=1, le=MAX_PK)]
+PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+#: SUV display ceilings: positive and finite (a zero range divides by zero).
+SuvMax = Annotated[float, Query(gt=0, le=10_000, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+LesionKey = Annotated[str, Field(min_length=1, max_length=64)]
+#: Slice, row and column indices of a display plane (far above any real volume).
+PlaneIndex = Annotated[int, Field(ge=0, le=100_000)]
+TimepointIndex = Annotated[int, Field(ge=0, le=10_000)]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    """JSON request bodies: strict types, extra keys ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class MeasurementBody(_Body):
+    """A reader's two clicked points (image fractions) on one plane."""
+
+    lesion_id: LesionKey
+    axis: Literal["long", "short"]
+    orientation: Literal["axial", "coronal", "sagittal"]
+    index: PlaneIndex
+    p1: tuple[Fraction, Fraction]
+    p2: tuple[Fraction, Fraction]
+
+
+class RoleBody(_Body):
+    criterion: Annotated[str, Field(max_length=32)]
+    role: Annotated[str, Field(max_length=32)]
+    timepoint: TimepointIndex | None = None
+
+
+class MatchBody(_Body):
+    match: LesionKey
+    timepoint: Annotated[int, Field(ge=1, le=10_000)]
+
+
+def _problems(errors: list[Any]) -> str:
+    """One line per invalid parameter: where, which, what is wrong, what was given."""
+    parts = []
+    for e in errors:
+        loc = [str(x) for x in e.get("loc", ())]
+        where = loc[0] if loc and loc[0] in ("query", "path", "body", "form") else None
+        name = ".".join(loc[1:] if where else loc) or "request"
+        given = repr(e.get("input"))
+        given = given if len(given) <= 40 else given[:37] + "..."
+        parts.append(f"{where + ' ' if where else ''}parameter {name!r}: "
+                     f"{e.get('msg', 'invalid')}, got {given}")
+    return "; ".join(parts)
+
+
+def _validated(model: type[_M], body: dict[str, Any]) -> _M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise InputError("request body: " + _problems(
+            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()])) from None
 
 
 def _parse_date(value: str | None, what: str) -> dt.date | None:
@@ -128,13 +198,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "error.html", sess, status=status, status_code=status,
                     message=str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # 400 naming the parameter, not FastAPI's 422 dump (and never a 500 later on).
+        message = _problems(list(exc.errors()))
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=400)
+        sess = getattr(request.state, "session", None)
+        return page(request, "error.html", sess, status=400, status_code=400,
+                    message=message)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 403:
+            # Refused privileged actions are security events (HIPAA §164.312(b)).
+            sess = getattr(request.state, "session", None)
+            audit.record(settings, sess.user.username if sess else "-", "access.denied",
+                         f"{request.method} {request.url.path}",
+                         {"status": 403, "reason": str(exc.detail)}, _client(request))
         if request.url.path.startswith(("/api/", "/static/")) or exc.status_code == 405:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         sess = getattr(request.state, "session", None)
         return page(request, "error.html", sess, status=exc.status_code,
                     status_code=exc.status_code, message=str(exc.detail))
+
+    def _client(request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    def _audit_read(request: Request, sess: SessionInfo, patient_pk: int, view: str,
+                    lesion: str | None = None) -> None:
+        # Reads of a patient's record are disclosures (HIPAA §164.312(b), IHE ATNA
+        # "Patient Record" events); image tiles are covered by the viewer-page entry.
+        details: dict[str, Any] = {"view": view}
+        if lesion is not None:
+            details["lesion"] = lesion[:64]
+        audit.record(settings, sess.user.username, "patient.read", f"patient:{patient_pk}",
+                     details, _client(request))
 
     # ---------------------------------------------------------------- sign-in
     @app.get("/login", response_class=HTMLResponse)
@@ -199,7 +298,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def worklist_page(request: Request, q: str = "", modality: str = "", tracer: str = "",
-                      date_from: str = "", date_to: str = "", status: str = "", page_no: int = 1,
+                      date_from: str = "", date_to: str = "", status: str = "",
+                      page_no: PageNo = 1,
                       sess: SessionInfo = Depends(current_session)) -> Response:
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
         result = worklist.worklist(query, settings, identified=sess.user.role.sees_identity)
@@ -210,17 +310,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/worklist")
     def worklist_api(q: str = "", modality: str = "", tracer: str = "", date_from: str = "",
-                     date_to: str = "", status: str = "", page_no: int = 1,
+                     date_to: str = "", status: str = "", page_no: PageNo = 1,
                      sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
         return worklist.worklist(query, settings, identified=sess.user.role.sees_identity)
 
     # ---------------------------------------------------------------- patient timeline
     @app.get("/patients/{patient_pk}", response_class=HTMLResponse)
-    def patient_page(request: Request, patient_pk: int,
+    def patient_page(request: Request, patient_pk: PatientPk,
                      sess: SessionInfo = Depends(current_session)) -> Response:
         identified = sess.user.role.sees_identity
         summary = worklist.patient_summary(patient_pk, settings, identified=identified)
+        _audit_read(request, sess, patient_pk, "timeline")
         timeline = clinical.timeline(settings, patient_pk, summary)
         charts = [Markup(trend_svg(t["title"], t["unit"], t["labels"], t["values"]))
                   for t in timeline.get("trends", [])]
@@ -228,15 +329,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     charts=charts)
 
     @app.get("/api/patients/{patient_pk}")
-    def patient_api(patient_pk: int,
+    def patient_api(request: Request, patient_pk: PatientPk,
                     sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
         identified = sess.user.role.sees_identity
         summary = worklist.patient_summary(patient_pk, settings, identified=identified)
+        _audit_read(request, sess, patient_pk, "api")
         summary["timeline"] = clinical.timeline(settings, patient_pk, summary)
         return summary
 
     @app.get("/patients/{patient_pk}/report.pdf")
-    def report_pdf(request: Request, patient_pk: int,
+    def report_pdf(request: Request, patient_pk: PatientPk,
                    sess: SessionInfo = Depends(current_session)) -> Response:
         identified = sess.user.role.sees_identity
         worklist.patient_summary(patient_pk, settings)  # 404 for an unknown patient
@@ -256,6 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary = worklist.patient_summary(patient_pk, settings,
                                            identified=sess.user.role.sees_identity)
         study = next(s for s in summary["studies"] if s["study_uid"] == study_uid)
+        _audit_read(request, sess, patient_pk, "viewer")
         return page(request, "viewer.html", sess, patient=summary, study=study,
                     dark=True)
 
@@ -270,9 +373,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return info
 
     @app.get("/api/studies/{study_uid}/slice/{orientation}/{index}.png")
-    def slice_png(study_uid: str, orientation: str, index: int, mode: str = "fused",
-                  window: str = "soft", wc: float | None = None, ww: float | None = None,
-                  cmap: str = "hot", suv_max: float = 8.0, alpha: float = 0.6,
+    def slice_png(study_uid: str, orientation: str,
+                  index: Annotated[int, PathParam(ge=0, le=100_000)], mode: str = "fused",
+                  window: str = "soft",
+                  wc: Annotated[float | None, Query(ge=-100_000, le=100_000,
+                                                    allow_inf_nan=False)] = None,
+                  ww: Annotated[float | None, Query(gt=0, le=200_000,
+                                                    allow_inf_nan=False)] = None,
+                  cmap: str = "hot", suv_max: SuvMax = 8.0,
+                  alpha: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.6,
                   contours: bool = True,
                   _sess: SessionInfo = Depends(current_session)) -> Response:
         vols = viewer.study_volumes(study_uid, settings)
@@ -286,7 +395,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         headers={"Cache-Control": "private, max-age=300"})
 
     @app.get("/api/studies/{study_uid}/mip/{angle_index}.png")
-    def mip_png(study_uid: str, angle_index: int, cmap: str = "grey_inv", suv_max: float = 8.0,
+    def mip_png(study_uid: str, angle_index: Annotated[int, PathParam(ge=0, le=10_000)],
+                cmap: str = "grey_inv", suv_max: SuvMax = 8.0,
                 _sess: SessionInfo = Depends(current_session)) -> Response:
         vols = viewer.study_volumes(study_uid, settings)
         png = viewer.render_mip_png(vols, angle_index, cmap=cmap, suv_max=suv_max)
@@ -294,29 +404,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         headers={"Cache-Control": "private, max-age=300"})
 
     @app.get("/api/studies/{study_uid}/probe")
-    def probe(study_uid: str, orientation: str, index: int, fx: float, fy: float,
+    def probe(study_uid: str, orientation: str,
+              index: Annotated[int, Query(ge=0, le=100_000)],
+              fx: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)],
+              fy: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)],
               _sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
         vols = viewer.study_volumes(study_uid, settings)
         return viewer.probe(vols, orientation, index, fx, fy)
 
     # ---------------------------------------------------------------- lesions
     @app.get("/patients/{patient_pk}/lesions", response_class=HTMLResponse)
-    def lesions_page(request: Request, patient_pk: int, tp: int | None = None,
+    def lesions_page(request: Request, patient_pk: PatientPk,
+                     tp: Annotated[int | None, Query(ge=0, le=10_000)] = None,
                      sess: SessionInfo = Depends(current_session)) -> Response:
         summary = worklist.patient_summary(patient_pk, settings,
                                            identified=sess.user.role.sees_identity)
+        _audit_read(request, sess, patient_pk, "lesions")
         table = clinical.lesion_table(settings, patient_pk, tp)
         return page(request, "lesions.html", sess, patient=summary, table=table)
 
     @app.get("/api/patients/{patient_pk}/lesions/{lesion_id}")
-    def lesion_history(patient_pk: int, lesion_id: str,
-                       _sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
-        return clinical.lesion_history(settings, patient_pk, lesion_id)
+    def lesion_history(request: Request, patient_pk: PatientPk, lesion_id: str,
+                       sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        out = clinical.lesion_history(settings, patient_pk, lesion_id)
+        _audit_read(request, sess, patient_pk, "lesion", lesion_id)
+        return out
 
     @app.post("/api/patients/{patient_pk}/lesions/{lesion_id}/role")
-    async def lesion_role(request: Request, patient_pk: int, lesion_id: str,
+    async def lesion_role(request: Request, patient_pk: PatientPk, lesion_id: str,
                           sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
-        body = await _json(request)
+        body = _validated(RoleBody, await _json(request)).model_dump(exclude_none=True)
         result = clinical.set_role(settings, patient_pk, lesion_id, body,
                                    actor=sess.user.username)
         audit.record(settings, sess.user.username, "lesion.role",
@@ -324,9 +441,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return result
 
     @app.post("/api/patients/{patient_pk}/lesions/{lesion_id}/match")
-    async def lesion_match(request: Request, patient_pk: int, lesion_id: str,
+    async def lesion_match(request: Request, patient_pk: PatientPk, lesion_id: str,
                            sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
-        body = await _json(request)
+        body = _validated(MatchBody, await _json(request)).model_dump()
         result = clinical.fix_match(settings, patient_pk, lesion_id, body,
                                     actor=sess.user.username)
         audit.record(settings, sess.user.username, "lesion.match",
@@ -336,7 +453,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/api/studies/{study_uid}/measurements")
     async def add_measurement(request: Request, study_uid: str,
                               sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
-        body = await _json(request)
+        body = _validated(MeasurementBody, await _json(request)).model_dump()
+        body["p1"], body["p2"] = list(body["p1"]), list(body["p2"])
         vols = viewer.study_volumes(study_uid, settings)
         patient_pk = worklist.patient_pk_of_study(study_uid, settings)
         result = clinical.add_measurement(settings, vols, patient_pk, study_uid, body,
@@ -354,7 +472,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return sess
 
     @app.get("/admin/audit", response_class=HTMLResponse)
-    def audit_page(request: Request, page_no: int = 1,
+    def audit_page(request: Request, page_no: PageNo = 1,
                    sess: SessionInfo = Depends(admin_only)) -> Response:
         per = 50
         entries = audit.list_entries(settings, limit=per, offset=(max(page_no, 1) - 1) * per)

@@ -399,6 +399,13 @@ def set_role(settings: Settings, patient_pk: int, lesion_id: str, body: dict[str
     crit = _criterion_key(body.get("criterion"))
     role = body.get("role")
     pid = _patient_id(settings, patient_pk)
+    tp = body.get("timepoint")
+    if tp is not None:  # checked before anything is stored
+        loaded = _load(settings, patient_pk)
+        n = len(loaded[0]["timepoints"]) if loaded else 0
+        if not isinstance(tp, int) or not 0 <= tp < n:
+            raise InputError(f"timepoint: time point index must be within 0..{n - 1}, "
+                             f"got {tp!r}")
     with _LOCK:
         with session_scope(settings) as s:
             les = s.scalar(sa.select(Lesion).where(Lesion.patient_pk == patient_pk,
