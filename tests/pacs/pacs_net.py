@@ -215,3 +215,38 @@ def request_association(
     if assoc.is_established:
         assoc.release()
     return assoc
+
+
+def capture_association_request(calling_ae: str = "SENDER") -> bytes:
+    """The A-ASSOCIATE-RQ PDU pynetdicom sends for a Verification association, as bytes
+    (caught by a plain loopback socket that then closes the connection)."""
+    import threading
+
+    from pynetdicom import AE
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = int(server.getsockname()[1])
+    caught: list[bytes] = []
+
+    def _grab() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while len(data) < 6 or len(data) < 6 + struct.unpack(">I", data[2:6])[0]:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            caught.append(data)
+
+    grabber = threading.Thread(target=_grab)
+    grabber.start()
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = 2
+    ae.add_requested_context(Verification)
+    ae.associate("127.0.0.1", port, ae_title="ONCOHYBRID")  # ends when we close
+    grabber.join(timeout=10)
+    server.close()
+    assert caught and caught[0][0] == 0x01, "no A-ASSOCIATE-RQ caught"
+    return caught[0]

@@ -174,6 +174,15 @@ def open_idle_connections(port: int, n: int) -> list[socket.socket]:
     return socks
 
 
+def closed_by_listener(s: socket.socket) -> bool:
+    """True when the listener closed `s`: end-of-file, or a reset (it closed with bytes
+    of ours unread)."""
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
 def close_all(socks: list[socket.socket]) -> None:
     for s in socks:
         with contextlib.suppress(OSError):
@@ -311,3 +320,46 @@ def test_listen_refuses_invalid_connection_limits_with_exit_2(home, args) -> Non
     result = CliRunner().invoke(app, ["listen", "--port", str(pacs_net.free_port()), *args])
     assert result.exit_code == 2, result.output
     assert args[0] in result.output
+
+
+def test_an_association_request_arriving_in_pieces_is_still_accepted(make_listener) -> None:  # noqa: ANN001
+    listener = make_listener(association_request_timeout_s=5)
+    rq = pacs_net.capture_association_request()
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as s:
+        for part in (rq[:3], rq[3:20], rq[20:]):  # a slow network: header, then body
+            s.sendall(part)
+            time.sleep(0.3)
+        assert s.recv(1) == b"\x02"  # A-ASSOCIATE-AC (PS3.8 Table 9-11)
+
+
+def test_a_request_that_never_completes_is_closed_at_the_timeout(make_listener) -> None:  # noqa: ANN001
+    listener = make_listener(association_request_timeout_s=0.5)
+    rq = pacs_net.capture_association_request()
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as s:
+        s.sendall(rq[:40])  # a trickling sender that stops
+        start = time.monotonic()
+        assert closed_by_listener(s)
+        assert time.monotonic() - start < 5
+    assert listener.stats.idle_connections_closed == 1
+    assert pacs_net.echo_ok(listener.port)
+
+
+def test_a_sender_that_gives_up_mid_request_is_dropped_at_once(make_listener) -> None:  # noqa: ANN001
+    listener = make_listener(association_request_timeout_s=60)
+    rq = pacs_net.capture_association_request()
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as s:
+        s.sendall(rq[:40])
+        s.shutdown(socket.SHUT_WR)  # half-closed: the rest will never come
+        start = time.monotonic()
+        assert closed_by_listener(s)
+        assert time.monotonic() - start < 5
+    assert listener.pending_connections == 0
+
+
+def test_a_connection_sending_no_dicom_pdu_is_closed_at_once(make_listener) -> None:  # noqa: ANN001
+    listener = make_listener(association_request_timeout_s=60)
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: pacs\r\n\r\n")
+        assert closed_by_listener(s)
+    assert listener.stats.idle_connections_closed == 1
+    assert listener.pending_connections == 0
