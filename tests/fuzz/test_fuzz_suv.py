@@ -9,7 +9,7 @@ return factors that are finite and positive, with a JSON document free of NaN/In
 
 CI budget: ``max_examples`` 300 and ``derandomize`` (the same examples every run, well
 under 60 s here). A longer run: ``ONCOHYBRID_FUZZ_EXAMPLES=20000 .venv/bin/pytest -q
-tests/fuzz/test_fuzz_suv.py`` (docs/fuzzing.md records its outcome).
+tests/fuzz/test_fuzz_suv.py`` (docs/suv.md "Fuzzing" records its outcome).
 """
 
 from __future__ import annotations

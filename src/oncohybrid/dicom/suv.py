@@ -1133,11 +1133,13 @@ def _check_series_consistency(datasets: Sequence[Dataset], ov: SUVOverrides,
 
     given = ov.given()
     reported: set[str] = set()
+    checked = [(tag, name, kind, _get(first, tag)) for tag, name, kind, override
+               in _SERIES_ATTRS if override not in given]
     for i, ds in enumerate(datasets[1:], start=1):
-        for tag, name, kind, override in _SERIES_ATTRS:
-            if override in given or name in reported:
+        for tag, name, kind, v0 in checked:
+            if name in reported:
                 continue
-            v0, v = _get(first, tag), _get(ds, tag)
+            v = _get(ds, tag)
             if v0 != v and _series_key(v0, kind) != _series_key(v, kind):
                 reported.add(name)
                 report(name, v0, v, i)
