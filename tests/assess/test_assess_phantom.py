@@ -202,7 +202,8 @@ def test_stored_cases_give_back_the_assessments_through_respond(assessed, tmp_pa
     runner = CliRunner()
     for pid, (_p, res, _rec, _gt) in runs.items():
         out = res.to_json()
-        assert set(out) == {"patient_id", "criteria"} and out["patient_id"] == pid
+        assert set(out) == {"patient_id", "criteria", "tracers"} and out["patient_id"] == pid
+        assert all(t["family"] == "FDG" and t["imaging"] == "PET" for t in out["tracers"])
         assert list(out["criteria"]) == CRITERIA
         stored = latest_assessments(pid)
         for name, obj in out["criteria"].items():

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import jsonschema
 import numpy as np
 import pydicom
 import pytest
 from typer.testing import CliRunner
+
+from oncohybrid.services.quantify import QUANTIFY_JSON_SCHEMA
 
 phantom = pytest.importorskip("oncohybrid.phantom")
 
@@ -38,7 +41,9 @@ def cli(tmp_path, monkeypatch):
 def _run(cli, *args):
     res = cli("quantify", *args, "--json")
     assert res.exit_code == 0, res.output
-    return json.loads(res.stdout)
+    doc = json.loads(res.stdout)
+    jsonschema.validate(doc, QUANTIFY_JSON_SCHEMA)
+    return doc
 
 
 def test_bladder_is_not_a_lesion_in_whole_body_fdg(study, cli):

@@ -20,6 +20,11 @@ def assess(
         "choi, eortc, lugano-pet, lugano-ct, lyric, recip.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (stdout)."),
+    allow_tracer_mismatch: bool = typer.Option(
+        False, "--allow-tracer-mismatch",
+        help="Assess criteria on a tracer/modality they are not valid for (e.g. PERCIST on "
+        "a non-FDG PET); the mismatch is reported.",
+    ),
     liver_centre: list[str] = typer.Option(
         [], "--liver-centre",
         help="DATE=X,Y,Z: place that visit's PERCIST liver sphere at this LPS centre (mm) "
@@ -42,7 +47,8 @@ def assess(
             for value in values:
                 date, point = parse_dated_point(value, option)
                 centres.setdefault(date, {})[region] = point
-        params = AssessParams(reference_centres=centres)
+        params = AssessParams(reference_centres=centres,
+                              allow_tracer_mismatch=allow_tracer_mismatch)
         if as_json:
             result = assess_patient(patient_id, criteria=criteria, params=params)
         else:
@@ -104,6 +110,9 @@ def print_tables(result) -> None:  # noqa: ANN001 - AssessResult
     from oncohybrid.response.summary import change_vs_baseline, change_vs_nadir, key_number
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    for k, tr in enumerate(getattr(result, "tracers", []) or []):
+        console.print(f"tracer (timepoint {k}): {tr['summary'] if tr else 'unknown'}",
+                      markup=False)
     for name, out in result.criteria.items():
         table = Table(title=f"{result.patient_id} — {name}")
         for col in ("Timepoint", "Date", "Key number", "vs baseline", "vs nadir", "Category"):

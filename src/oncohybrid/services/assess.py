@@ -111,6 +111,9 @@ class AssessParams:
     #: "blood_pool"): LPS centre in mm. The others are placed automatically.
     reference_centres: dict[str, dict[str, tuple[float, float, float]]] = field(
         default_factory=dict)
+    #: assess criteria even where the PET tracer/modality is not one they are valid for
+    #: (response/applicability.py); the mismatch is then a note
+    allow_tracer_mismatch: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -1106,9 +1109,12 @@ class AssessResult:
     #: per timepoint, the reference VOIs read ({"liver": ReferenceRegion JSON or None,
     #: "blood_pool": ...}): where the references behind the cases' numbers were placed
     reference_vois: list[dict[str, Any]] = field(default_factory=list)
+    #: dicom.tracer.TracerInfo JSON of each timepoint's PET series
+    tracers: list[dict[str, Any] | None] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"patient_id": self.patient_id, "criteria": self.criteria}
+        return {"patient_id": self.patient_id, "criteria": self.criteria,
+                "tracers": self.tracers}
 
     def best_overall(self) -> dict[str, str | None]:
         return {n: a.get("best_overall_response") for n, a in self.criteria.items()}
@@ -1158,6 +1164,21 @@ def assess_patient(
         if unknown:
             raise InputError(f"reference VOI for {date}: unknown region(s) "
                              f"{', '.join(sorted(unknown))} (liver, blood_pool)")
+    from oncohybrid.dicom.tracer import identify_tracer
+    from oncohybrid.response.applicability import check_criteria
+    from oncohybrid.services.quantify import _first_header
+
+    tracers = []
+    tracer_notes = []
+    for tp in inputs:
+        header = _first_header(tp.pet_files)
+        tracer = None if header is None else identify_tracer(header)
+        tracers.append(None if tracer is None else tracer.to_json())
+        try:
+            warn = check_criteria(names, tracer, allow_mismatch=p.allow_tracer_mismatch)
+        except InputError as exc:
+            raise InputError(f"patient {patient_id}, timepoint {tp.date}: {exc}") from exc
+        tracer_notes.extend(f"{tp.date}: tracer: {w}" for w in dict.fromkeys(warn))
     analyses = []
     for k, tp in enumerate(inputs):
         step(f"timepoint {k} ({tp.date})")
@@ -1167,7 +1188,7 @@ def assess_patient(
             raise type(exc)(f"patient {patient_id}, timepoint {tp.date}: {exc}") from exc
     step("tracking")
     course, tracking, regs = track_course(patient_id, analyses, p, timings)
-    notes = [f"{a.input.date}: {n}" for a in analyses for n in a.notes]
+    notes = tracer_notes + [f"{a.input.date}: {n}" for a in analyses for n in a.notes]
     for k, r in enumerate(regs[1:], start=1):
         notes.extend(f"{analyses[k].input.date}: registration: {n}" for n in r.notes)
     roles = propose_roles(course)
@@ -1190,6 +1211,7 @@ def assess_patient(
         tracking=tracking.to_json(),
         timings_s=timings,
         notes=notes,
+        tracers=tracers,
         reference_vois=[
             {"liver": None if a.liver is None else a.liver.to_json(),
              "blood_pool": None if a.blood_pool is None else a.blood_pool.to_json()}

@@ -84,6 +84,8 @@ QUANTIFY_JSON_SCHEMA: dict[str, Any] = {
         "whole_body",
         "notes",
         "seg_file",
+        "tracer",
+        "physiological_exclusion",
     ],
     "properties": {
         "pet_series": {"type": "string"},
@@ -193,6 +195,36 @@ QUANTIFY_JSON_SCHEMA: dict[str, Any] = {
         },
         "notes": {"type": "array", "items": {"type": "string"}},
         "seg_file": {"type": ["string", "null"]},
+        "tracer": {
+            "type": ["object", "null"],
+            "required": ["modality", "family", "radionuclide", "imaging", "summary",
+                         "problems"],
+            "properties": {
+                "family": {"enum": ["FDG", "SSTR", "PSMA", "FAPI", "FLT", "amino acid",
+                                    "other", "unknown"]},
+                "radionuclide": {"type": ["string", "null"]},
+                "imaging": {"type": "string"},
+                "problems": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "physiological_exclusion": {
+            "type": "object",
+            "required": ["organs", "default", "excluded"],
+            "properties": {
+                "organs": {"type": "array",
+                           "items": {"enum": ["heart", "bladder", "kidneys", "brain"]}},
+                "default": {"type": "boolean"},
+                "excluded": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["component", "organ", "reason", "suv_max", "mtv_ml",
+                                     "centroid_lps_mm"],
+                        "properties": {"centroid_lps_mm": _POINT},
+                    },
+                },
+            },
+        },
     },
 }
 
