@@ -200,6 +200,34 @@ def test_lone_surrogate_in_console_script(tmp_path):
     assert b"timepoints[0].lesions[0].id" in proc.stderr
 
 
+KRENNING = json.dumps({"criteria": "krenning", "options": {"krenning_prrt_cutoff": 3},
+                       "timepoints": [{"date": "2024-01-05", "lesions": [
+                           {"id": "S1", "role": "target", "krenning": 3}]}]})
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # Found by the fuzz test: int("d…") raised ValueError (exit 1); int(3.7) truncated.
+        (KRENNING.replace('"krenning_prrt_cutoff": 3', '"krenning_prrt_cutoff": "x"'),
+         "options.krenning_prrt_cutoff: expected an integer"),
+        (KRENNING.replace('"krenning_prrt_cutoff": 3', '"krenning_prrt_cutoff": 3.7'),
+         "options.krenning_prrt_cutoff: expected an integer"),
+        # bool("false") is True: a string must not switch the option on silently.
+        (KRENNING.replace('"krenning_prrt_cutoff": 3', '"lugano_score3_positive": "false"')
+         .replace('"krenning"', '"lugano-pet"', 1),
+         "options.lugano_score3_positive: expected true or false"),
+    ],
+)
+def test_option_types_are_checked_by_the_schema(runner, tmp_path, text, where):
+    path = tmp_path / "case.json"
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["respond", str(path), "--json"])
+    assert result.exit_code == 2, (result.exception, result.stdout)
+    assert result.stdout == ""
+    assert f"error: {where}" in " ".join(result.stderr.split()), result.stderr
+
+
 def test_to_jsonable_never_emits_nan_or_infinity():
     """Belt and braces behind the parser: a non-finite number in a result becomes null."""
     from decimal import Decimal
