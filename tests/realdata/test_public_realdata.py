@@ -12,6 +12,7 @@ next to the DICOM (``Ref/``) for enhanced MR, and the same phantom scanned at tw
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from oncohybrid.dicom.volume import load_series, series_parts
+from oncohybrid.dicom.volume import load_series, read_series, series_parts
 from oncohybrid.imaging.resample import resample_to
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,22 +48,27 @@ def images(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and p.name != "DIRFILE")
 
 
-def sample_nifti(volume, nifti: Path, t: int | None = None) -> np.ndarray:
-    """Values of a NIfTI (RAS) at every voxel centre of ``volume`` (LPS), linear, NaN
-    outside."""
+@functools.lru_cache(maxsize=2)
+def _nifti(path: str) -> tuple[np.ndarray, np.ndarray]:
     nib = pytest.importorskip("nibabel")
-    img = nib.load(str(nifti))
-    data = img.get_fdata()
+    img = nib.load(path)
+    return img.affine, img.get_fdata()
+
+
+def sample_nifti(volume, nifti: Path, t: int | None = None, order: int = 1) -> np.ndarray:
+    """Values of a NIfTI (RAS) at every voxel centre of ``volume`` (LPS), interpolated
+    (``order`` 1 linear, 0 nearest for grids that coincide), NaN outside."""
+    affine, data = _nifti(str(nifti))
     if t is not None:
         data = data[..., t]
     to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
-    m = np.linalg.inv(img.affine) @ to_ras @ volume.affine
+    m = np.linalg.inv(affine) @ to_ras @ volume.affine
     grid = np.stack(np.meshgrid(*[np.arange(s) for s in volume.spatial_shape], indexing="ij"))
     ijk = np.tensordot(m[:3, :3], grid, axes=1) + m[:3, 3][:, None, None, None]
     # a hair of tolerance at the border: the grids coincide there up to float rounding
     shape = np.asarray(data.shape[:3], dtype=float).reshape(3, 1, 1, 1)
     outside = ((ijk < -1e-3) | (ijk > shape - 1 + 1e-3)).any(axis=0)
-    values = ndimage.map_coordinates(data, ijk, order=1, mode="nearest")
+    values = ndimage.map_coordinates(data, ijk, order=order, mode="nearest")
     values[outside] = np.nan
     return values
 
@@ -171,3 +177,27 @@ def test_siemens_xa10_enhanced_time_series_split_by_temporal_position_matches_dc
         m = ~np.isnan(theirs)
         assert m.mean() > 0.99
         np.testing.assert_allclose(volume.array[m], theirs[m], rtol=1e-4, atol=1e-3)
+
+
+# --- Canon/Toshiba DTI (dcm_qa_toshiba) ---------------------------------------------------
+
+
+def test_canon_galan_dti_series_splits_into_b0_and_12_directions_like_dcm2niix(tmp_path):
+    src = need("dcm_qa_toshiba/In/Galan/8006_DTI_AX_30d")
+    datasets = read_series(src)  # read the 520 files once
+    parts = series_parts(datasets)
+    bvals = need("dcm_qa_toshiba/Ref/8006_DTI_AX_30d.bval").read_text().split()
+    assert sorted(p.values["Diffusion b-value"] for p in parts) == sorted(
+        "(absent)" if b == "0" else b for b in bvals)  # the b = 0 images carry no b-value
+    assert len({p.values.get("Diffusion Gradient Orientation") for p in parts}) == 13
+    ref = dcm2niix(src, tmp_path)[0]  # the repository's Ref/*.nii is not mirrored
+    matched = set()
+    for part in parts:
+        volume = load_series(datasets, part=part)
+        assert volume.spatial_shape == (40, 64, 64)
+        errors = [np.nanmax(np.abs(volume.array - sample_nifti(volume, ref, t=t, order=0)))
+                  for t in range(13)]
+        t = int(np.argmin(errors))
+        assert errors[t] == 0  # one of dcm2niix's volumes, voxel for voxel
+        matched.add(t)
+    assert matched == set(range(13))

@@ -44,7 +44,11 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-__all__ = ["SeriesPart", "split_planes", "frame_ranges"]
+__all__ = ["ABSENT", "SeriesPart", "split_planes", "frame_ranges"]
+
+#: The value shown for planes that lack the discriminating attribute (e.g. the b = 0
+#: volume of a DWI series that records no b-value for it).
+ABSENT = "(absent)"
 
 
 class _Plane(Protocol):
@@ -310,7 +314,7 @@ def _split_group(planes: Sequence[_Plane], group: _Group, name: str,
         return [group]
     by_value: dict[str, list[int]] = {}
     for i in members:
-        by_value.setdefault(fn(planes[i]) or "", []).append(i)
+        by_value.setdefault(fn(planes[i]) or ABSENT, []).append(i)
     if len(by_value) < 2:
         return [group]
     if not force:
