@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -70,6 +71,7 @@ __all__ = [
     "secret_key",
     "pseudonym",
     "pseudonym_key",
+    "pseudonym_uid",
     "DEMO_USERNAME",
     "SESSION_HOURS",
 ]
@@ -181,6 +183,18 @@ def pseudonym(settings: Settings | None, patient_id: str, issuer: str = "") -> s
 
     message = patient_id if not issuer else f"{patient_id}^{issuer}"
     return keyed_pseudonym(message, pseudonym_key(settings))
+
+
+def pseudonym_uid(uid: str, key: bytes) -> str:
+    """Keyed pseudonymous UID of a Study/Series Instance UID: ``2.25.<integer>``.
+
+    The same key and keyed hash as :func:`pseudonym` (HMAC-SHA-256, RFC 2104); the first
+    128 bits of the digest are written as a UUID-derived UID (PS3.5 §B.2, at most 44
+    characters), so it is a valid UID, stable per installation and not reversible
+    without the key.
+    """
+    digest = hmac.new(key, b"uid:" + uid.encode("ascii", "replace"), hashlib.sha256).digest()
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
 
 
 def _check_username(username: str) -> None:

@@ -40,7 +40,7 @@ from oncohybrid.errors import InputError, OncohybridError, StoreError
 from oncohybrid.services import audit, users, viewer, worklist
 from oncohybrid.services.users import Role, SessionInfo
 from oncohybrid.store.db import get_engine
-from oncohybrid.web import clinical
+from oncohybrid.web import clinical, privacy
 from oncohybrid.web.charts import trend_svg
 from oncohybrid.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -100,8 +100,8 @@ class MeasurementBody(_Body):
     axis: Literal["long", "short"]
     orientation: Literal["axial", "coronal", "sagittal"]
     index: PlaneIndex
-    p1: tuple[Fraction, Fraction]
-    p2: tuple[Fraction, Fraction]
+    p1: Annotated[list[Fraction], Field(min_length=2, max_length=2)]
+    p2: Annotated[list[Fraction], Field(min_length=2, max_length=2)]
 
 
 class RoleBody(_Body):
@@ -222,6 +222,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "error.html", sess, status=exc.status_code,
                     status_code=exc.status_code, message=str(exc.detail))
 
+    def _study_uid(sess: SessionInfo, uid: str) -> str:
+        """The real Study Instance UID of a URL: researchers only ever see (and may only
+        use) pseudonymous UIDs (:mod:`oncohybrid.web.privacy`)."""
+        if sess.user.role.sees_identity:
+            return uid
+        return privacy.real_study_uid(settings, uid)
+
     def _client(request: Request) -> str | None:
         return request.client.host if request.client else None
 
@@ -296,13 +303,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             date_from=_parse_date(date_from, "date_from"), date_to=_parse_date(date_to, "date_to"),
             status=status or None, page=page_no)
 
+    def _worklist(sess: SessionInfo, query: worklist.WorklistQuery) -> dict[str, Any]:
+        identified = sess.user.role.sees_identity
+        if not identified and (query.date_from or query.date_to):
+            # A date filter would be an oracle for exact study dates.
+            raise InputError("date_from/date_to: date filters are not available to the "
+                             "researcher role (pseudonymised data)")
+        result = worklist.worklist(query, settings, identified=identified)
+        if not identified:
+            for row in result["rows"]:
+                row["last_study"] = None
+        return result
+
     @app.get("/", response_class=HTMLResponse)
     def worklist_page(request: Request, q: str = "", modality: str = "", tracer: str = "",
                       date_from: str = "", date_to: str = "", status: str = "",
                       page_no: PageNo = 1,
                       sess: SessionInfo = Depends(current_session)) -> Response:
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
-        result = worklist.worklist(query, settings, identified=sess.user.role.sees_identity)
+        result = _worklist(sess, query)
         return page(request, "worklist.html", sess, result=result, query=query,
                     statuses=worklist.STATUSES,
                     filters={"q": q, "modality": modality, "tracer": tracer,
@@ -313,7 +332,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      date_to: str = "", status: str = "", page_no: PageNo = 1,
                      sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
-        return worklist.worklist(query, settings, identified=sess.user.role.sees_identity)
+        return _worklist(sess, query)
 
     # ---------------------------------------------------------------- patient timeline
     @app.get("/patients/{patient_pk}", response_class=HTMLResponse)
@@ -323,6 +342,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary = worklist.patient_summary(patient_pk, settings, identified=identified)
         _audit_read(request, sess, patient_pk, "timeline")
         timeline = clinical.timeline(settings, patient_pk, summary)
+        if not identified:
+            pseudo = privacy.for_patient(settings, summary, timeline)
+            summary, timeline = pseudo(summary), pseudo(timeline)
         charts = [Markup(trend_svg(t["title"], t["unit"], t["labels"], t["values"]))
                   for t in timeline.get("trends", [])]
         return page(request, "patient.html", sess, patient=summary, timeline=timeline,
@@ -335,6 +357,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary = worklist.patient_summary(patient_pk, settings, identified=identified)
         _audit_read(request, sess, patient_pk, "api")
         summary["timeline"] = clinical.timeline(settings, patient_pk, summary)
+        if not identified:
+            summary = privacy.for_patient(settings, summary, summary["timeline"])(summary)
         return summary
 
     @app.get("/patients/{patient_pk}/report.pdf")
@@ -354,17 +378,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/studies/{study_uid}/view", response_class=HTMLResponse)
     def viewer_page(request: Request, study_uid: str,
                     sess: SessionInfo = Depends(current_session)) -> Response:
+        shown_uid, study_uid = study_uid, _study_uid(sess, study_uid)
         patient_pk = worklist.patient_pk_of_study(study_uid, settings)
         summary = worklist.patient_summary(patient_pk, settings,
                                            identified=sess.user.role.sees_identity)
-        study = next(s for s in summary["studies"] if s["study_uid"] == study_uid)
         _audit_read(request, sess, patient_pk, "viewer")
+        if not sess.user.role.sees_identity:
+            summary = privacy.for_patient(settings, summary, clinical.timeline(
+                settings, patient_pk, summary))(summary)
+        study = next(s for s in summary["studies"] if s["study_uid"] == shown_uid)
         return page(request, "viewer.html", sess, patient=summary, study=study,
                     dark=True)
 
     @app.get("/api/studies/{study_uid}/info")
     def viewer_info(study_uid: str,
                     sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        study_uid = _study_uid(sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         info = viewer.viewer_info(vols)
         patient_pk = worklist.patient_pk_of_study(study_uid, settings)
@@ -384,6 +413,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   alpha: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.6,
                   contours: bool = True,
                   _sess: SessionInfo = Depends(current_session)) -> Response:
+        study_uid = _study_uid(_sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         # Lesion ids are drawn by the page beside the contours (crisp at any zoom).
         labels, colours, _names = (clinical.label_volume(settings, vols, study_uid)
@@ -398,6 +428,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def mip_png(study_uid: str, angle_index: Annotated[int, PathParam(ge=0, le=10_000)],
                 cmap: str = "grey_inv", suv_max: SuvMax = 8.0,
                 _sess: SessionInfo = Depends(current_session)) -> Response:
+        study_uid = _study_uid(_sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         png = viewer.render_mip_png(vols, angle_index, cmap=cmap, suv_max=suv_max)
         return Response(png, media_type="image/png",
@@ -409,6 +440,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               fx: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)],
               fy: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)],
               _sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+        study_uid = _study_uid(_sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         return viewer.probe(vols, orientation, index, fx, fy)
 
@@ -421,6 +453,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                            identified=sess.user.role.sees_identity)
         _audit_read(request, sess, patient_pk, "lesions")
         table = clinical.lesion_table(settings, patient_pk, tp)
+        if not sess.user.role.sees_identity:
+            table = privacy.for_patient(settings, summary, clinical.timeline(
+                settings, patient_pk, summary))(table)
         return page(request, "lesions.html", sess, patient=summary, table=table)
 
     @app.get("/api/patients/{patient_pk}/lesions/{lesion_id}")
@@ -428,6 +463,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
         out = clinical.lesion_history(settings, patient_pk, lesion_id)
         _audit_read(request, sess, patient_pk, "lesion", lesion_id)
+        if not sess.user.role.sees_identity:
+            summary = worklist.patient_summary(patient_pk, settings, identified=False)
+            out = privacy.for_patient(settings, summary, clinical.timeline(
+                settings, patient_pk, summary))(out)
         return out
 
     @app.post("/api/patients/{patient_pk}/lesions/{lesion_id}/role")
@@ -454,7 +493,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def add_measurement(request: Request, study_uid: str,
                               sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
         body = _validated(MeasurementBody, await _json(request)).model_dump()
-        body["p1"], body["p2"] = list(body["p1"]), list(body["p2"])
+        study_uid = _study_uid(sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         patient_pk = worklist.patient_pk_of_study(study_uid, settings)
         result = clinical.add_measurement(settings, vols, patient_pk, study_uid, body,
