@@ -66,11 +66,22 @@ def ingest(
     from rich.console import Console
 
     console = Console()
+    n_conflicts = len(report.conflicts)
     console.print(
         f"ingest: [bold]{report.new}[/] new, {report.duplicate} duplicate, "
+        f"{n_conflicts} conflict{'' if n_conflicts == 1 else 's'}, "
         f"{len(report.skipped)} skipped ({report.elapsed_s:.1f} s)",
         highlight=False,
     )
+    for c in report.conflicts:
+        console.print(
+            f"  conflict {printable(c['path'])}: SOP Instance UID {c['sop_instance_uid']} is "
+            f"stored with other content ({printable(c['stored_path'])}); the original stays "
+            f"indexed, this copy is kept for review as {printable(c['kept_as'])}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     for path, reason in report.skipped:
         console.print(
             f"  skipped {printable(path)}: {printable(reason)}",

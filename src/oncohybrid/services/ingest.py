@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import socket
@@ -60,7 +61,15 @@ from oncohybrid.dicom.validate import is_valid_uid, pixel_data_problem
 from oncohybrid.errors import InputError, OncohybridError, StoreError
 from oncohybrid.store.db import get_engine, get_sessionmaker
 from oncohybrid.store.filestore import FileStore
-from oncohybrid.store.models import UID_LEN, IngestLog, Instance, Patient, Series, Study
+from oncohybrid.store.models import (
+    UID_LEN,
+    IngestLog,
+    Instance,
+    InstanceConflict,
+    Patient,
+    Series,
+    Study,
+)
 from oncohybrid.textsafe import printable
 
 #: Files per database transaction.
@@ -131,8 +140,8 @@ class SkipFile(Exception):
 class IngestOutcome:
     """Result of ingesting one dataset (network) or file."""
 
-    status: str  # "new" | "duplicate" | "skipped"
-    path: str | None = None  # stored file (new/duplicate), or the source (skipped)
+    status: str  # "new" | "duplicate" | "conflict" | "skipped"
+    path: str | None = None  # stored file (new/duplicate), copy kept aside (conflict), source
     reason: str | None = None  # why it was skipped
     sop_instance_uid: str | None = None
     study_instance_uid: str | None = None  # set by ingest_files_batch (completion tracking)
@@ -147,12 +156,18 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     ingest_id: int | None = None
     elapsed_s: float = 0.0
+    #: same SOP Instance UID as a stored instance, other content: one dict per file with
+    #: ``path``, ``sop_instance_uid``, ``stored_path``, ``stored_sha256``, ``new_sha256``
+    #: and ``kept_as`` (the copy kept for review); never counted as duplicates.
+    conflicts: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ingest_id": self.ingest_id,
             "new": self.new,
             "duplicate": self.duplicate,
+            "n_conflicts": len(self.conflicts),
+            "conflicts": list(self.conflicts),
             "n_skipped": len(self.skipped),
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "elapsed_s": round(self.elapsed_s, 3),
@@ -540,6 +555,41 @@ def _raw_int(ds: Dataset, tag: int, little: bool) -> int | None:
     return int.from_bytes(value, "little" if little else "big")
 
 
+def _same_file(a: _Source, b: _Source) -> bool:
+    """Whether two sources are one file on disk (an in-place row, a hard link)."""
+    if a.path is None or b.path is None or a.zip_info is not None or b.zip_info is not None:
+        return False
+    try:
+        return os.path.samefile(a.path, b.path)
+    except OSError:
+        return False
+
+
+def _digests(fh: BinaryIO) -> tuple[str, str]:
+    """SHA-256 of the whole file and of its data set (what follows the file meta).
+
+    The File Meta Information group ends where its (0002,0000) *File Meta Information
+    Group Length* says (PS3.10 §7.1); a bare dataset is all data set.
+    """
+    whole = hashlib.sha256()
+    data = hashlib.sha256()
+    head = fh.read(144)
+    whole.update(head)
+    skip = 0  # bytes of file meta still to leave out of the data set digest
+    if head[128:132] == b"DICM" and head[132:136] == b"\x02\x00\x00\x00" and len(head) == 144:
+        skip = int.from_bytes(head[140:144], "little")
+    else:
+        data.update(head)
+    while chunk := fh.read(1 << 20):
+        whole.update(chunk)
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        data.update(chunk[skip:])
+        skip = 0
+    return whole.hexdigest(), data.hexdigest()
+
+
 def _check_pixel_length(ds: Dataset) -> None:
     """Refuse native Pixel Data shorter than the Image Pixel attributes imply (issue #12).
 
@@ -843,11 +893,23 @@ class Ingestor:
                 claims.enter_context(self._claim(sop))
             inserted = self._flush(batch, report, log_pk, False, None, 0, link=link)
             stored = self._existing_paths(sops)
+        conflicts = {c["path"]: c for c in report.conflicts}
         first: set[str] = set()
-        for i, (_src, rec) in zip(where, batch, strict=True):
+        for i, (src, rec) in zip(where, batch, strict=True):
             sop = rec.sop_instance_uid
             new = sop in inserted and sop not in first
             first.add(sop)
+            conflict = None if new else conflicts.get(src.display)
+            if conflict is not None:
+                outcomes[i] = IngestOutcome(
+                    "conflict",
+                    conflict["kept_as"],
+                    f"SOP Instance UID {sop} is stored with other content "
+                    f"({conflict['stored_path']}); this copy is kept for review",
+                    sop,
+                    rec.study_instance_uid,
+                )
+                continue
             outcomes[i] = IngestOutcome(
                 "new" if new else "duplicate",
                 stored.get(sop),
@@ -986,16 +1048,24 @@ class Ingestor:
         Returns the SOP Instance UIDs whose rows this batch inserted (the others were
         duplicates).
         """
-        # One SOP Instance UID twice in the batch: the second is a duplicate.
+        # One SOP Instance UID twice in the batch: the second is a duplicate of the first
+        # (or a conflict with it); one already stored: of the stored file.
         unique: dict[str, tuple[_Source, HeaderRecord]] = {}
-        n_dup = 0
+        repeats: list[tuple[_Source, HeaderRecord]] = []
         for src, rec in batch:
             if rec.sop_instance_uid in unique:
-                n_dup += 1
+                repeats.append((src, rec))
             else:
                 unique[rec.sop_instance_uid] = (src, rec)
         existing = self._existing_paths(list(unique))
-        n_dup += len(existing)
+        stored = {sop: _Source(path, path) for sop, path in existing.items()}
+        again = [(src, rec, stored[sop]) for sop, (src, rec) in unique.items() if sop in stored]
+        again += [
+            (src, rec, stored.get(rec.sop_instance_uid) or unique[rec.sop_instance_uid][0])
+            for src, rec in repeats
+        ]
+        conflicts = self._find_conflicts(again)
+        n_dup = len(again) - len(conflicts)
         rows: list[tuple[HeaderRecord, dict[str, Any]]] = []
         dirs: set[Path] = set()
         for sop, (src, rec) in unique.items():
@@ -1025,7 +1095,76 @@ class Ingestor:
         inserted = self._commit_batch(rows, log_pk=log_pk, dup_extra=n_dup, new_skips=new_skips)
         report.new += len(inserted)
         report.duplicate += n_dup + (len(rows) - len(inserted))
+        if conflicts:
+            self._record_conflicts(conflicts, log_pk)
+            report.conflicts.extend(conflicts)
         return inserted
+
+    def _find_conflicts(
+        self, again: list[tuple[_Source, HeaderRecord, _Source]]
+    ) -> list[dict[str, str]]:
+        """Keep aside every instance whose data set differs from the stored one's.
+
+        The data sets are compared after the File Meta Information (PS3.10 §7.1), so a
+        copy re-sent with other meta (another implementation, a bare dataset) is a
+        plain duplicate; the same file (in place, a hard link) is not read at all.
+        Returns one report entry per conflict; its copy is stored (synced) under
+        ``conflicts/`` before the entry is returned.
+        """
+        found: list[dict[str, str]] = []
+        dirs: set[Path] = set()
+        for src, rec, stored in again:
+            try:
+                if _same_file(src, stored):
+                    continue
+                with stored.open() as fh:
+                    stored_whole, stored_data = _digests(fh)
+                with src.open() as fh:
+                    new_whole, new_data = _digests(fh)
+            except (OSError, SkipFile, zipfile.BadZipFile):
+                continue  # the stored file is gone or unreadable: nothing to compare
+            if new_data == stored_data:
+                continue
+            kept = self.store.conflict_path(rec.sop_instance_uid, new_whole)
+            if not kept.exists():
+                with src.open() as fh:
+                    self.store.copy_atomic(fh, kept)
+                dirs.add(kept.parent)
+            found.append(
+                {
+                    "path": src.display,
+                    "sop_instance_uid": rec.sop_instance_uid,
+                    "stored_path": stored.display,
+                    "stored_sha256": stored_whole,
+                    "new_sha256": new_whole,
+                    "kept_as": str(kept),
+                }
+            )
+        self.store.sync_dirs(dirs)
+        return found
+
+    def _record_conflicts(self, conflicts: list[dict[str, str]], log_pk: int | None) -> None:
+        """One ``instance_conflicts`` row per distinct received content (idempotent)."""
+        values = [
+            {
+                "sop_instance_uid": c["sop_instance_uid"],
+                "stored_path": c["stored_path"],
+                "stored_sha256": c["stored_sha256"],
+                "new_sha256": c["new_sha256"],
+                "file_path": c["kept_as"],
+                "source": c["path"],
+                "ingest_log_pk": log_pk,
+                "created_at": _now(),
+            }
+            for c in conflicts
+        ]
+        with self._db_lock, self._session() as s, s.begin():
+            s.execute(
+                self._insert(InstanceConflict).on_conflict_do_nothing(
+                    index_elements=["sop_instance_uid", "new_sha256"]
+                ),
+                values,
+            )
 
     def _copy_into_store(self, src: _Source, rec: HeaderRecord, dest: Path) -> int:
         if rec.part10:

@@ -43,8 +43,21 @@ def uid_component(uid: str) -> str:
 class FileStore:
     """Content-addressed-by-UID storage of DICOM instances below ``root``."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], conflicts_root: str | os.PathLike[str] | None = None
+    ) -> None:
         self.root = Path(root)
+        #: Instances that arrived under a stored SOP Instance UID with other content,
+        #: kept for review (beside the store, so orphan adoption never indexes them).
+        self.conflicts_root = (
+            Path(conflicts_root) if conflicts_root is not None else self.root.parent / "conflicts"
+        )
+
+    def conflict_path(self, sop_uid: str, sha256: str) -> Path:
+        """Where a conflicting copy is kept: ``conflicts/<SOPUID>/<sha256>.dcm``."""
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise StoreError(f"file store: {sha256!r} is not a SHA-256 hex digest")
+        return self.conflicts_root / uid_component(sop_uid) / f"{sha256}.dcm"
 
     def path_for(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         """Final path of an instance: ``<root>/<StudyUID>/<SeriesUID>/<SOPUID>.dcm``."""

@@ -191,3 +191,32 @@ class IngestLog(Base):
     skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class InstanceConflict(Base):
+    """An instance received again under a stored (0008,0018) *SOP Instance UID* with other content.
+
+    PS3.4 §B.4.1 leaves a re-sent SOP Instance to the SCP; two data sets that share a
+    SOP Instance UID but differ are an error of the sender (or a forged file), so the
+    indexed original is kept and the newcomer is stored aside, as received, under the
+    workspace's ``conflicts/`` folder (``file_path``) for review. ``stored_sha256`` and
+    ``new_sha256`` are SHA-256 digests of the whole stored and received files. One row
+    per distinct received content.
+    """
+
+    __tablename__ = "instance_conflicts"
+    __table_args__ = (UniqueConstraint("sop_instance_uid", "new_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(UID_LEN), index=True)
+    stored_path: Mapped[str] = mapped_column(Text)
+    stored_sha256: Mapped[str] = mapped_column(String(64))
+    new_sha256: Mapped[str] = mapped_column(String(64))
+    file_path: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)  # where it came from (path, zip!member)
+    ingest_log_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("ingest_logs.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_utcnow, server_default=func.now()
+    )
