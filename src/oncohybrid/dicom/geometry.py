@@ -66,7 +66,7 @@ def fit_uniform_grid(distances_mm: np.ndarray) -> UniformFit:
     Example:
         >>> fit = fit_uniform_grid(np.array([0.0, 3.27, 6.56, 9.83]))
         >>> round(fit.spacing_mm, 3), fit.uniform
-        (3.277, True)
+        (3.278, True)
     """
     d = np.asarray(distances_mm, dtype=np.float64)
     k = np.arange(d.size, dtype=np.float64)
