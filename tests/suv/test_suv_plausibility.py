@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -258,3 +259,33 @@ def test_cps_with_a_single_pixel_spacing_value_is_refused_not_a_type_error() -> 
     # the ordinary two values: 1 / voxel ml (4 × 4 × 4 mm = 0.064 ml) × W / D_ref
     s = compute_suv(pet_series(2, Units="CPS", CorrectedImage=["ATTN", "DECY", "DCAL"]))
     assert s.factor() == pytest.approx(bw() / 0.064, rel=1e-12)
+
+
+def test_decay_none_with_an_allowed_uptake_of_years_is_refused_not_an_overflow() -> None:
+    """Allowed implausible uptake, Decay Correction NONE: e^(λΔt) overflows for 30 years
+    of F-18; the refusal names the acquisition time instead of an OverflowError."""
+    ds = pet_series(2, DecayCorrection="NONE", CorrectedImage=["ATTN", "SCAT"],
+                    rp={"RadiopharmaceuticalStartDateTime": "19950101100000"})
+    with pytest.raises(SUVHeaderError, match=r"\(0008,0032\) Acquisition Time .*overflows"):
+        compute_suv(ds, overrides=SUVOverrides(allow_implausible=frozenset({"all"})))
+    with pytest.raises(SUVHeaderError, match=r"uptake time .* more than 10 half-lives"):
+        compute_suv(ds)
+
+
+def test_previous_day_reading_at_the_three_half_life_bound() -> None:
+    """TM-only start after the scan clock: previous day accepted at ≤ 3 T½, refused above."""
+    hl = 6586.2
+    # scan at 03:00: a start 5.5 h earlier reads 21:3x, a clock time after 03:00
+    scan = dict(SeriesDate="20250102", SeriesTime="030000", AcquisitionDate="20250102",
+                AcquisitionTime="030000")
+    ok_start = (datetime(2025, 1, 2, 3, 0) - timedelta(seconds=3 * hl - 60)).strftime("%H%M%S")
+    bad_start = (datetime(2025, 1, 2, 3, 0) - timedelta(seconds=3 * hl + 60)).strftime(
+        "%H%M%S")
+    ds = pet_series(2, rp={"RadiopharmaceuticalStartDateTime": None,
+                           "RadiopharmaceuticalStartTime": ok_start}, **scan)
+    uptake = 3 * hl - 60
+    assert compute_suv(ds).factor() == pytest.approx(bw(uptake_s=round(uptake)), rel=1e-4)
+    ds = pet_series(2, rp={"RadiopharmaceuticalStartDateTime": None,
+                           "RadiopharmaceuticalStartTime": bad_start}, **scan)
+    with pytest.raises(SUVHeaderError, match="previous day 5.5 h"):
+        compute_suv(ds)

@@ -1457,7 +1457,14 @@ def _activity_factors(frames: list[_Frame], sizes: dict[Normalisation, float], d
                 f"Actual Frame Duration for every frame; missing in {f.key}"
             )
         x = lam * f.duration_ms / 1000.0
-        k = (x / -math.expm1(-x)) * math.exp(lam * (f.acq - adm_dt).total_seconds())
+        try:
+            k = (x / -math.expm1(-x)) * math.exp(lam * (f.acq - adm_dt).total_seconds())
+        except (OverflowError, ZeroDivisionError):
+            raise SUVHeaderError(
+                f"Decay Correction NONE: (0008,0032) Acquisition Time {f.acq} of {f.key} is "
+                f"{(f.acq - adm_dt).total_seconds():.3g} s after the administration "
+                f"{adm_dt} with (0018,1242) Actual Frame Duration {f.duration_ms:g} ms: the "
+                "decay factor overflows") from None
         out.append({n: v * k for n, v in base.items()})
     return out
 
