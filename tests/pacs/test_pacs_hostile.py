@@ -363,3 +363,20 @@ def test_a_connection_sending_no_dicom_pdu_is_closed_at_once(make_listener) -> N
         assert closed_by_listener(s)
     assert listener.stats.idle_connections_closed == 1
     assert listener.pending_connections == 0
+
+
+def test_a_rejected_caller_that_keeps_the_connection_open_is_disconnected(
+    make_listener,  # noqa: ANN001
+) -> None:
+    listener = make_listener(allowed_callers=[AllowedCaller("GOODAE", "127.0.0.1")])
+    rq = pacs_net.capture_association_request(calling_ae="BADAE")
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as s:
+        s.sendall(rq)
+        rj = s.recv(10)
+        # A-ASSOCIATE-RJ PDU (PS3.8 Table 9-21): type 3, length 4, reserved, result,
+        # source, reason: rejected-permanent, service-user, calling AE not recognized
+        assert rj == b"\x03\x00\x00\x00\x00\x04\x00\x01\x01\x03"
+        start = time.monotonic()
+        assert closed_by_listener(s)  # we never close: the listener does, soon
+        assert time.monotonic() - start < 6
+    assert listener.stats.rejected_associations == 1

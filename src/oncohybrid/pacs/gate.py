@@ -233,9 +233,12 @@ class ConnectionGate:
             self._close_waiting(fd, "timeout")
 
     def _close_waiting(self, fd: int, reason: str) -> None:
-        self._forget(fd)
-        if self.on_closed is not None:
+        waiting = self._unregister(fd)
+        if waiting is None:
+            return
+        if self.on_closed is not None:  # counted before the peer can see the close
             self.on_closed(reason)
+        _close(waiting.sock)
 
     def _forget(self, fd: int) -> None:
         waiting = self._unregister(fd)

@@ -119,7 +119,7 @@ INDEX_LINGER_S = 0.05
 INDEX_NICENESS = 10
 REPORT_INTERVAL_S = 0.005  # receiver processes report spooled files this often
 # how long a rejected caller may take to close the connection after the A-ASSOCIATE-RJ
-REJECT_LINGER_S = 5.0
+REJECT_LINGER_S = 2.0
 
 
 class DatasetIngestor(Protocol):
@@ -577,11 +577,14 @@ class _Receiver:
 
     @staticmethod
     def _associations_from(assoc: Any, address: str) -> int:
-        """Associations of this AE with `address` (this request included)."""
+        """Associations of this AE with `address` (this request included).
+
+        Rejected ones still waiting for the caller to close count too: they hold a
+        slot of the AE's maximum until then.
+        """
         return sum(
             1 for other in assoc.ae.active_associations
-            if other.is_acceptor and not other.is_rejected
-            and str(other.requestor.address) == address
+            if other.is_acceptor and str(other.requestor.address) == address
         )
 
     def _reject(self, assoc: Any, result: int, source: int, reason: int) -> None:
@@ -591,7 +594,8 @@ class _Receiver:
         with the association rejected; the reject PDU, queued for the DUL thread, was
         often not sent yet, and the caller saw a dropped connection. ``kill`` waits
         for the DUL to send it and reach Sta1 (the peer closes, PS3.8 §9.2 AR-5, or
-        the ARTIM timer, shortened here to ``REJECT_LINGER_S``, expires).
+        the ARTIM timer, shortened here to ``REJECT_LINGER_S``, expires - a caller that
+        keeps the connection open holds a slot no longer than that).
         """
         self.stats.add("rejected_associations")
         with contextlib.suppress(AttributeError):
