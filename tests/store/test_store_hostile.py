@@ -314,3 +314,16 @@ def test_ls_tables_elide_long_uids_at_80_columns(backend, tmp_path):
         # one line per row (no wrapping): header, rules and title aside
         n_rows = len(cohort.studies) if level == "studies" else 8
         assert len(lines) <= n_rows + 6, res.stdout
+
+
+def test_ls_tables_escape_control_characters_from_headers(backend, tmp_path):
+    st = StudySpec(
+        "ESC\x1b[31m", "Evil\x1b]0;pwned\x07^Name\u202e", "20240101", [SeriesSpec("CT", 1)]
+    )
+    write(make_instance(st, st.series[0], 0), tmp_path / "in" / "a.dcm")
+    assert Ingestor().ingest_paths([tmp_path / "in"]).new == 1
+    for level in ("patients", "studies", "series"):
+        res = runner.invoke(app, ["ls", level], env={"COLUMNS": "120"})
+        assert res.exit_code == 0
+        assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "\u202e" not in res.stdout
+        assert "ESC\\x1b[31m" in res.stdout

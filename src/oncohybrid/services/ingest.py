@@ -630,6 +630,7 @@ class _Source:
     path: str | None  # a real file on disk, or None for an archive member
     zip_file: zipfile.ZipFile | None = None
     zip_info: zipfile.ZipInfo | None = None
+    st_size: int = -1  # from the fstat of the last open (saves a second one)
 
     def open(self) -> BinaryIO:
         """Open the member or file; raise :class:`SkipFile` for anything but a regular file.
@@ -643,9 +644,10 @@ class _Source:
         assert self.path is not None
         fd = os.open(self.path, _OPEN_FLAGS)
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise SkipFile(_not_regular(mode))
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise SkipFile(_not_regular(st.st_mode))
+            self.st_size = st.st_size
             return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
@@ -654,6 +656,8 @@ class _Source:
     def size(self, fh: BinaryIO) -> int:
         if self.zip_info is not None:
             return self.zip_info.file_size
+        if self.st_size >= 0:
+            return self.st_size
         return os.fstat(fh.fileno()).st_size
 
 
