@@ -72,6 +72,56 @@ def _display(settings: Settings, p: Patient, identified: bool) -> dict[str, Any]
     }
 
 
+def _report_prefixes(settings: Settings) -> set[str]:
+    """Every possible report-file prefix present in ``derived/reports``.
+
+    A report file is named ``report_file_prefix(patient_id) + …``; that prefix ends in
+    "-", and a patient ID may contain "-" itself, so each name contributes the text up
+    to each of its "-". A patient is reported when its prefix is in this set: one set
+    lookup per patient instead of a scan of every file name.
+    """
+    reports = settings.derived_dir / "reports"
+    out: set[str] = set()
+    if not reports.is_dir():
+        return out
+    for f in reports.glob("*.pdf"):
+        name = f.name
+        i = name.find("-")
+        while i >= 0:
+            out.add(name[: i + 1])
+            i = name.find("-", i + 1)
+    return out
+
+
+def _assessed_exists() -> Any:
+    from oncohybrid.store import models_record as rec
+
+    return sa.exists().where(rec.AssessmentRecord.patient_pk == Patient.id)
+
+
+def _quantified_exists() -> Any:
+    from oncohybrid.store import models_record as rec
+
+    return (sa.exists().where(rec.Lesion.patient_pk == Patient.id)
+            .where(sa.exists().where(rec.Observation.lesion_pk == rec.Lesion.id)))
+
+
+def _reported_pks(settings: Settings, s: Session, pks: list[int] | None = None) -> set[int]:
+    """Patients with a stored assessment and a report file (of ``pks``, else all)."""
+    from oncohybrid.services.report import report_file_prefix
+    from oncohybrid.store import models_record as rec
+
+    prefixes = _report_prefixes(settings)
+    if not prefixes:
+        return set()
+    stmt = (sa.select(Patient.id, Patient.patient_id)
+            .where(sa.select(rec.AssessmentRecord.id)
+                   .where(rec.AssessmentRecord.patient_pk == Patient.id).exists()))
+    if pks is not None:
+        stmt = stmt.where(Patient.id.in_(pks))
+    return {pk for pk, pid in s.execute(stmt) if report_file_prefix(pid) in prefixes}
+
+
 def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[int, str]:
     """Status per patient pk (see module docstring)."""
     from oncohybrid.store import models_record as rec
@@ -86,18 +136,29 @@ def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[i
         .where(rec.Lesion.patient_pk.in_(pks)).distinct()))
     assessed = set(s.scalars(sa.select(rec.AssessmentRecord.patient_pk)
                              .where(rec.AssessmentRecord.patient_pk.in_(pks)).distinct()))
-    from oncohybrid.services.report import report_file_prefix
-
-    reports = settings.derived_dir / "reports"
-    names = [f.name for f in reports.glob("*.pdf")] if reports.is_dir() else []
+    reported = _reported_pks(settings, s, pks) if assessed else set()
     for p in patients:
-        if p.id in assessed and any(n.startswith(report_file_prefix(p.patient_id)) for n in names):
+        if p.id in reported:
             out[p.id] = "reported"
         elif p.id in assessed:
             out[p.id] = "assessed"
         elif p.id in quantified:
             out[p.id] = "quantified"
     return out
+
+
+def _status_condition(status: str) -> Any:
+    """``status`` as a SQL condition on ``Patient`` (same rules as :func:`_statuses`).
+
+    "reported" also needs a report file, which SQL cannot see: for "reported" and
+    "assessed" this is the database half (a stored assessment), and the caller splits
+    the two with :func:`_reported_pks` on the key rows.
+    """
+    if status in ("reported", "assessed"):
+        return _assessed_exists()
+    if status == "quantified":
+        return sa.and_(~_assessed_exists(), _quantified_exists())
+    return sa.and_(~_assessed_exists(), ~_quantified_exists())
 
 
 def _conditions(query: WorklistQuery, identified: bool) -> list[Any]:
@@ -123,33 +184,71 @@ def _conditions(query: WorklistQuery, identified: bool) -> list[Any]:
 
 def worklist(query: WorklistQuery, settings: Settings | None = None, *,
              identified: bool = True) -> dict[str, Any]:
-    """One page of patients matching ``query``, most recent study first."""
+    """One page of patients matching ``query``, most recent study first.
+
+    Filtering, ordering (last matching study date descending, then patient key) and
+    paging run in SQL (``LIMIT``/``OFFSET`` over the grouped patients, with the total
+    from ``COUNT(*) OVER ()`` in the same statement), so a page costs the same whether
+    the database holds a hundred studies or a hundred thousand; only the page's rows
+    are read into Python. Two filters are not SQL: a researcher's search (the keyed
+    pseudonym is computed here) and the report-file half of "reported"/"assessed"
+    (when report files exist); those read the ordered key rows (patient key, date,
+    count, and the ID for the pseudonym) and page them here.
+    """
     settings = settings or get_settings()
-    last = sa.func.max(Study.study_date)
-    stmt = (
-        sa.select(Patient, last, sa.func.count(sa.distinct(Study.id)))
-        .join(Study, Study.patient_pk == Patient.id)
-        .where(*_conditions(query, identified))
-        .group_by(Patient.id)
-        .order_by(last.desc(), Patient.id)
-    )
     with session_scope(settings) as s:
-        rows = s.execute(stmt).all()
-        statuses = _statuses(settings, s, [p for p, _, _ in rows])
-        items = []
-        for p, last_date, n_studies in rows:
-            d = _display(settings, p, identified)
-            if query.q and not identified and query.q.strip().upper() not in d["label"]:
-                continue
-            if query.status and statuses[p.id] != query.status:
-                continue
-            d.update(last_study=last_date.isoformat() if last_date else None,
-                     studies=int(n_studies), status=statuses[p.id])
-            items.append((p.id, d))
-        total = len(items)
-        start = (query.page - 1) * query.per_page
-        page_items = items[start:start + query.per_page]
-        pks = [pk for pk, _ in page_items]
+        last = sa.func.max(Study.study_date)
+        grouped = (
+            sa.select(Patient.id.label("pk"), last.label("last"),
+                      sa.func.count(sa.distinct(Study.id)).label("n"))
+            .join(Study, Study.patient_pk == Patient.id)
+            .where(*_conditions(query, identified))
+            .group_by(Patient.id)
+        )
+        if query.status:
+            grouped = grouped.where(_status_condition(query.status))
+        # Two filters SQL cannot evaluate: the keyed pseudonym (a researcher's search)
+        # and the report file behind "reported". They run on the ordered key rows.
+        keep: list[Any] = []
+        if query.q and not identified:
+            from oncohybrid.services.users import pseudonym
+
+            needle = query.q.strip().upper()
+            grouped = grouped.add_columns(Patient.patient_id, Patient.issuer_of_patient_id)
+            keep.append(lambda r: needle in pseudonym(settings, r.patient_id,
+                                                      r.issuer_of_patient_id or ""))
+        if query.status in ("reported", "assessed"):
+            reported = _reported_pks(settings, s)
+            if query.status == "reported" and not reported:
+                grouped = grouped.where(sa.false())
+            elif query.status == "reported":
+                keep.append(lambda r: r.pk in reported)
+            elif reported:  # "assessed": a stored assessment but no report file
+                keep.append(lambda r: r.pk not in reported)
+        sub = grouped.subquery()
+        offset = (query.page - 1) * query.per_page
+        ordered = sa.select(sub).order_by(sub.c.last.desc(), sub.c.pk)
+        if keep:
+            hits = [r for r in s.execute(ordered) if all(f(r) for f in keep)]
+            total, rows = len(hits), hits[offset:offset + query.per_page]
+        else:
+            rows = s.execute(
+                ordered.add_columns(sa.func.count().over().label("total"))
+                .limit(query.per_page).offset(offset)
+            ).all()
+            if rows:
+                total = int(rows[0].total)
+            else:  # a page past the end: the window count has no row to ride on
+                total = int(s.scalar(sa.select(sa.func.count()).select_from(sub)) or 0)
+        pks = [r.pk for r in rows]
+        patients = {p.id: p for p in s.scalars(sa.select(Patient).where(Patient.id.in_(pks)))}
+        statuses = _statuses(settings, s, list(patients.values()))
+        page_items = []
+        for r in rows:
+            d = _display(settings, patients[r.pk], identified)
+            d.update(last_study=r.last.isoformat() if r.last else None,
+                     studies=int(r.n), status=statuses[r.pk])
+            page_items.append((r.pk, d))
         extra: dict[int, dict[str, set[str]]] = {pk: {"mod": set(), "tr": set()} for pk in pks}
         if pks:
             for pk, modality, tracer in s.execute(
