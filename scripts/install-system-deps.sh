@@ -2,7 +2,10 @@
 # Debian packages the platform and its test suite use. Idempotent; runs as root (CI)
 # or through sudo where available.
 set -euo pipefail
-PKGS=(postgresql dcmtk dicom3tools orthanc orthanc-dicomweb chromium poppler-utils)
+# Fonts: DejaVu (Latin, Greek, Cyrillic) and TrueType CJK fallbacks for the PDF reports
+# (ReportLab embeds TrueType outlines only; Noto CJK is CFF-based OpenType).
+PKGS=(postgresql dcmtk dicom3tools orthanc orthanc-dicomweb chromium poppler-utils
+      fonts-dejavu-core fonts-droid-fallback fonts-wqy-zenhei)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -111,3 +111,39 @@ def test_views_are_radiological_whatever_the_slice_order():
         assert z == expected_z
         assert np.allclose(spacing, [1.5, 1.5, 2.0])
         assert origin[2] == (100 if z_step > 0 else 100 + z_step * 9)
+
+
+def test_non_latin_names_are_printed_with_embedded_unicode_fonts(data_p0, tmp_path):
+    """'Zoë 山田' once printed as 'Zoë □□': DejaVu has no CJK glyphs, so those runs use
+    the CJK fallback font; both are embedded (pdffonts) and the text extracts."""
+    import dataclasses
+    import shutil
+
+    if not (shutil.which("pdftotext") and shutil.which("pdffonts")):
+        pytest.skip("poppler-utils (pdftotext, pdffonts) is not installed")
+    from pathlib import Path
+
+    cjk = ["/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+           "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"]
+    if not any(Path(f).is_file() for f in cjk):
+        pytest.fail(f"no CJK TrueType font ({cjk}): run scripts/install-system-deps.sh")
+    ident = dataclasses.replace(data_p0.identity, name="山田^Zoë Ἀθηνᾶ Σмирнова")
+    data = dataclasses.replace(data_p0, identity=ident, reader="Dr 李 Reader")
+    out = render_patient_report(data, tmp_path / "unicode.pdf", dpi=DPI)
+    text = pdf_text(out)
+    n = pdf_pages(out)
+    assert "山田, Zoë Ἀθηνᾶ Σмирнова" in text
+    assert "Dr 李 Reader" in text
+    assert "\ufffd" not in text and "□" not in text
+    # The running header (drawn on the canvas) carries the name on every page.
+    assert text.count("山田") >= n + 1
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    names = {line.split()[0].split("+")[-1]: line for line in fonts}
+    fallback = {"DroidSansFallback", "WenQuanYiZenHei", "AR-PL-UMing-CN", "ARPLUMingCN"}
+    assert "DejaVuSans" in names and fallback & set(names), fonts
+    # emb and sub columns: embedded subsets, not references to fonts on the reader's PC
+    # (ReportLab always lists an unused Helvetica resource; no text is set in it).
+    for name, line in names.items():
+        if name != "Helvetica":
+            assert re.search(r"\byes\s+yes\b", line), line

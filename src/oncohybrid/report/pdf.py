@@ -78,21 +78,77 @@ _MARGIN = 16 * mm
 _BODY_W = _PAGE_W - 2 * _MARGIN
 _FONT = "OHSans"
 _FONT_BOLD = "OHSans-Bold"
+#: Fallback for characters DejaVu Sans lacks (CJK ideographs, kana, hangul ...).
+_FONT_CJK = "OHSansCJK"
+#: TrueType fonts with CJK coverage, first found wins (Debian packages installed by
+#: scripts/install-system-deps.sh; ReportLab embeds TrueType outlines only, so the
+#: CFF-based Noto CJK OpenType fonts cannot be used). (path, sub-font index of a .ttc)
+CJK_FONT_CANDIDATES: list[tuple[str, int]] = [
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),  # fonts-droid-fallback
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),  # fonts-wqy-zenhei
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),  # fonts-arphic-uming
+]
 _GRID = colors.HexColor("#B0B7C0")
 _HEAD_BG = colors.HexColor("#E8EDF3")
 _ACCENT = colors.HexColor("#1F3A5F")
 
 
+_covered: set[int] = set()
+_fallback_covered: set[int] = set()
+
+
 def _register_fonts() -> None:
+    """DejaVu Sans (Latin, Greek, Cyrillic ...) plus the first CJK fallback found.
+
+    Glyphs are embedded as subsets (TrueType, PDF 1.7 §9.9), so that a name such as
+    "Zoë 山田" prints as written rather than as empty boxes.
+    """
     if _FONT in pdfmetrics.getRegisteredFontNames():
         return
     import matplotlib
 
     ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(_FONT, str(ttf / "DejaVuSans.ttf")))
+    regular = TTFont(_FONT, str(ttf / "DejaVuSans.ttf"))
+    pdfmetrics.registerFont(regular)
     pdfmetrics.registerFont(TTFont(_FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
     pdfmetrics.registerFontFamily(_FONT, normal=_FONT, bold=_FONT_BOLD, italic=_FONT,
                                   boldItalic=_FONT_BOLD)
+    _covered.update(regular.face.charToGlyph)
+    for path, index in CJK_FONT_CANDIDATES:
+        if Path(path).is_file():
+            try:
+                cjk = TTFont(_FONT_CJK, path, subfontIndex=index)
+            except Exception:  # noqa: BLE001 - an unreadable font is skipped, not fatal
+                continue
+            pdfmetrics.registerFont(cjk)
+            pdfmetrics.registerFontFamily(_FONT_CJK, normal=_FONT_CJK, bold=_FONT_CJK,
+                                          italic=_FONT_CJK, boldItalic=_FONT_CJK)
+            _fallback_covered.update(cjk.face.charToGlyph)
+            break
+
+
+def _runs(text: str) -> list[tuple[str, bool]]:
+    """``text`` split into runs: ``(run, needs_fallback)`` (per-character coverage)."""
+    out: list[tuple[str, bool]] = []
+    for ch in text:
+        fb = (ord(ch) not in _covered and ord(ch) in _fallback_covered)
+        if out and out[-1][1] == fb:
+            out[-1] = (out[-1][0] + ch, fb)
+        else:
+            out.append((ch, fb))
+    return out
+
+
+def _draw_string(c: rl_canvas.Canvas, x: float, y: float, text: str, font: str,
+                 size: float, *, right: bool = False) -> None:
+    """``drawString``/``drawRightString`` with the CJK fallback per run."""
+    runs = [(r, _FONT_CJK if fb else font) for r, fb in _runs(text)]
+    if right:
+        x -= sum(pdfmetrics.stringWidth(r, f, size) for r, f in runs)
+    for r, f in runs:
+        c.setFont(f, size)
+        c.drawString(x, y, r)
+        x += pdfmetrics.stringWidth(r, f, size)
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -117,8 +173,13 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _esc(text: Any) -> str:
+    """Paragraph markup of ``text``: escaped, characters outside DejaVu in the fallback."""
     s = "—" if text is None or text == "" else str(text)
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    out = []
+    for run, fb in _runs(s):
+        run = run.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        out.append(f'<font name="{_FONT_CJK}">{run}</font>' if fb else run)
+    return "".join(out)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -199,11 +260,10 @@ def _decorate(title: str):  # noqa: ANN202
         c.setLineWidth(0.6)
         y = _PAGE_H - 11 * mm
         c.line(_MARGIN, y - 1.5 * mm, _PAGE_W - _MARGIN, y - 1.5 * mm)
-        c.setFont(_FONT_BOLD, 7.5)
         c.setFillColor(_ACCENT)
-        c.drawString(_MARGIN, y, title)
-        c.setFont(_FONT, 7.5)
-        c.drawRightString(_PAGE_W - _MARGIN, y, getattr(c, "_oh_header", ""))
+        _draw_string(c, _MARGIN, y, title, _FONT_BOLD, 7.5)
+        _draw_string(c, _PAGE_W - _MARGIN, y, getattr(c, "_oh_header", ""), _FONT, 7.5,
+                     right=True)
         c.setStrokeColor(_GRID)
         c.line(_MARGIN, 12 * mm, _PAGE_W - _MARGIN, 12 * mm)
         c.setFont(_FONT, 7)
