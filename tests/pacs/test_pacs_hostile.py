@@ -380,3 +380,28 @@ def test_a_rejected_caller_that_keeps_the_connection_open_is_disconnected(
         assert closed_by_listener(s)  # we never close: the listener does, soon
         assert time.monotonic() - start < 6
     assert listener.stats.rejected_associations == 1
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "modality", "refused"),
+    [
+        (PositronEmissionTomographyImageStorage, "CT", True),
+        (CTImageStorage, "PT", True),
+        (CTImageStorage, "MR", True),
+        ("1.2.840.10008.5.1.4.1.1.130", "CT", True),  # Enhanced PET Image
+        (PositronEmissionTomographyImageStorage, "PT", False),
+        (PositronEmissionTomographyImageStorage, "NM", False),  # SPECT stored as PET
+        ("1.2.840.10008.5.1.4.1.1.20", "PT", False),  # NM Image class, PT modality
+        (CTImageStorage, "OT", False),  # not one of the four: left to ingest
+        ("1.2.840.10008.5.1.4.1.1.7", "CT", False),  # Secondary Capture: any modality
+    ],
+)
+def test_modality_that_contradicts_the_sop_class_is_refused(sop_class, modality, refused) -> None:  # noqa: ANN001
+    from oncohybrid.pacs.integrity import ReceivedHeader
+    from oncohybrid.pacs.receipt import check_received
+
+    header = ReceivedHeader(sop_class, "1.2.3.4", modality, 2, 2, 16, 1, None, 8)
+    outcome = check_received(sop_class, "1.2.3.4", "1.2.840.10008.1.2.1", header)
+    assert (outcome is not None) is refused
+    if refused:
+        assert outcome.status == STATUS_DOES_NOT_MATCH and modality in outcome.comment

@@ -8,6 +8,10 @@ offers this check, so it is written here: a walk over the data elements of PS3.5
 lengths) including undefined-length sequences, items and encapsulated pixel data
 (PS3.5 §7.5, Annex A.4), verifying that every declared length fits into the bytes
 received and that every undefined length is closed by its delimiter.
+
+:func:`read_header` makes the same walk and also returns the few top-level attributes the
+listener's receipt checks need (:mod:`oncohybrid.pacs.receipt`), read from the encoded
+bytes, so a received instance is walked once and never decoded by pydicom.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ once it is on disk, so whatever it acknowledges must be what the sender meant:
   NM: PS3.3 A.3, A.21 with the PET Series Module C.8.9.1, A.4, A.5 and their enhanced
   and legacy-converted forms), a data set that says it is another of these modalities
   is refused with 0xA900 too (a CT relabelled as PET would otherwise be quantified as
-  PET);
+  PET). NM under a PET class and PT under the NM class are let through: converters
+  store SPECT reconstructions as PET, and which tracer and criteria apply is decided
+  downstream, where the tracer is known, not by refusing the study at the door;
 * native (uncompressed) (7FE0,0010) *Pixel Data* must hold the bytes Rows x Columns x
   Samples per Pixel x Number of Frames x Bits Allocated imply (PS3.5 §8.1.1, PS3.3
   C.7.6.3; measured by :func:`oncohybrid.dicom.validate.pixel_data_problem`, the same
@@ -58,6 +60,7 @@ MODALITY_OF_SOP_CLASS: dict[str, str] = {
     "1.2.840.10008.5.1.4.1.1.20": _NM,  # Nuclear Medicine Image
 }
 _FIXED_MODALITIES = frozenset(MODALITY_OF_SOP_CLASS.values())
+_NUCLEAR = frozenset({_PT, _NM})  # emission imaging either way: not refused at receipt
 
 
 def _short(uid: str | None) -> str:
@@ -95,7 +98,12 @@ def check_received(
             (_SOP_CLASS,),
         )
     implied = MODALITY_OF_SOP_CLASS.get(sop_class_uid)
-    if implied is not None and header.modality in _FIXED_MODALITIES and header.modality != implied:
+    if (
+        implied is not None
+        and header.modality in _FIXED_MODALITIES
+        and header.modality != implied
+        and not {header.modality, implied} <= _NUCLEAR
+    ):
         return StoreStatus(
             STATUS_DOES_NOT_MATCH,
             f"Modality {header.modality} under a SOP class for {implied} images",
