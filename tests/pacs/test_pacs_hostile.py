@@ -134,16 +134,21 @@ def test_short_native_pixel_data_is_refused_at_receipt(
 # -- item 13: A-ASSOCIATE-RJ with the reason, not a dropped connection -----------------
 
 
+@pytest.mark.parametrize("receive_processes", [0, 2])
 def test_unknown_calling_ae_gets_an_a_associate_rj_not_a_dropped_connection(
-    make_listener,  # noqa: ANN001
+    make_listener, receive_processes  # noqa: ANN001
 ) -> None:
-    listener = make_listener(allowed_callers=[AllowedCaller("GOODAE", "127.0.0.1")])
+    listener = make_listener(allowed_callers=[AllowedCaller("GOODAE", "127.0.0.1")],
+                             receive_processes=receive_processes)
     for _ in range(5):  # the reject raced the socket shutdown: every try must see it
         assoc = pacs_net.request_association(listener.port, calling_ae="BADAE")
         assert assoc.is_rejected and not assoc.is_aborted
         rj = assoc.acceptor.primitive
         # PS3.8 §9.3.4: rejected-permanent, DICOM UL service-user, calling AE not recognized
         assert (rj.result, rj.result_source, rj.diagnostic) == (0x01, 0x01, 0x03)
+    deadline = time.monotonic() + 5  # receiver processes report their counts in batches
+    while listener.stats.rejected_associations < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert listener.stats.rejected_associations == 5
     assert pacs_net.request_association(listener.port, calling_ae="GOODAE").is_released
 
