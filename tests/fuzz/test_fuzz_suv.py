@@ -7,9 +7,14 @@ go in as ``RawDataElement`` bytes, exactly as pydicom hands a file's elements ov
 conversion. ``compute_suv`` must then either refuse with the project's error family or
 return factors that are finite and positive, with a JSON document free of NaN/Infinity.
 
-CI budget: ``max_examples`` 300 and ``derandomize`` (the same examples every run, well
-under 60 s here). A longer run: ``ONCOHYBRID_FUZZ_EXAMPLES=20000 .venv/bin/pytest -q
-tests/fuzz/test_fuzz_suv.py`` (docs/suv.md "Fuzzing" records its outcome).
+A second test sends hostile series (pixels included, a few geometry attributes too)
+through ``oncohybrid suv --json`` on written files: exit 0 with strict JSON, or exit 1/2
+with an ``error:`` line, never a traceback.
+
+CI budget: ``max_examples`` 300 (headers) and 50 (command), ``derandomize`` (the same
+examples every run; about 20 s here). A longer run: ``ONCOHYBRID_FUZZ_EXAMPLES=15000
+.venv/bin/pytest -q tests/fuzz/test_fuzz_suv.py`` (the command test gets a sixth;
+docs/suv.md "Fuzzing" records the outcome).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -174,3 +180,57 @@ def test_suv_headers_refuse_or_give_finite_factors(case: tuple[list[Dataset],
         for norm, value in factors.items():
             assert math.isfinite(value) and value > 0, (norm, value)
     json.dumps(scaling.to_json(), allow_nan=False)  # valid JSON, as `suv --json` prints
+
+
+# The same hostile headers through `oncohybrid suv --json` on files (read back by pydicom,
+# pixels and volume included): exit 0 with strict JSON, or exit 1/2 with a message, never a
+# traceback. Fewer examples: each writes and reads a series.
+PIXEL_TAGS: list[tuple[int, str]] = [
+    (0x00200032, "DS"), (0x00200037, "DS"),  # Image Position / Orientation (Patient)
+    (0x00280030, "DS"), (0x00280010, "US"), (0x00280011, "US"),  # spacing, rows, columns
+]
+
+
+@st.composite
+def hostile_files(draw: st.DrawFn) -> list[Dataset]:
+    series, _ = draw(hostile_series())
+    for ds in series:
+        ds.Rows = ds.Columns = 4
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.PixelData = bytes(range(32))
+    if draw(st.booleans()):
+        tag, vr = draw(st.sampled_from(PIXEL_TAGS))
+        value = _value(draw, "DS") if vr == "DS" else draw(st.sampled_from(
+            [b"", b"\x00\x00", b"\xff\xff", b"\x04\x00\x04\x00"]))  # US: whole values
+        _put(draw(st.sampled_from(series)), tag, vr, value)
+    return series
+
+
+@settings(max_examples=max(EXAMPLES // 6, 20), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 ])
+@given(hostile_files())
+def test_suv_command_on_hostile_files_never_crashes(tmp_path_factory: Any,
+                                                    series: list[Dataset]) -> None:
+    import pydicom
+    from typer.testing import CliRunner
+
+    from oncohybrid.cli.main import app
+
+    folder = tmp_path_factory.mktemp("pt")
+    for i, ds in enumerate(series):
+        try:
+            pydicom.dcmwrite(folder / f"{i:03d}.dcm", ds, enforce_file_format=True)
+        except (ValueError, TypeError, OverflowError, struct.error):
+            return  # pydicom cannot even write this: not a file anyone could send
+    res = CliRunner().invoke(app, ["suv", str(folder), "--json"])
+    assert res.exit_code in (0, 1, 2), (res.exit_code, res.output)
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    if res.exit_code == 0:
+        json.loads(res.stdout, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    else:
+        assert res.stderr.startswith("error: ")
