@@ -99,3 +99,24 @@ def test_two_versions_in_one_run_and_from_the_listener_spool(backend, tmp_path):
     assert [o.status for o in out] == ["duplicate", "conflict"]
     assert Path(out[1].path or "").read_bytes() == b.read_bytes()
     assert "kept for review" in (out[1].reason or "")
+
+
+def test_migration_store0002_matches_the_model_and_goes_down_and_up(backend):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from oncohybrid.store.db import alembic_config, get_engine
+    from oncohybrid.store.models import Base
+
+    engine = get_engine()
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diff if "instance_conflicts" in str(d)] == []
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(url, conn), "store0002-1")
+    assert "instance_conflicts" not in sa.inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(url, conn), "head")
+    assert "instance_conflicts" in sa.inspect(engine).get_table_names()
