@@ -141,6 +141,11 @@ def test_auto_liver_refused_when_the_candidate_has_no_liver_density():
     assert prove_liver_voi(ct, grid, LIVER_C + [-10.0, 0.0, 0.0]).ok  # 150 HU is in range
     fat = prove_liver_voi(ct, grid, (-100.0, -60.0, 40.0))
     assert not fat.ok and any("-80 HU" in f for f in fat.failures)
+    # a kidney-sized liver-like region (~150 ml) is not a liver, whatever its density
+    small = prove_liver_voi(ct, grid, LIVER_C + [-10.0, 0.0, 0.0], region_ml=150.0)
+    assert small.failures == ("the liver-like region is 150 ml, less than 400 ml (a kidney "
+                              "or muscle, or a liver mostly outside the field of view)",)
+    assert prove_liver_voi(ct, grid, LIVER_C + [-10.0, 0.0, 0.0], region_ml=1500.0).ok
 
 
 def test_auto_blood_pool_finds_the_descending_aorta_on_ct():

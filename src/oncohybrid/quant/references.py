@@ -255,9 +255,9 @@ def liver_reference(
                 "right hemidiaphragm) cannot be proven; give the CT or a reader-placed "
                 "centre (--liver-centre)"
             )
-        centre, fits = _auto_liver(arr, grid, ct_arr)
+        centre, fits, region_ml = _auto_liver(arr, grid, ct_arr)
         placement = "auto-ct" if ct_arr is not None else "auto-pet"
-        proof = prove_liver_voi(ct_arr, grid, centre)
+        proof = prove_liver_voi(ct_arr, grid, centre, region_ml=region_ml)
         if not proof.ok:
             why = "; ".join(proof.failures)
             where = tuple(round(float(v), 1) for v in centre)
@@ -300,7 +300,8 @@ def _body_right_half(small: np.ndarray, g: VoxelGrid, body: np.ndarray) -> np.nd
     return x < x_body
 
 
-def _auto_liver(arr: np.ndarray, grid: VoxelGrid, ct: np.ndarray | None) -> tuple[np.ndarray, bool]:
+def _auto_liver(arr: np.ndarray, grid: VoxelGrid, ct: np.ndarray | None
+                ) -> tuple[np.ndarray, bool, float]:
     small, g = _downsample(arr, grid, 8.0)
     sp = np.asarray(g.spacing_mm)
     sm = ndimage.gaussian_filter(small, sigma=6.0 / sp)
@@ -329,7 +330,7 @@ def _auto_liver(arr: np.ndarray, grid: VoxelGrid, ct: np.ndarray | None) -> tupl
     k = np.unravel_index(int(np.argmax(dist)), dist.shape)
     idx = np.asarray(k, dtype=np.float64) - 1 + [b.start for b in box]
     centre = g.index_to_lps(idx)
-    return centre, bool(dist[k] >= LIVER_DIAMETER_MM / 2)
+    return centre, bool(dist[k] >= LIVER_DIAMETER_MM / 2), float(sizes[best] * g.voxel_volume_ml)
 
 
 # ---------------------------------------------------------------------------------------
@@ -556,6 +557,9 @@ BLOOD_HU_RANGE = (0.0, 450.0)
 #: The liver VOI centre lies at most this far below the lowest slice with right lung
 #: (the right lobe spans ~15 cm below the dome; the posterior recess reaches lower).
 LIVER_MAX_BELOW_LUNG_MM = 150.0
+#: Smallest liver-like region (PET and CT bands of the placement, hot voxels excluded)
+#: accepted as liver: an adult liver is 1.2-2 l; kidney ~150 ml, spleen ~200 ml.
+LIVER_MIN_REGION_ML = 400.0
 #: A lung "present" in an axial slice has at least this area (mm^2) on that side.
 LUNG_MIN_AREA_MM2 = 500.0
 #: The thorax is covered when one side's lung reaches this area (mm^2) in some slice.
@@ -649,7 +653,8 @@ def _density_checks(ct: np.ndarray, mask: np.ndarray, what: str, hu: tuple[float
 
 
 def prove_liver_voi(ct: np.ndarray | None, grid: VoxelGrid,
-                    centre_lps_mm: Sequence[float]) -> AnatomyProof:
+                    centre_lps_mm: Sequence[float], *,
+                    region_ml: float | None = None) -> AnatomyProof:
     """Check that a liver sphere centre lies in liver (CT on the PET grid).
 
     The field of view must hold the thorax (right lung of at least 20 cm^2 in some
@@ -658,7 +663,10 @@ def prove_liver_voi(ct: np.ndarray | None, grid: VoxelGrid,
     :data:`LIVER_MAX_BELOW_LUNG_MM` of the lowest slice with right lung (right upper
     abdomen, not the pelvis or thigh), on the patient's right of the body midline, and
     the sphere's median CT number must be liver parenchyma (:data:`LIVER_HU_RANGE`) with
-    almost no lung in it.
+    almost no lung in it. ``region_ml``, the volume of the liver-like region the centre
+    was found in (automatic placement), must reach :data:`LIVER_MIN_REGION_ML`: a kidney
+    (~150 ml, 30-40 HU) under the right lung base passes every other check when the liver
+    itself lost its density (steatosis) or lies outside the field of view.
     """
     c = np.asarray(centre_lps_mm, dtype=np.float64)
     checks: list[str] = []
@@ -690,6 +698,13 @@ def prove_liver_voi(ct: np.ndarray | None, grid: VoxelGrid,
         failures.append("centre is not on the patient's right of the body midline")
     _density_checks(ct, sphere_mask(grid, c, LIVER_DIAMETER_MM), "liver sphere",
                     LIVER_HU_RANGE, checks, failures)
+    if region_ml is not None:
+        if region_ml >= LIVER_MIN_REGION_ML:
+            checks.append(f"liver-like region {region_ml:.0f} ml")
+        else:
+            failures.append(f"the liver-like region is {region_ml:.0f} ml, less than "
+                            f"{LIVER_MIN_REGION_ML:g} ml (a kidney or muscle, or a liver "
+                            "mostly outside the field of view)")
     return AnatomyProof(tuple(checks), tuple(failures))
 
 
