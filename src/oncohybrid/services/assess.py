@@ -207,6 +207,7 @@ class DetectedLesion:
     nodal: bool
     ct_method: dict[str, Any]
     pvc: dict[str, Any] | None = None  # corrected suv_max/suv_peak/sul_peak + parameters
+    pet_mask: Any | None = None  # highdicom.Volume (uint8), PET (sub-)grid: voxels measured
 
     def measurements(self) -> dict[str, float | None]:
         p, c = self.pet, self.ct
@@ -560,7 +561,8 @@ def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv
                       "parameters": {"core_hu": round(core_hu, 1), "ring_hu": round(ring_hu, 1),
                                      "pet_background_suv": round(bg, 3)}}
             det = DetectedLesion(f"c{len(lesions) + len(found) + 1}", met, meas, mvol, site,
-                                 nodal, method)
+                                 nodal, method,
+                                 pet_mask=pet.with_array(on_pet.astype(np.uint8)))
             if p.pvc_fwhm_mm:
                 _apply_pvc(det, pet, on_pet, sul_per_suv, p.pvc_fwhm_mm)
             found.append(det)
@@ -693,7 +695,8 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                 continue
             if m.lesion_id in tier2:
                 method = {**method, "detection": f"faint focus ≥ {low:.2f} SUV confirmed on CT"}
-            det = DetectedLesion(f"d{m.lesion_id}", m, meas, cmask, site, nodal, method)
+            det = DetectedLesion(f"d{m.lesion_id}", m, meas, cmask, site, nodal, method,
+                                 pet_mask=pet_mask)
             if p.pvc_fwhm_mm:
                 full = np.zeros(labels.shape, bool)
                 full[box] = labels[box] == m.lesion_id
@@ -797,7 +800,8 @@ def redetect_on_ct(analysis: TimepointAnalysis, previous: DetectedLesion,
     method = {"method": "CT re-detection at the registered position (not found on PET)",
               "parameters": {"core_hu": core_hu, "ring_hu": ring_hu, "reach_mm": round(reach, 1),
                              "offset_mm": round(best[0], 1)}}
-    det = DetectedLesion(label, met, meas, mvol, previous.site, previous.nodal, method)
+    det = DetectedLesion(label, met, meas, mvol, previous.site, previous.nodal, method,
+                         pet_mask=pet.with_array(labels.astype(np.uint8)))
     if p.pvc_fwhm_mm:
         _apply_pvc(det, pet, on_pet, analysis.sul_per_suv, p.pvc_fwhm_mm)
     return det
