@@ -68,13 +68,16 @@ class TimepointImages:
     ``pet_suv`` is a ``highdicom.Volume`` in SUVbw; ``ct`` a ``highdicom.Volume`` in HU
     (its own grid; the figures resample the PET onto it); ``lesion_masks`` maps a lesion
     id to a boolean array on the ``pet_suv`` grid. ``pet_datasets`` are the PET source
-    images (pydicom datasets, any order) a DICOM SEG references.
+    images (pydicom datasets, any order) a DICOM SEG references. ``mask_note`` says
+    where the masks come from when they are not the stored measured masks (e.g. re-derived
+    for a record written before masks were stored); ``None`` for stored masks.
     """
 
     pet_suv: Any
     ct: Any | None = None
     lesion_masks: dict[str, np.ndarray] = field(default_factory=dict)
     pet_datasets: list[Any] | None = None
+    mask_note: str | None = None
 
 
 @dataclass

@@ -20,7 +20,8 @@ from oncohybrid import __version__
 from oncohybrid.errors import GeometryError, InputError, OncohybridError
 from oncohybrid.report.data import LesionInfo, TimepointImages
 
-__all__ = ["build_lesion_seg", "site_code", "SITE_CODES", "read_lesion_masks"]
+__all__ = ["build_lesion_seg", "site_code", "SITE_CODES", "read_lesion_masks",
+           "read_segment_masks"]
 
 
 def _site_codes() -> dict[str, object]:
@@ -65,11 +66,17 @@ def _segment_lesions(images: TimepointImages, lesions: Sequence[LesionInfo]) -> 
 
 def build_lesion_seg(images: TimepointImages, lesions: Sequence[LesionInfo], *,
                      series_number: int = 3001, series_description: str = "Lesions (tracked)",
-                     content_label: str = "LESIONS"):  # noqa: ANN201 - highdicom type
+                     content_label: str = "LESIONS", label_with_site: bool = True,
+                     automatic: bool = False,
+                     algorithm_name: str = "oncohybrid lesion record"):  # noqa: ANN201
     """Build a binary ``highdicom.seg.Segmentation`` of the lesions with a mask.
 
     Segment ``k`` (1-based) is the ``k``-th lesion of ``lesions`` that has a non-empty
     mask in ``images.lesion_masks``; the order is returned by :func:`segment_order`.
+    The segment label is ``"<lesion id> (<site>)"``, or the lesion id alone with
+    ``label_with_site=False`` (the stored masks of the record, docs/record.md);
+    ``automatic`` sets the (0062,0008) *Segment Algorithm Type* AUTOMATIC instead of
+    SEMIAUTOMATIC (PS3.3 C.8.20.2).
 
     Raises :class:`InputError` when no lesion has a mask or the PET source images are
     missing, :class:`GeometryError` when the masks do not fit the source grid.
@@ -99,7 +106,7 @@ def build_lesion_seg(images: TimepointImages, lesions: Sequence[LesionInfo], *,
                 f"PET grid is {tuple(shape)}")
         stack[..., k] = mask
     algo = hd.AlgorithmIdentificationSequence(
-        name="oncohybrid lesion record", version=__version__,
+        name=algorithm_name, version=__version__,
         # CID 7162 has no "thresholding"; histogram analysis is the nearest family.
         family=codes.cid7162.HistogramAnalysis,
     )
@@ -108,10 +115,12 @@ def build_lesion_seg(images: TimepointImages, lesions: Sequence[LesionInfo], *,
         site = site_code(les.site)
         descriptions.append(hd.seg.SegmentDescription(
             segment_number=k,
-            segment_label=f"{les.lesion_id} ({les.site or 'lesion'})"[:64],
+            segment_label=(f"{les.lesion_id} ({les.site or 'lesion'})" if label_with_site
+                           else les.lesion_id)[:64],
             segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
             segmented_property_type=codes.SCT.Lesion,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            algorithm_type=(hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if automatic
+                            else hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC),
             algorithm_identification=algo,
             tracking_uid=les.tracking_uid,
             tracking_id=les.lesion_id,
@@ -168,6 +177,32 @@ def read_lesion_masks(path: str | os.PathLike[str], pet_datasets: Sequence[objec
         )
         out[str(desc.TrackingID)] = (str(desc.TrackingUID), arr[..., 0].astype(bool))
     return out
+
+
+def read_segment_masks(path: str | os.PathLike[str], pet_datasets: Sequence[object]
+                       ) -> dict[int, np.ndarray]:
+    """Read every segment of a SEG: (0062,0004) *Segment Number* → mask on the PET grid.
+
+    Same grid and slice order as :func:`read_lesion_masks`; segments without a frame
+    come back empty. Raises :class:`OncohybridError` when the file is not a readable SEG
+    or does not reference these PET images.
+    """
+    import highdicom as hd
+
+    from oncohybrid.dicom.volume import sort_slices
+
+    try:
+        seg = hd.seg.segread(path)
+        sources = sort_slices(list(pet_datasets))
+        uids = [str(ds.SOPInstanceUID) for ds in sources]
+        numbers = [int(d.SegmentNumber) for d in seg.SegmentSequence]
+        arr = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids, segment_numbers=numbers,
+            assert_missing_frames_are_empty=True,
+        )
+    except (OSError, ValueError, AttributeError, KeyError) as exc:
+        raise OncohybridError(f"{path}: cannot read DICOM SEG: {exc}") from exc
+    return {n: arr[..., k].astype(bool) for k, n in enumerate(numbers)}
 
 
 def write_dataset(ds, out: str | os.PathLike[str]) -> Path:  # noqa: ANN001 - pydicom Dataset

@@ -14,7 +14,9 @@ Rules kept here, for every writer (the assess pipeline, the web app, scripts):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,8 +25,9 @@ from pydicom.uid import generate_uid
 from sqlalchemy.orm import Session
 
 from oncohybrid import __version__
-from oncohybrid.config import Settings
-from oncohybrid.errors import InputError, StoreError
+from oncohybrid.config import Settings, get_settings
+from oncohybrid.errors import InputError, OncohybridError, StoreError
+from oncohybrid.services import masks
 from oncohybrid.store.db import session_scope
 from oncohybrid.store.models import Patient, Study
 from oncohybrid.store.models_record import (
@@ -37,6 +40,8 @@ from oncohybrid.store.models_record import (
     Timepoint,
     TimepointStudy,
 )
+
+log = logging.getLogger(__name__)
 
 #: Roles a lesion may have under a criterion.
 ROLES = ("target", "non-target", "new", "not-recorded")
@@ -178,7 +183,7 @@ def add_manual_observation(lesion_key: str, scan_date: dt.date, values: Mapping[
         if current is not None:
             row.supersedes_pk = current.id
             for attr in ("study_pk", "study_instance_uid", "pet_series_uid", "ct_series_uid",
-                         "label", "centroid_lps_mm"):
+                         "label", "centroid_lps_mm", "mask_segment_number"):
                 setattr(row, attr, getattr(current, attr))
             row.methods = {k: v for k, v in (current.methods or {}).items() if k not in values}
             for name in MEASUREMENTS:
@@ -245,7 +250,8 @@ def lineage(patient_id: str, settings: Settings | None = None) -> list[dict[str,
 def save_course(patient_id: str, analyses: list[Any], course: Any,
                 roles: dict[str, dict[str, str]], params: Any,
                 settings: Settings | None = None) -> Any:
-    """Store timepoints, lesions, roles and automatic observations of an assess run.
+    """Store timepoints, lesions, roles and automatic observations of an assess run,
+    and each timepoint's measured lesion masks as a DICOM SEG (:mod:`.masks`).
 
     Returns the course rebuilt from the observations *in use*, so that manual
     corrections made earlier are what the criteria read.
@@ -253,6 +259,8 @@ def save_course(patient_id: str, analyses: list[Any], course: Any,
     from oncohybrid.services.assess import Course, Track
 
     baseline = course.dates[0]
+    settings = settings or get_settings()
+    replaced: list[str] = []
     with session_scope(settings) as s:
         ppk = patient_pk(s, patient_id)
         tps = []
@@ -264,6 +272,8 @@ def save_course(patient_id: str, analyses: list[Any], course: Any,
                 frame_of_reference_uid=tin.frame_of_reference_uid))
         by_label = [{les.label: les for les in a.lesions} for a in analyses]
         lesions: dict[str, Lesion] = {}
+        # Per timepoint: lesion key -> (measured mask, its automatic observation row).
+        measured: list[dict[str, tuple[Any, Observation]]] = [{} for _ in analyses]
         for t in course.tracks:
             les = upsert_lesion(s, ppk, t.id, t.site, t.nodal, tps[t.first].id)
             lesions[t.id] = les
@@ -277,12 +287,20 @@ def save_course(patient_id: str, analyses: list[Any], course: Any,
                 methods = _methods(analyses[k], det) if det is not None else {
                     "absence": {"method": "not detected at this timepoint (tracking)",
                                 "parameters": {}}}
-                put_automatic_observation(
+                auto = put_automatic_observation(
                     s, les, tps[k], t.values[k], methods=methods, label=lab,
                     study_uid=tin.study_uid, pet_series_uid=tin.pet_series_uid,
                     ct_series_uid=tin.ct_series_uid,
                     centroid_lps_mm=None if det is None else
                     [round(float(v), 2) for v in det.pet.centroid_lps_mm])
+                mask = getattr(det, "pet_mask", None)
+                if mask is not None and t.values[k] is not None:
+                    measured[k][t.id] = (mask, auto)
+        s.flush()
+        for k, a in enumerate(analyses):
+            old = _store_masks(s, settings, a, tps[k], measured[k], lesions)
+            if old:
+                replaced.append(old)
         s.flush()
         # Rebuild the values from the rows in use (manual corrections win).
         tracks = []
@@ -296,8 +314,42 @@ def save_course(patient_id: str, analyses: list[Any], course: Any,
                 if idx is not None and obs.present:
                     values[idx] = obs.measurements()
             tracks.append(Track(t.id, les.site, les.nodal, t.first, values, list(t.labels)))
+    # The superseded SEGs are no longer referenced once the new rows are committed.
+    for rel in replaced:
+        with contextlib.suppress(OSError):
+            masks.seg_path(settings, rel).unlink()
     return Course(course.patient_id, course.dates, course.references, tracks,
                   course.slice_thickness_mm, course.ttv_ml)
+
+
+def _store_masks(s: Session, settings: Settings, analysis: Any, tp: Timepoint,
+                 measured: Mapping[str, tuple[Any, Observation]],
+                 lesions: Mapping[str, Lesion]) -> str | None:
+    """Write one timepoint's measured masks as a SEG and reference it from the record.
+
+    The timepoint row points at the SEG; every observation of a lesion at this timepoint
+    (the automatic one and manual rows superseding it) gets the lesion's segment number,
+    since the mask belongs to the timepoint's measurement, not to one set of numbers.
+    Returns the previous SEG's relative path (to delete after the commit).
+    """
+    old = tp.mask_seg_path
+    stored = None
+    if measured and analysis.pet is not None:
+        order = {key: (lesions[key].tracking_uid, lesions[key].site) for key in measured}
+        try:
+            stored = masks.write_timepoint_seg(
+                settings, analysis.pet, analysis.input.pet_files,
+                {key: m for key, (m, _row) in measured.items()}, order)
+        except OncohybridError as exc:  # e.g. multi-frame PET: outputs re-derive masks
+            log.warning("%s: lesion masks not stored: %s", tp.scan_date, exc)
+    tp.mask_seg_path = None if stored is None else stored.rel_path
+    tp.mask_seg_sop_uid = None if stored is None else stored.sop_instance_uid
+    numbers = {} if stored is None else stored.segment_numbers
+    for key, les in lesions.items():
+        for row in s.scalars(sa.select(Observation).where(
+                Observation.lesion_pk == les.id, Observation.timepoint_pk == tp.id)):
+            row.mask_segment_number = numbers.get(key)
+    return old if old and old != tp.mask_seg_path else None
 
 
 def _methods(analysis: Any, det: Any) -> dict[str, Any]:

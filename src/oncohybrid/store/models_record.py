@@ -65,6 +65,11 @@ class Timepoint(Base):
     days_since_baseline: Mapped[int] = mapped_column(Integer)
     treatment_line: Mapped[str | None] = mapped_column(String(128))
     treatment_event: Mapped[str | None] = mapped_column(String(128))
+    #: The measured lesion masks of this timepoint: one DICOM SEG (PS3.3 A.51) on the PET
+    #: grid, path relative to the workspace's derived store, and its SOP Instance UID.
+    #: NULL for records written before masks were stored (outputs then re-derive them).
+    mask_seg_path: Mapped[str | None] = mapped_column(Text)
+    mask_seg_sop_uid: Mapped[str | None] = mapped_column(String(UID_LEN))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
     studies: Mapped[list[TimepointStudy]] = relationship(
@@ -211,6 +216,9 @@ class Observation(Base):
     mtv_ml: Mapped[float | None] = mapped_column(Float)
     tlg_suv_ml: Mapped[float | None] = mapped_column(Float)
     centroid_lps_mm: Mapped[list[float] | None] = mapped_column(JSON)
+    #: (0062,0004) *Segment Number* of this lesion's measured mask in the timepoint's SEG
+    #: (:attr:`Timepoint.mask_seg_path`); NULL when no mask is stored.
+    mask_segment_number: Mapped[int | None] = mapped_column(Integer)
     methods: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reader: Mapped[str] = mapped_column(String(128), default="oncohybrid")
     note: Mapped[str | None] = mapped_column(Text)
