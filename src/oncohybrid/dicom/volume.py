@@ -26,6 +26,7 @@ that name the series and the offending slices.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -251,6 +252,21 @@ def _require(ds: Dataset, keyword: str, where: Dataset | None = None) -> object:
     return container[keyword].value
 
 
+def _slope(container: Dataset | None) -> float | None:
+    """(0028,1053) *Rescale Slope* of ``container``: ``None`` when absent or empty, NaN when
+    not one number (refused by :func:`load_series` when it rescales, see
+    :func:`_check_slopes`)."""
+    if container is None:
+        return None
+    try:
+        value = container.get("RescaleSlope")
+        if value is None or value == "":
+            return None
+        return float(value)
+    except (TypeError, ValueError):  # "abc", a multi-valued DS, ...
+        return math.nan
+
+
 def _item(seq_parent: Dataset | None, keyword: str) -> Dataset | None:
     if seq_parent is None or keyword not in seq_parent:
         return None
@@ -267,7 +283,10 @@ def _frames_of(ds: Dataset) -> list[_Frame]:
         _require(ds, "ImageOrientationPatient"), 6, "(0020,0037) Image Orientation", ds
     )
     ps = _float_seq(_require(ds, "PixelSpacing"), 2, "(0028,0030) Pixel Spacing", ds)
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    # Absent/empty slope: identity (PS3.3 C.11.1.1.2). A 0 is kept (it used to be read as
+    # 1 by ``or 1.0``) so that load_series can refuse it.
+    slope = _slope(ds)
+    slope = 1.0 if slope is None else slope
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     return [
         _Frame(ds, None, ipp, iop, (float(ps[0]), float(ps[1])), int(ds.Rows), int(ds.Columns),
@@ -303,10 +322,12 @@ def _enhanced_frames(ds: Dataset) -> list[_Frame]:
                 f"{series_label(ds)}, frame {i + 1}: missing Plane Position, Plane "
                 "Orientation or Pixel Measures functional group (PS3.3 C.7.6.16.2)"
             )
-        slope = lookup(fg, "PixelValueTransformationSequence", "RescaleSlope")
-        intercept = lookup(fg, "PixelValueTransformationSequence", "RescaleIntercept")
+        slope = _slope(_item(fg, "PixelValueTransformationSequence"))
         if slope is None:
-            slope = ds.get("RescaleSlope", 1.0)
+            slope = _slope(_item(shared, "PixelValueTransformationSequence"))
+        if slope is None:
+            slope = _slope(ds)
+        intercept = lookup(fg, "PixelValueTransformationSequence", "RescaleIntercept")
         if intercept is None:
             intercept = ds.get("RescaleIntercept", 0.0)
         frames.append(
@@ -315,11 +336,29 @@ def _enhanced_frames(ds: Dataset) -> list[_Frame]:
                 _float_seq(ipp, 3, f"frame {i + 1} Image Position", ds),
                 _float_seq(iop, 6, f"frame {i + 1} Image Orientation", ds),
                 tuple(float(v) for v in _float_seq(ps, 2, "Pixel Spacing", ds)),  # type: ignore[arg-type]
-                int(ds.Rows), int(ds.Columns), float(slope), float(intercept),
+                int(ds.Rows), int(ds.Columns), 1.0 if slope is None else slope,
+                float(intercept),
                 _thickness(lookup(fg, "PixelMeasuresSequence", "SliceThickness")),
             )
         )
     return frames
+
+
+def _check_slopes(frames: Sequence[_Frame]) -> None:
+    """Refuse a plane whose (0028,1053) *Rescale Slope* is 0 or not a number (PS3.3
+    C.11.1.1.2): every rescaled value would be the intercept (or NaN), so CT numbers or
+    MR values read from it would be wrong without a sign. Only checked when rescaling."""
+    for f in frames:
+        if math.isfinite(f.slope) and f.slope != 0:
+            continue
+        where = f"{series_label(f.ds)}, {_file_label(f.ds)}"
+        if f.frame is not None:
+            where += f", frame {f.frame + 1}"
+        what = ("is 0: every pixel would be the Rescale Intercept" if f.slope == 0
+                else "is not a number")
+        raise GeometryError(f"{where}: (0028,1053) Rescale Slope {what}; the pixel values "
+                            "cannot be rescaled (refused; load with rescale=False for the "
+                            "stored values)")
 
 
 def _collect_frames(datasets: Sequence[Dataset]) -> list[_Frame]:
@@ -590,6 +629,10 @@ def _pixels(ds: Dataset) -> np.ndarray:
     """Stored pixel values of all frames as (frames, rows, columns). Native data is read
     with np.frombuffer (no copy when all bits are used); unused high bits are masked
     (unsigned) or sign-extended (signed) as pydicom does."""
+    if not any(kw in ds for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        # A header read with stop_before_pixels, or a non-image object in the list.
+        raise DicomError(f"{series_label(ds)}, {_file_label(ds)}: no (7FE0,0010) Pixel Data "
+                         "(read without pixels, or not an image)")
     rows, cols = int(ds.Rows), int(ds.Columns)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     layout = _native_layout(ds)
@@ -652,6 +695,8 @@ def load_series(
     """
     datasets = _as_datasets(source)
     frames = _choose_part(_collect_frames(datasets), part)
+    if rescale:
+        _check_slopes(frames)
     geom = _check_and_sort(frames, correct_tilt=correct_tilt)
     ref = frames[0]
     n = len(frames)
