@@ -85,3 +85,39 @@ def test_bad_injection_time_is_input_error(tmp_path: Path) -> None:
     res = runner.invoke(app, ["suv", str(series), "--injection-time", "yesterday"])
     assert res.exit_code == 2
     assert "--injection-time" in res.stderr
+
+
+def _uneven_series(tmp_path: Path) -> Path:
+    """Four slices at z = 0, 4, 8, 14 mm: the last gap is 1.5 voxels, so load_series
+    resamples the planes onto a uniform grid and says so in the volume's notes."""
+    zs = (0.0, 4.0, 8.0, 14.0)
+    return _write(pet_series(4, pixels=True,
+                             per_slice=[dict(ImagePositionPatient=[0.0, 0.0, z]) for z in zs]),
+                  tmp_path / "pt")
+
+
+def test_json_carries_the_volume_notes(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["suv", str(_uneven_series(tmp_path)), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    jsonschema.validate(out, SUV_JSON_SCHEMA)
+    assert len(out["volume_notes"]) == 1
+    assert "non-uniform slice spacing" in out["volume_notes"][0]
+    assert out["volume_problem"] is None and out["suvbw_factor"] > 0  # other keys unchanged
+
+
+def test_table_prints_the_volume_notes(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["suv", str(_uneven_series(tmp_path))],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "volume note" in res.stdout
+    assert "non-uniform slice spacing" in res.stdout
+
+
+def test_regular_series_has_no_volume_notes(tmp_path: Path) -> None:
+    series = _write(pet_series(3, pixels=True), tmp_path / "pt")
+    res = runner.invoke(app, ["suv", str(series), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["volume_notes"] == []
+    res = runner.invoke(app, ["suv", str(series)])
+    assert "volume note" not in res.stdout

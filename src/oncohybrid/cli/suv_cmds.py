@@ -60,11 +60,13 @@ def suv(
 
     The factors come from the headers alone; when the image volume cannot be built they are
     still printed, with the volume problem (JSON key ``volume_problem``) and exit status 0.
+    How the volume was made from the slices (spacing resampled, gantry tilt corrected …)
+    is printed too (JSON key ``volume_notes``; :func:`oncohybrid.dicom.volume.volume_notes`).
     """
     from contextlib import nullcontext
 
     from oncohybrid.dicom.suv import Normalisation, SUVOverrides, compute_suv, suv_volume
-    from oncohybrid.dicom.volume import read_series
+    from oncohybrid.dicom.volume import read_series, volume_notes
     from oncohybrid.errors import OncohybridError
 
     if as_json:
@@ -92,6 +94,7 @@ def suv(
     out["suvbw_max"] = None
     out["suvbw_max_unit"] = Normalisation.BW.ucum_unit
     out["volume_problem"] = None
+    out["volume_notes"] = []
     try:
         with status:
             volume, _ = suv_volume(datasets, scaling=scaling)
@@ -104,6 +107,8 @@ def suv(
     else:
         vmax = float(volume.array.max()) if volume.array.size else math.nan
         out["suvbw_max"] = vmax if math.isfinite(vmax) else None
+        # SUVmax is read from these voxels: say when they are not the stored planes as-is.
+        out["volume_notes"] = list(volume_notes(volume))
     if as_json:
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
@@ -126,6 +131,9 @@ def _print_human(out: dict) -> None:
         text = "—" if value is None else (f"{value:.6g}" if isinstance(value, float)
                                           else str(value))
         table.add_row(key, text)
+    # Rows of their own: rich wraps a long cell, the notes stay readable in the table.
+    for note in out.get("volume_notes") or []:
+        table.add_row("volume note", note)
     console.print(table)
     if out.get("per_slice"):
         console.print(f"per-slice factors: {len(out['per_slice'])} slices/frames "

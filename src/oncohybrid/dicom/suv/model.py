@@ -252,6 +252,7 @@ SUV_JSON_SCHEMA: dict[str, Any] = {
         "warnings": {"type": "array", "items": {"type": "string"}},
         "provenance": {"type": "object"},
         "volume_problem": {"type": ["string", "null"]},
+        "volume_notes": {"type": "array", "items": {"type": "string"}},
     },
 }
 
