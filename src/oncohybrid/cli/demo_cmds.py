@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
         from oncohybrid.cli.main import fail
         from oncohybrid.cli.store_cmds import Level, print_table
         from oncohybrid.config import get_settings
+        from oncohybrid.services.catalog import list_studies
         from oncohybrid.services.demo import run_demo
-        from oncohybrid.store import queries
 
         console = Console()
         settings = get_settings()
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
                 f"{result.duplicate} already stored, {result.skipped} skipped)",
                 highlight=False,
             )
-            print_table(Level.studies, queries.list_studies(settings=settings))
+            print_table(Level.studies, list_studies(settings=settings))
             for assessment in result.assessments:
                 print_tables(assessment)
             if not serve:

@@ -102,10 +102,10 @@ def ls(
 ) -> None:
     """List what the study database holds."""
     from oncohybrid.cli.main import fail
-    from oncohybrid.store import queries
+    from oncohybrid.services import catalog
 
     try:
-        filters = queries.Filters(
+        filters = catalog.Filters(
             patient_id=patient_id,
             modality=modality,
             date_from=_parse_date(date_from, "--date-from"),
@@ -113,9 +113,9 @@ def ls(
             study_uid=study_uid,
         )
         listing = {
-            Level.patients: queries.list_patients,
-            Level.studies: queries.list_studies,
-            Level.series: queries.list_series,
+            Level.patients: catalog.list_patients,
+            Level.studies: catalog.list_studies,
+            Level.series: catalog.list_series,
         }[level]
         rows = listing(filters)
     except OncohybridError as exc:
@@ -211,14 +211,14 @@ db_app = typer.Typer(help="Study database maintenance.", no_args_is_help=True)
 def db_upgrade() -> None:
     """Apply the Alembic migrations (also done automatically on first use)."""
     from oncohybrid.cli.main import fail
-    from oncohybrid.store.db import current_revision, get_engine
+    from oncohybrid.services.catalog import database_revision
 
     try:
-        engine = get_engine()
+        revision = database_revision()
     except OncohybridError as exc:
         fail(exc)
         return
-    typer.echo(f"database at revision {current_revision(engine)}")
+    typer.echo(f"database at revision {revision}")
 
 
 @db_app.command("adopt")
