@@ -663,7 +663,9 @@ def _patient_story(data: PatientReportData, figs: _Figures, st: dict[str, Paragr
         story.append(Paragraph(
             "Axial CT (W 400 / L 40 HU; lung lesions W 1500 / L −600) with PET SUVbw "
             f"0–{data.suv_max_display:g} overlay through the lesion centroid; cyan: lesion "
-            "contour; scale bar 20 mm.", st["caption"]))
+            "contour (the measured mask); scale bar 20 mm." + "".join(
+                f" {tp.label}: {tp.images.mask_note}." for tp in data.timepoints
+                if tp.images is not None and tp.images.mask_note), st["caption"]))
     lesions = _lesion_table(data, st)
     if lesions is not None:
         story += [Paragraph("Lesions", st["h2"]), lesions, Paragraph(

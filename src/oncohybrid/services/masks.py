@@ -140,6 +140,7 @@ def stored_masks(settings: Settings, timepoint_pk: int, pet_datasets: Sequence[A
             .join(Lesion, Observation.lesion_pk == Lesion.id)
             .where(Observation.timepoint_pk == timepoint_pk, Observation.in_use,
                    Observation.present, Observation.mask_segment_number.is_not(None))
+            .order_by(Observation.mask_segment_number)
         ).all()
     path = seg_path(settings, rel)
     try:

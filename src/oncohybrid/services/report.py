@@ -10,11 +10,13 @@ Without a longitudinal record (nothing assessed yet) the report still shows the
 patient's PET/CT studies as timepoints with their MIPs; the lesion table and the
 response sections are then empty.
 
-Lesion masks (for the key-slice contours and the DICOM SEG) are not stored by the record;
-they are re-derived here from each observation's centroid on that timepoint's PET: the
+Lesion masks (for the key-slice contours and the DICOM SEG) are the masks the lesions
+were measured in, stored by the record as one DICOM SEG per timepoint
+(:mod:`oncohybrid.services.masks`). Only for records written before masks were stored
+are they re-derived from each observation's centroid on that timepoint's PET: the
 connected region ≥ 41 % of the local SUVmax around the centroid (the EANM 41 % isocontour,
 Boellaard et al., EJNMMI 2015 §"Tumour volume"), restricted to a box of the lesion's
-size. The SEG says so in its segment algorithm identification.
+size; the report's contour caption then says so (``TimepointImages.mask_note``).
 """
 
 from __future__ import annotations
@@ -255,7 +257,7 @@ def load_report_data(patient: str | int, settings: Settings | None = None, *,
             step(f"images {tp.label}")
             tp.images = _load_images(tp, settings)
             if tp.images is not None:
-                _derive_masks(tp, lesions)
+                _lesion_masks(tp, lesions, settings)
     return data
 
 
@@ -318,6 +320,27 @@ def lesion_mask(pet: Any, centroid_lps_mm: Sequence[float], size_mm: float | Non
     mask = np.zeros(arr.shape, dtype=bool)
     mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = region
     return mask
+
+
+#: Caption note of contours re-derived for a record without stored masks.
+DERIVED_MASK_NOTE = ("contours re-derived (41 % of the local SUVmax around the centroid): "
+                     "this record has no stored measured masks; re-run assess to store them")
+
+
+def _lesion_masks(tp: TimepointInfo, lesions: Sequence[LesionInfo], settings: Settings) -> None:
+    """The stored measured masks of the timepoint; re-derived (with a note) without them."""
+    from oncohybrid.services.masks import stored_masks
+
+    assert tp.images is not None
+    stored = None
+    if tp.record_pk is not None and tp.images.pet_datasets:
+        stored = stored_masks(settings, tp.record_pk, tp.images.pet_datasets)
+    if stored is not None:
+        tp.images.lesion_masks.update(stored)
+        return
+    _derive_masks(tp, lesions)
+    if tp.images.lesion_masks:
+        tp.images.mask_note = DERIVED_MASK_NOTE
 
 
 def _derive_masks(tp: TimepointInfo, lesions: Sequence[LesionInfo]) -> None:
@@ -448,7 +471,7 @@ def write_dicom_outputs(patient_id: str | int, settings: Settings | None = None,
     if tp.images is None:
         tp.images = _load_images(tp, settings)
         if tp.images is not None:
-            _derive_masks(tp, data.lesions)
+            _lesion_masks(tp, data.lesions, settings)
     if tp.images is None:
         raise InputError(f"{tp.label}: no usable PET series to reference")
     written: dict[str, Path] = {}

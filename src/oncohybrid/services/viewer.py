@@ -329,3 +329,36 @@ def probe(vols: StudyVolumes, orientation: str, index: int, fx: float, fy: float
             out["pet_voxel"] = [int(v) for v in pk]
             out["suv"] = round(float(vols.pet.array[tuple(pk)]), 3)
     return out
+
+
+def stored_label_volume(settings: Settings, vols: StudyVolumes, patient_pk: int | None,
+                        study_uid: str) -> tuple[np.ndarray, dict[int, str]] | None:
+    """The record's stored measured lesion masks of a study on the display grid.
+
+    Returns (labels, label → lesion key), labels numbered 1..n in segment order, or
+    ``None`` when the record holds no stored masks for this study's PET series (older
+    records: the caller re-derives contours). The masks are on the PET grid; they are
+    brought to the display grid with one nearest-neighbour resampling of a label volume.
+    """
+    import pydicom
+
+    from oncohybrid.imaging.resample import resample_to
+    from oncohybrid.services.masks import stored_masks_for_study
+
+    if patient_pk is None or vols.pet is None or vols.pt_series_uid is None:
+        return None
+    headers = [pydicom.dcmread(f, stop_before_pixels=True)
+               for f in series_files(vols.pt_series_uid, settings)]
+    masks = stored_masks_for_study(settings, patient_pk, study_uid, vols.pt_series_uid, headers)
+    if not masks:
+        return None
+    on_pet = np.zeros(tuple(vols.pet.spatial_shape), np.uint16)
+    names: dict[int, str] = {}
+    for n, (key, mask) in enumerate(masks.items(), start=1):
+        on_pet[mask & (on_pet == 0)] = n
+        names[n] = key
+    if vols.ct is None:  # the PET grid is the display grid
+        return on_pet, names
+    labels = resample_to(vols.pet.with_array(on_pet), vols.grid, interpolation="nearest",
+                         default=0).array.astype(np.uint16)
+    return labels, names

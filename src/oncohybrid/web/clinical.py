@@ -26,6 +26,7 @@ from oncohybrid.config import Settings
 from oncohybrid.errors import InputError, StoreError
 from oncohybrid.services import record as record_service
 from oncohybrid.services import report as report_service
+from oncohybrid.services import viewer as viewer_service
 from oncohybrid.services.assess import ROLE_CRITERIA, reassess_from_record
 from oncohybrid.store.db import session_scope
 from oncohybrid.store.models import Patient
@@ -226,7 +227,8 @@ def label_volume(settings: Settings, vols: Any, study_uid: str
                             dict[int, str] | None]:
     """Lesion labels on the viewer's display grid, colours and names (computed once).
 
-    The record keeps numbers and centroids, not masks; for display the contour is the
+    The contours are the record's stored measured masks (one DICOM SEG per timepoint,
+    docs/record.md). Only for records without stored masks is the contour re-derived: the
     connected region of the (display-grid) PET at or above the segmentation threshold
     stored in the observation's provenance (PERCIST liver threshold), grown from the
     hottest voxel within 5 mm of the recorded centroid; 41 % of that voxel's SUV when
@@ -261,6 +263,10 @@ def label_volume(settings: Settings, vols: Any, study_uid: str
         spacing = np.asarray(vols.spacing_mm)
         half = np.maximum(np.ceil(5.0 / spacing).astype(int), 1)
         n = 0
+        stored = viewer_service.stored_label_volume(settings, vols, ppk, study_uid)
+        if stored is not None:  # the measured masks; the derivation below is the fallback
+            labels, names = stored
+            n, rows = len(names), []
         for key, centroid, methods, present in rows:
             if not present or centroid is None:
                 continue
