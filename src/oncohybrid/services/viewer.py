@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -362,3 +363,39 @@ def stored_label_volume(settings: Settings, vols: StudyVolumes, patient_pk: int 
     labels = resample_to(vols.pet.with_array(on_pet), vols.grid, interpolation="nearest",
                          default=0).array.astype(np.uint16)
     return labels, names
+
+
+
+def study_tracer(study_uid: str, settings: Settings | None = None,
+                 criteria: Sequence[str] = ()) -> dict[str, Any] | None:
+    """Tracer of a study's PET series and the criteria it does not suit, for the reading room.
+
+    ``None`` for a study without PET. ``warnings`` holds the header problems (e.g. a
+    non-positron radionuclide stored as PT) and, for each of ``criteria`` that is not valid
+    for this tracer or modality, the reason (response.applicability; issue #12).
+    """
+    import pydicom
+
+    from oncohybrid.dicom.tracer import identify_tracer
+    from oncohybrid.response.applicability import check_criterion
+
+    settings = settings or get_settings()
+    _ct_uid, pt_uid = _study_series(settings, study_uid)
+    if pt_uid is None:
+        return None
+    header = None
+    for path in series_files(pt_uid, settings):
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            break
+        except (OSError, pydicom.errors.InvalidDicomError):
+            continue
+    if header is None:
+        return None
+    tracer = identify_tracer(header)
+    warnings = list(tracer.problems)
+    for c in criteria:
+        verdict = check_criterion(c, tracer)
+        if verdict.level != "ok":
+            warnings.append(verdict.message)
+    return {"summary": tracer.summary(), "warnings": warnings}

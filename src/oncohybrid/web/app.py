@@ -387,8 +387,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             summary = privacy.for_patient(settings, summary, clinical.timeline(
                 settings, patient_pk, summary))(summary)
         study = next(s for s in summary["studies"] if s["study_uid"] == shown_uid)
+        # the tracer, and a warning where a stored criterion does not suit it (issue #12)
+        tracer = viewer.study_tracer(study_uid, settings,
+                                     clinical.assessed_criteria(settings, patient_pk))
         return page(request, "viewer.html", sess, patient=summary, study=study,
-                    dark=True)
+                    tracer=tracer, dark=True)
 
     @app.get("/api/studies/{study_uid}/info")
     def viewer_info(study_uid: str,

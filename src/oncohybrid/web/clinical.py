@@ -509,3 +509,9 @@ def add_measurement(settings: Settings, vols: Any, patient_pk: int, study_uid: s
         out = _after_edit(settings, patient_pk, pid, tp["index"])
     out["length_mm"] = length_mm
     return out
+
+
+def assessed_criteria(settings: Settings, patient_pk: int) -> list[str]:
+    """Criterion ids with a stored assessment for this patient (for tracer checks)."""
+    loaded = _load(settings, patient_pk)
+    return list(loaded[1]) if loaded is not None else []
