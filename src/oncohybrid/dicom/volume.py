@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -663,6 +663,7 @@ def load_series(
     dtype: type | np.dtype = np.float32,
     part: int | SeriesPart | None = None,
     correct_tilt: bool = True,
+    plane_scale: Callable[[Dataset, int | None], float] | None = None,
 ) -> SeriesVolume:
     """Load one image series as a :class:`SeriesVolume` (a :class:`highdicom.Volume`:
     array + LPS affine + frame of reference, with provenance ``notes``).
@@ -680,6 +681,12 @@ def load_series(
       linearly onto a uniform grid, with a note;
     - a gantry tilt is corrected by shifting each plane within its plane onto an
       orthogonal grid, with a note (``correct_tilt=False`` refuses the series instead).
+
+    ``plane_scale(dataset, frame)`` (frame: 0-based index in a multi-frame object, else
+    ``None``) gives a factor for each stored plane, applied after its rescale and before
+    any resampling or tilt correction, so that a per-slice factor (SUV with Decay
+    Correction NONE) never lands on a plane interpolated from other slices. For floating
+    ``dtype`` only.
 
     A series holding several volumes (echoes, time points, b-values …, or an enhanced and
     a classic export under one UID) is refused with a list of its parts unless ``part``
@@ -719,6 +726,10 @@ def load_series(
             out[k] = plane * f.slope + f.intercept
         else:
             out[k] = plane
+        if plane_scale is not None:
+            # In the output dtype on a regular stack (float32 × float32, as a caller
+            # scaling the finished volume would), in float64 before resampling otherwise.
+            out[k] *= out.dtype.type(plane_scale(f.ds, f.frame))
     if not regular:
         fill = float(out.min())
         if geom.shifts_rc is not None:

@@ -4,7 +4,7 @@ rescale, PS3.3 C.8.9.4.1.3) and each slice multiplied by its own SUV factor."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,28 +42,23 @@ def suv_volume(source: str | os.PathLike[str] | Iterable[Dataset | str | os.Path
     if scaling is None:
         scaling = compute_suv(datasets, overrides=overrides)
     norm = Normalisation(normalisation)
-    vol = load_series(datasets, rescale=True, dtype=np.float32)
-    arr = vol.array
     if scaling.per_slice is None:
+        vol = load_series(datasets, rescale=True, dtype=np.float32)
+        arr = vol.array
         arr *= np.float32(scaling.factor(norm))
-    else:
-        scaling.factor(norm, next(iter(scaling.per_slice)))  # raises if norm unavailable
-        inv = np.linalg.inv(vol.affine)
-        for key, pos in _slice_positions(datasets):
-            k = int(round((inv @ np.append(pos, 1.0))[0]))
-            arr[k] *= np.float32(scaling.per_slice[key][norm])
-    vol.array = arr
+        vol.array = arr
+        return vol, scaling
+    per_slice = scaling.per_slice
+    # Each stored plane is scaled by its own factor inside load_series, before any
+    # resampling (non-uniform spacing, gantry tilt): scaling the finished volume by
+    # position left the resampled planes in Bq/ml. An unavailable normalisation raises
+    # SUVError at the first plane, after the geometry checks (as before).
+    keys = {id(ds): _text(_get(ds, 0x00080018)) or str(i) for i, ds in enumerate(datasets)}
+
+    def plane_factor(ds: Dataset, frame: int | None) -> float:
+        key = str(frame) if frame is not None and str(frame) in per_slice else keys[id(ds)]
+        return scaling.factor(norm, key)
+
+    vol = load_series(datasets, rescale=True, dtype=np.float32, plane_scale=plane_factor)
     return vol, scaling
 
-
-def _slice_positions(datasets: Sequence[Dataset]) -> list[tuple[str, np.ndarray]]:
-    if len(datasets) == 1 and "PerFrameFunctionalGroupsSequence" in datasets[0]:
-        out = []
-        for i, fg in enumerate(datasets[0].PerFrameFunctionalGroupsSequence):
-            pos = fg.PlanePositionSequence[0].ImagePositionPatient
-            out.append((str(i), np.asarray(pos, dtype=float)))
-        return out
-    return [
-        (_text(_get(ds, 0x00080018)) or str(i), np.asarray(ds.ImagePositionPatient, dtype=float))
-        for i, ds in enumerate(datasets)
-    ]
