@@ -8,18 +8,29 @@ lesions can be matched across timepoints (``oncohybrid.tracking``). Method
    (Gaussian, σ = half the working resolution minus half the voxel) and resampled to an
    isotropic working grid of ``resolution_mm`` (default 5 mm) in their own orientation;
    HU are clipped to [−1000, 1500] so metal and contrast do not dominate.
-2. Initialisation: two ``sitk.CenteredTransformInitializer`` candidates, by image
+2. A pyramid per working image, built once for both stages: block averages by 2 and
+   by 4 (``sitk.BinShrink``; the box is the anti-aliasing filter). ITK's own
+   multi-resolution would smooth and shrink the whole grid again for each level of each
+   stage, which cost more than the optimisation itself.
+3. Initialisation: two ``sitk.CenteredTransformInitializer`` candidates, by image
    geometry (box centres) and by the moments of the two body masks (HU > −500); the
-   one with the better metric (probed on 2× coarser copies) starts the optimisation.
+   one with the better metric (probed on the 2× level) starts the optimisation.
    The moments candidate is what recovers repositioning shifts of several centimetres.
-3. Rigid stage: ``sitk.Euler3DTransform``, Mattes mutual information (32 bins, 20,000
-   random samples per level, fixed seed → deterministic), regular-step gradient
-   descent with scales from the physical shift, three levels (shrink 4/2/1, smoothing
-   2/1/0 voxels), 150 iterations.
-4. Affine stage (optional): ``sitk.AffineTransform`` started from the rigid result,
-   two levels (shrink 2/1), 80 iterations. The rigid result is kept, and ``notes`` say
-   why, if the affine part scales or shears by more than 15 % (repositioning does not
-   change the patient's size) or if its final metric is worse than the rigid one.
+4. Rigid stage: ``sitk.Euler3DTransform``, Mattes mutual information (32 bins, 5,000
+   random samples per level drawn inside the baseline's body mask, fixed seed →
+   deterministic; gradients at the samples, not gradient images of the grids),
+   regular-step gradient descent with scales from the physical shift, three levels
+   (shrink 4/2/1 of the working grid, at most 150/100/40 iterations; each level stops
+   on its minimum step after ~10–20).
+5. Affine stage (optional): ``sitk.AffineTransform`` started from the rigid result,
+   two levels (shrink 2/1, at most 80/30 iterations). The rigid result is kept, and
+   ``notes`` say why, if the affine part scales or shears by more than 15 %
+   (repositioning does not change the patient's size) or if its metric, judged on
+   every voxel of the 2× level, is worse than the rigid one.
+
+Speed and accuracy (docs/tracking.md): at clinical size (256² × 281 CT) a pair costs
+about 1 s of CPU instead of 4 s, and phantom lesion centres come back within 0.3 mm
+(small phantom moved by known rotations and shifts) and 2.3 mm (clinical phantom).
 
 Conventions. ITK's registration transform maps *fixed* (baseline) points to *moving*
 (follow-up) points — the direction resampling needs. ``Registration.matrix_lps`` is
@@ -51,9 +62,14 @@ from oncohybrid.imaging.resample import from_sitk, to_sitk
 __all__ = ["Registration", "map_points", "register_ct", "resample_to_baseline"]
 
 _HU_MIN, _HU_MAX = -1000.0, 1500.0
-_SAMPLES_PER_LEVEL = 20000
-_RIGID_ITERATIONS = 150
-_AFFINE_ITERATIONS = 80
+#: Random samples per level (inside the fixed body mask): ~5 per joint-histogram bin
+#: of 32 × 32 is enough for Mattes MI; the cost of an iteration scales with it.
+_SAMPLES_PER_LEVEL = 5000
+#: (shrink factor of the working grid, iterations) per level, coarse to fine. The
+#: optimiser stops on its minimum step after ~10-20 iterations per level; the caps only
+#: bound a level that does not converge (fewer at the full working resolution).
+_RIGID_SCHEDULE = ((4, 150), (2, 100), (1, 40))
+_AFFINE_SCHEDULE = ((2, 80), (1, 30))
 _MAX_SAMPLE_FRACTION = 0.5
 _BODY_HU = -500.0
 #: Largest tolerated deviation of the affine's singular values from 1.
@@ -189,26 +205,81 @@ def _initial_candidates(fixed: sitk.Image, moving: sitk.Image) -> dict[str, sitk
 
 
 def _method(
-    fixed: sitk.Image, seed: int, levels: tuple[list[int], list[float]], iterations: int
+    fixed: sitk.Image, seed: int, iterations: int, samples: int,
+    mask: sitk.Image | None = None,
 ) -> Any:
+    """One single-level registration on ``fixed``'s own grid (the pyramid is ours).
+
+    ``mask`` (the fixed body, ``_body_mask``) restricts the random samples to the
+    patient, so the same budget of samples is spent on anatomy, not on air.
+    """
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     # A fixed budget of random samples per level (not a percentage) keeps the cost
     # independent of the field of view: MI is well estimated from ~10^4 samples.
     n_vox = float(np.prod(fixed.GetSize()))
-    pct = [min(_MAX_SAMPLE_FRACTION, _SAMPLES_PER_LEVEL * f**3 / n_vox) for f in levels[0]]
-    reg.SetMetricSamplingPercentagePerLevel(pct, seed)
+    if mask is not None:
+        reg.SetMetricFixedMask(mask)
+        # ITK draws over the whole grid and drops points outside the mask.
+        n_vox = max(1.0, float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))))
+    reg.SetMetricSamplingPercentage(min(_MAX_SAMPLE_FRACTION, samples / n_vox), seed)
     reg.SetInterpolator(sitk.sitkLinear)
+    # Gradients at the sample points only (central differences), not as gradient images
+    # of both whole grids: with ~10^4 samples those images cost more than all the
+    # iterations of a level together (ITK computes them by default).
+    reg.SetMetricUseFixedImageGradientFilter(False)
+    reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=4.0, minStep=0.05, numberOfIterations=iterations,
         relaxationFactor=0.6, gradientMagnitudeTolerance=1e-6,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(levels[0])
-    reg.SetSmoothingSigmasPerLevel(levels[1])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     return reg
+
+
+def _pyramid(img: sitk.Image, factors: tuple[int, ...]) -> dict[int, sitk.Image]:
+    """Block-averaged copies (``sitk.BinShrink``) of the working image per shrink factor.
+
+    Built once per image and shared by both stages: ITK's own multi-resolution would
+    smooth and shrink the whole working grid again for every level of every stage. The
+    block average is the anti-aliasing filter (its box is the coarser voxel).
+    """
+    out = {1: img}
+    for f in sorted(set(factors)):
+        if f > 1:
+            prev = max(k for k in out if f % k == 0)
+            out[f] = sitk.BinShrink(out[prev], [f // prev] * 3)
+    return out
+
+
+def _body_mask(img: sitk.Image) -> sitk.Image | None:
+    """The patient (HU > −500) grown by one voxel, so its skin edge is sampled too."""
+    body = sitk.BinaryDilate(sitk.Cast(img > _BODY_HU, sitk.sitkUInt8), [1, 1, 1])
+    if not sitk.GetArrayViewFromImage(body).any():
+        return None
+    return body
+
+
+def _run_levels(
+    tx: sitk.Transform,
+    schedule: tuple[tuple[int, int], ...],
+    fixed: dict[int, sitk.Image],
+    moving: dict[int, sitk.Image],
+    seed: int,
+    masks: dict[int, sitk.Image],
+) -> float:
+    """Optimise ``tx`` in place, coarse to fine: ``schedule`` = ((shrink, iterations), …).
+
+    Returns the final metric value of the finest level.
+    """
+    metric = float("nan")
+    for shrink, iterations in schedule:
+        reg = _method(fixed[shrink], seed, iterations, _SAMPLES_PER_LEVEL, masks.get(shrink))
+        reg.SetInitialTransform(tx, inPlace=True)
+        reg.Execute(fixed[shrink], moving[shrink])
+        metric = reg.GetMetricValue()
+    return metric
 
 
 def _matrix_fixed_to_moving(tx: sitk.Transform) -> np.ndarray:
@@ -249,9 +320,13 @@ def register_ct(
 
     # Initialisation candidates (their translation maps fixed points to moving points).
     candidates = _initial_candidates(fixed, moving)
-    # MetricEvaluate ignores the shrink schedule, so probe on 2× coarser copies.
-    fixed2, moving2 = sitk.BinShrink(fixed, [2, 2, 2]), sitk.BinShrink(moving, [2, 2, 2])
-    probe = _method(fixed2, seed, ([1], [0.0]), 0)
+    # One pyramid per image for both stages; MetricEvaluate reads every voxel of its
+    # grid (no sampling), so the start is probed and the stages judged on the 2× copies.
+    factors = tuple(f for sched in (_RIGID_SCHEDULE, _AFFINE_SCHEDULE) for f, _ in sched)
+    fixed_pyr, moving_pyr = _pyramid(fixed, (2, *factors)), _pyramid(moving, (2, *factors))
+    fixed2, moving2 = fixed_pyr[2], moving_pyr[2]
+    masks = {f: m for f, img in fixed_pyr.items() if (m := _body_mask(img)) is not None}
+    probe = _method(fixed2, seed, 0, _SAMPLES_PER_LEVEL)
     scores = {}
     for name, tx in candidates.items():
         probe.SetInitialTransform(tx, inPlace=False)
@@ -262,13 +337,10 @@ def register_ct(
     initialiser = min(scores, key=scores.get)  # type: ignore[arg-type]
 
     rigid = sitk.Euler3DTransform(candidates[initialiser])  # a copy to optimise in place
-    reg = _method(fixed, seed, ([4, 2, 1], [2.0, 1.0, 0.0]), _RIGID_ITERATIONS)
-    reg.SetInitialTransform(rigid, inPlace=True)
     try:
-        reg.Execute(fixed, moving)
+        metric = _run_levels(rigid, _RIGID_SCHEDULE, fixed_pyr, moving_pyr, seed, masks)
     except RuntimeError as exc:  # ITK raises when no sample overlaps, e.g. disjoint FOVs
         raise GeometryError(f"rigid registration failed: {exc}") from exc
-    metric = reg.GetMetricValue()
     final: sitk.Transform = rigid
     used = ["rigid"]
 
@@ -277,10 +349,8 @@ def register_ct(
         aff.SetCenter(rigid.GetCenter())
         aff.SetMatrix(rigid.GetMatrix())
         aff.SetTranslation(rigid.GetTranslation())
-        reg2 = _method(fixed, seed, ([2, 1], [1.0, 0.0]), _AFFINE_ITERATIONS)
-        reg2.SetInitialTransform(aff, inPlace=True)
         try:
-            reg2.Execute(fixed, moving)
+            _run_levels(aff, _AFFINE_SCHEDULE, fixed_pyr, moving_pyr, seed, masks)
             sv = np.linalg.svd(np.asarray(aff.GetMatrix()).reshape(3, 3), compute_uv=False)
             if np.max(np.abs(sv - 1.0)) > _MAX_AFFINE_SCALE_DEVIATION:
                 notes.append(
@@ -288,12 +358,13 @@ def register_ct(
                     f"±{_MAX_AFFINE_SCALE_DEVIATION:.0%}; rigid result kept"
                 )
             else:
-                # Compare both results on the same samples (one probe, one seed).
-                judge = _method(fixed, seed, ([1], [0.0]), 0)
+                # Compare both results on the same voxels: MetricEvaluate reads every
+                # voxel of its grid, so judge on the 2x coarser copies (8x fewer).
+                judge = _method(fixed2, seed, 0, _SAMPLES_PER_LEVEL)
                 judge.SetInitialTransform(rigid, inPlace=False)
-                m_rigid = judge.MetricEvaluate(fixed, moving)
+                m_rigid = judge.MetricEvaluate(fixed2, moving2)
                 judge.SetInitialTransform(aff, inPlace=False)
-                m_affine = judge.MetricEvaluate(fixed, moving)
+                m_affine = judge.MetricEvaluate(fixed2, moving2)
                 if m_affine > m_rigid:
                     notes.append(
                         f"affine stage rejected: metric {m_affine:.4f} worse than rigid "
