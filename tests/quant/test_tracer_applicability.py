@@ -62,3 +62,12 @@ def test_criteria_applicability():
         check_criteria(["recist1.1", "percist"], ga)
     warnings = check_criteria(["percist"], ga, allow_mismatch=True)
     assert any("assessed anyway" in w for w in warnings)
+
+
+def test_family_names_of_the_response_engine_match_the_tracer_reader():
+    """response.applicability spells the families itself (it may not import dicom)."""
+    from oncohybrid.dicom import tracer
+    from oncohybrid.response import applicability
+
+    for name in ("FDG", "SSTR", "PSMA", "UNKNOWN"):
+        assert getattr(applicability, name) == getattr(tracer, name)

@@ -14,9 +14,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from oncohybrid.dicom.tracer import FDG, PSMA, SSTR, UNKNOWN, TracerInfo
 from oncohybrid.errors import InputError
+
+# Tracer family names as dicom.tracer identifies them (a test keeps the two in step); the
+# response engine imports nothing of the platform but errors (docs/architecture.md).
+FDG, SSTR, PSMA, UNKNOWN = "FDG", "SSTR", "PSMA", "unknown"
+
+
+class TracerInfo(Protocol):
+    """What this module needs of a tracer (dicom.tracer.TracerInfo provides it)."""
+
+    @property
+    def family(self) -> str: ...
+    @property
+    def radionuclide(self) -> str | None: ...
+    @property
+    def imaging(self) -> str: ...
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+    def summary(self) -> str: ...
 
 
 @dataclass(frozen=True)
