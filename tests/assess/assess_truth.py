@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from oncohybrid.services.assess import Course, Track
+from oncohybrid.tracking.course import Course, Track
 
 #: Liver SD as a fraction of the mean in noisy phantoms (docs/phantom.md: SD ≈ 10 % in liver).
 LIVER_SD_FRACTION = 0.10

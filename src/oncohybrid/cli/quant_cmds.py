@@ -81,7 +81,7 @@ def quantify(
                                  "exclude each other")
             organs = ()
         elif exclude_physiological is not None:
-            from oncohybrid.quant.physiological import parse_organs
+            from oncohybrid.detect.physiological import parse_organs
 
             try:
                 organs = parse_organs(exclude_physiological)

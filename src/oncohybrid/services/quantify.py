@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from oncohybrid.detect.physiological import ORGANS
 from oncohybrid.dicom.tracer import FDG, identify_tracer
 from oncohybrid.errors import GeometryError, InputError, OncohybridError
 from oncohybrid.quant.pet import LesionMetrics, WholeBodyMetrics, lesion_metrics, whole_body_metrics
-from oncohybrid.quant.physiological import ORGANS
 from oncohybrid.quant.references import (
     PercistThreshold,
     ReferenceRegion,
@@ -307,7 +307,7 @@ def quantify_pet(
     The tracer and radionuclide are read from the header (:mod:`oncohybrid.dicom.tracer`);
     ``percist`` on a tracer PERCIST is not valid for (not FDG PET, e.g. Lu-177 stored as
     PT) raises InputError unless ``allow_tracer_mismatch``; an unknown tracer is a note.
-    ``exclude_physiological``: organs (``quant.physiological.ORGANS``) whose physiological
+    ``exclude_physiological``: organs (``detect.physiological.ORGANS``) whose physiological
     uptake is removed before labelling; None = all of them for whole-body FDG, none
     otherwise; () = none.
     """
@@ -492,11 +492,11 @@ def _exclude_physiological(vol: Any, seg: LesionSegmentation, organs: Sequence[s
                            method: str, threshold: PercistThreshold | None,
                            background_corrected: bool, connectivity: int,
                            min_volume_ml: float) -> tuple[LesionSegmentation, list[dict]]:
-    """Drop components judged physiological (quant.physiological) whose guessed organ is in
+    """Drop components judged physiological (detect.physiological) whose guessed organ is in
     ``organs``, by re-segmenting with their masks excluded (ids stay 1..n by SUVmax)."""
     from scipy import ndimage
 
-    from oncohybrid.quant.physiological import guess_organ, physiological_components
+    from oncohybrid.detect.physiological import guess_organ, physiological_components
 
     arr = np.asarray(vol.array)
     grid = seg.grid

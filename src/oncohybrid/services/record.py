@@ -256,7 +256,7 @@ def save_course(patient_id: str, analyses: list[Any], course: Any,
     Returns the course rebuilt from the observations *in use*, so that manual
     corrections made earlier are what the criteria read.
     """
-    from oncohybrid.services.assess import Course, Track
+    from oncohybrid.tracking.course import Course, Track
 
     baseline = course.dates[0]
     settings = settings or get_settings()
