@@ -93,16 +93,16 @@ def _report_prefixes(settings: Settings) -> set[str]:
     return out
 
 
-def _assessed_exists() -> Any:
+def _assessed_exists(patient_pk: Any) -> Any:
     from oncohybrid.store import models_record as rec
 
-    return sa.exists().where(rec.AssessmentRecord.patient_pk == Patient.id)
+    return sa.exists().where(rec.AssessmentRecord.patient_pk == patient_pk)
 
 
-def _quantified_exists() -> Any:
+def _quantified_exists(patient_pk: Any) -> Any:
     from oncohybrid.store import models_record as rec
 
-    return (sa.exists().where(rec.Lesion.patient_pk == Patient.id)
+    return (sa.exists().where(rec.Lesion.patient_pk == patient_pk)
             .where(sa.exists().where(rec.Observation.lesion_pk == rec.Lesion.id)))
 
 
@@ -147,18 +147,19 @@ def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[i
     return out
 
 
-def _status_condition(status: str) -> Any:
-    """``status`` as a SQL condition on ``Patient`` (same rules as :func:`_statuses`).
+def _status_condition(status: str, patient_pk: Any) -> Any:
+    """``status`` as a SQL condition on the patient key column ``patient_pk`` (same
+    rules as :func:`_statuses`).
 
     "reported" also needs a report file, which SQL cannot see: for "reported" and
     "assessed" this is the database half (a stored assessment), and the caller splits
     the two with :func:`_reported_pks` on the key rows.
     """
     if status in ("reported", "assessed"):
-        return _assessed_exists()
+        return _assessed_exists(patient_pk)
     if status == "quantified":
-        return sa.and_(~_assessed_exists(), _quantified_exists())
-    return sa.and_(~_assessed_exists(), ~_quantified_exists())
+        return sa.and_(~_assessed_exists(patient_pk), _quantified_exists(patient_pk))
+    return sa.and_(~_assessed_exists(patient_pk), ~_quantified_exists(patient_pk))
 
 
 def _conditions(query: WorklistQuery, identified: bool) -> list[Any]:
@@ -197,16 +198,20 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
     """
     settings = settings or get_settings()
     with session_scope(settings) as s:
-        last = sa.func.max(Study.study_date)
+        # Grouped over the studies alone (the patients table joins only when a filter
+        # reads it): one row per study, so count(id) is the number of studies, and the
+        # aggregation can hash instead of sorting for a count(DISTINCT …).
+        pk_col = Study.patient_pk
         grouped = (
-            sa.select(Patient.id.label("pk"), last.label("last"),
-                      sa.func.count(sa.distinct(Study.id)).label("n"))
-            .join(Study, Study.patient_pk == Patient.id)
+            sa.select(pk_col.label("pk"), sa.func.max(Study.study_date).label("last"),
+                      sa.func.count(Study.id).label("n"))
             .where(*_conditions(query, identified))
-            .group_by(Patient.id)
+            .group_by(pk_col)
         )
+        if query.q:
+            grouped = grouped.join(Patient, Patient.id == Study.patient_pk)
         if query.status:
-            grouped = grouped.where(_status_condition(query.status))
+            grouped = grouped.where(_status_condition(query.status, pk_col))
         # Two filters SQL cannot evaluate: the keyed pseudonym (a researcher's search)
         # and the report file behind "reported". They run on the ordered key rows.
         keep: list[Any] = []
@@ -214,7 +219,8 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
             from oncohybrid.services.users import pseudonym
 
             needle = query.q.strip().upper()
-            grouped = grouped.add_columns(Patient.patient_id, Patient.issuer_of_patient_id)
+            grouped = (grouped.add_columns(Patient.patient_id, Patient.issuer_of_patient_id)
+                       .group_by(Patient.patient_id, Patient.issuer_of_patient_id))
             keep.append(lambda r: needle in pseudonym(settings, r.patient_id,
                                                       r.issuer_of_patient_id or ""))
         if query.status in ("reported", "assessed"):
