@@ -6,12 +6,14 @@ and the web contours read the stored masks, so editing a stored mask changes the
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
 import sqlalchemy as sa
+from report_tools import dciodvfy_errors
 
 from oncohybrid.report import plots
 from oncohybrid.report.data import LesionInfo, TimepointImages
@@ -83,6 +85,8 @@ def test_stored_seg_round_trips_voxel_equal_to_the_measured_masks(demo):
         assert rel, f"{date}: no stored SEG"
         path = mask_service.seg_path(settings, rel)
         seg = hd.seg.segread(path)  # highdicom reads it back
+        if shutil.which("dciodvfy"):
+            assert dciodvfy_errors(path) == []
         assert seg.SegmentationType == "BINARY"
         assert {str(r.SeriesInstanceUID) for r in seg.ReferencedSeriesSequence} == {pet_uid}
         with session_scope(settings) as s:
