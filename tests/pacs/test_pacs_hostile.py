@@ -410,3 +410,37 @@ def test_modality_that_contradicts_the_sop_class_is_refused(sop_class, modality,
     assert (outcome is not None) is refused
     if refused:
         assert outcome.status == STATUS_DOES_NOT_MATCH and modality in outcome.comment
+
+
+def test_gate_keeps_serving_after_a_hand_over_fails() -> None:
+    from oncohybrid.pacs.gate import ConnectionGate
+
+    handed: list[bytes] = []
+
+    def hand_over(sock: socket.socket, _address: object) -> None:
+        data = sock.recv(64)
+        sock.close()
+        if b"boom" in data:
+            raise RuntimeError("a receiver that failed")
+        handed.append(data)
+
+    gate = ConnectionGate(hand_over, timeout_s=5)
+    gate.start()
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = server.getsockname()[1]
+        for payload in (b"\x01\x00\x00\x00\x00\x04boom", b"\x01\x00\x00\x00\x00\x02ok"):
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conn, address = server.accept()
+            gate.add(conn, address)
+            client.sendall(payload)  # a whole PDU: type 1, length, body
+            time.sleep(0.2)
+            client.close()
+        deadline = time.monotonic() + 5
+        while not handed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert handed == [b"\x01\x00\x00\x00\x00\x02ok"]
+        assert gate.pending == 0
+    finally:
+        server.close()
+        gate.stop()

@@ -133,22 +133,30 @@ class ConnectionGate:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            timeout = None
-            if self._waiting:
-                oldest = next(iter(self._waiting.values()))
-                timeout = max(0.0, oldest.deadline - time.monotonic())
             try:
-                events = self._selector.select(timeout)
-            except OSError:  # a socket closed under the selector: look again
-                events = []
-            for key, _mask in events:
-                if key.data is None:
-                    with contextlib.suppress(OSError):
-                        self._wake_recv.recv(4096)
-                else:
-                    self._look(key.data)
-            self._take_arrivals()
-            self._expire()
+                self._turn()
+            except Exception:  # the gate must outlive any one connection's trouble
+                log.exception("connection gate: unexpected error, continuing")
+                time.sleep(0.01)
+
+    def _turn(self) -> None:
+        """Wait for a connection's bytes, a new connection or the oldest deadline."""
+        timeout = None
+        if self._waiting:
+            oldest = next(iter(self._waiting.values()))
+            timeout = max(0.0, oldest.deadline - time.monotonic())
+        try:
+            events = self._selector.select(timeout)
+        except OSError:  # a socket closed under the selector: look again
+            events = []
+        for key, _mask in events:
+            if key.data is None:
+                with contextlib.suppress(OSError):
+                    self._wake_recv.recv(4096)
+            else:
+                self._look(key.data)
+        self._take_arrivals()
+        self._expire()
 
     def _take_arrivals(self) -> None:
         while self._arrivals:
@@ -166,6 +174,8 @@ class ConnectionGate:
                 self._selector.register(sock, selectors.EVENT_READ, fd)
             except (OSError, ValueError):
                 _close(sock)
+                if not mine:
+                    self._by_source.pop(source, None)
                 continue
             self._waiting[fd] = _Waiting(sock, address, source,
                                          time.monotonic() + self.timeout_s)
