@@ -438,6 +438,7 @@ def patient_record(patient_id: str, settings: Settings | None = None) -> dict[st
                     "supersedes": o.supersedes_pk, "reader": o.reader,
                     "study_uid": o.study_instance_uid, "study_linked": o.study_pk is not None,
                     "label": o.label, "centroid_lps_mm": o.centroid_lps_mm,
+                    "mask_segment_number": o.mask_segment_number,
                     **o.measurements(), "methods": o.methods,
                 } for o in obs],
             })
@@ -447,6 +448,7 @@ def patient_record(patient_id: str, settings: Settings | None = None) -> dict[st
                 "index": t.tp_index, "label": t.label, "date": t.scan_date.isoformat(),
                 "days_since_baseline": t.days_since_baseline,
                 "treatment_line": t.treatment_line, "treatment_event": t.treatment_event,
+                "mask_seg_path": t.mask_seg_path, "mask_seg_sop_uid": t.mask_seg_sop_uid,
                 "studies": [{"study_uid": ts.study_instance_uid, "kind": ts.kind,
                              "linked": ts.study_pk is not None} for ts in t.studies],
             } for t in tps],
