@@ -219,3 +219,47 @@ def test_a_page_reads_only_its_own_patients_from_the_database(backend):
     assert page["total"] == 120 and page["pages"] == 12
     # Paging in SQL: the 110 patients of the other pages never reach Python.
     assert sorted(loaded) == sorted(r["patient_id"] for r in page["rows"])
+
+
+def test_patient_summary_reads_series_in_one_query_whatever_the_number_of_studies(backend):
+    from oncohybrid.services.worklist import patient_summary
+    from oncohybrid.store.db import get_engine
+
+    settings = get_settings()
+    pks = {}
+    with session_scope(settings) as db:
+        for n_studies in (2, 7):
+            p = Patient(patient_id=f"S{n_studies}")
+            db.add(p)
+            db.flush()
+            pks[n_studies] = p.id
+            for k in range(n_studies):
+                st = Study(study_instance_uid=f"1.2.826.0.7.{n_studies}.{k}", patient_pk=p.id,
+                           study_date=dt.date(2024, 1, 1 + k))
+                db.add(st)
+                db.flush()
+                for j, mod in enumerate(["PT", "CT"]):  # stored PT first, shown by number
+                    db.add(Series(series_instance_uid=f"1.2.826.0.7.{n_studies}.{k}.{j}",
+                                  study_pk=st.id, modality=mod, series_number=2 - j))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = get_engine(settings)
+    counts = {}
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for n_studies, pk in pks.items():
+            statements.clear()
+            summary = patient_summary(pk, settings)
+            counts[n_studies] = len(statements)
+            assert [st["date"] for st in summary["studies"]] == [
+                dt.date(2024, 1, 1 + k).isoformat() for k in range(n_studies)]
+            for st in summary["studies"]:
+                assert [se["modality"] for se in st["series"]] == ["CT", "PT"]
+                assert st["viewable"]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    # No query per study (N+1): 7 studies cost what 2 cost.
+    assert counts[7] == counts[2], counts

@@ -290,14 +290,20 @@ def patient_summary(patient_pk: int, settings: Settings | None = None, *,
         head = _display(settings, p, identified)
         head["status"] = _statuses(settings, s, [p])[p.id]
         studies = []
-        for st in s.scalars(
+        rows = s.scalars(
             sa.select(Study).where(Study.patient_pk == p.id)
             .order_by(Study.study_date, Study.study_instance_uid)
+        ).all()
+        # All series of the patient in one query, not one query per study.
+        by_study: dict[int, list[Series]] = {st.id: [] for st in rows}
+        for se in s.scalars(
+            sa.select(Series).join(Study, Series.study_pk == Study.id)
+            .where(Study.patient_pk == p.id)
+            .order_by(Series.series_number, Series.id)
         ):
-            series = s.scalars(
-                sa.select(Series).where(Series.study_pk == st.id)
-                .order_by(Series.series_number, Series.id)
-            ).all()
+            by_study[se.study_pk].append(se)
+        for st in rows:
+            series = by_study[st.id]
             studies.append({
                 "study_uid": st.study_instance_uid,
                 "date": st.study_date.isoformat() if st.study_date else None,
