@@ -77,7 +77,6 @@ def listen(
 ) -> None:
     """Receive DICOM instances (C-STORE) and ingest them until SIGTERM / Ctrl-C."""
     from oncohybrid.errors import OncohybridError
-    from oncohybrid.pacs.scp import default_receive_processes
     from oncohybrid.services import pacs
 
     handler = logging.StreamHandler(sys.stderr)
@@ -95,7 +94,8 @@ def listen(
             quiet_period_s=quiet_period_s,
             hook_names=on_complete,
             receive_processes=(
-                default_receive_processes() if receive_processes is None else receive_processes
+                pacs.default_receive_processes() if receive_processes is None
+                else receive_processes
             ),
             association_request_timeout_s=request_timeout_s,
             max_pending_per_source=max_pending_per_host,
@@ -147,11 +147,10 @@ def node_add(
 ) -> None:
     """Add (or --replace) a node: --ae/--host/--port for DIMSE, or --url for DICOMweb."""
     from oncohybrid.errors import OncohybridError
-    from oncohybrid.pacs.node import PacsNode
     from oncohybrid.services import pacs
 
     try:
-        node = PacsNode(
+        node = pacs.PacsNode(
             name=name,
             ae_title=ae,
             host=host,
@@ -268,16 +267,15 @@ def find(
 ) -> None:
     """Find studies on a node (C-FIND study root, or QIDO-RS)."""
     from oncohybrid.errors import OncohybridError
-    from oncohybrid.pacs.query import StudyQuery, parse_date_range
     from oncohybrid.services import pacs
 
     try:
-        query = StudyQuery(
+        query = pacs.StudyQuery(
             patient_id=patient_id,
             study_instance_uid=study_uid,
             accession_number=accession,
             modality=modality.upper() if modality else None,
-            study_date=parse_date_range(date) if date else None,
+            study_date=pacs.parse_date_range(date) if date else None,
             limit=limit,
             offset=offset,
         )

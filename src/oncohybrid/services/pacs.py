@@ -19,6 +19,15 @@ from typing import Any, Protocol
 from oncohybrid.config import Settings, get_settings
 from oncohybrid.errors import InputError, PacsError
 from oncohybrid.pacs.node import PacsNode
+from oncohybrid.pacs.query import StudyQuery, parse_date_range
+
+# The edge (cli/, web/) reaches the network library only through this module (#11:
+# pacs/ is a protocol library below the services); these are its public types.
+__all__ = [
+    "InMemoryNodeRepository", "NodeRepository", "PacsNode", "PullReport", "SendReport",
+    "SqlNodeRepository", "StudyQuery", "allowed_callers", "default_receive_processes",
+    "default_repository", "echo", "find", "make_listener", "parse_date_range", "pull", "send",
+]
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +363,13 @@ def allowed_callers(
         for n in repo.list()
         if n.accept_store and not n.is_dicomweb
     ]
+
+
+def default_receive_processes() -> int:
+    """Receiver processes ``oncohybrid listen`` starts by default (see docs/pacs.md)."""
+    from oncohybrid.pacs.scp import default_receive_processes as default
+
+    return default()
 
 
 def make_listener(
