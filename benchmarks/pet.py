@@ -6,7 +6,7 @@ int16 with a per-slice rescale slope (as in DICOM). Timed on one core:
 1. full SUV conversion (stored value x per-slice factor, float32),
 2. lesion segmentation (SUV >= 4.0, 26-connectivity, min 0.1 ml) and 41%-of-SUVmax
    segmentation (preselection SUV >= 4.0),
-3. PERCIST liver reference (automatic placement), every lesion metric (SUVmax, SUVpeak with
+3. PERCIST liver reference (reader-placed centre), every lesion metric (SUVmax, SUVpeak with
    exact partial-volume weights, SUVmean, MTV, TLG, centroid, extent) and whole-body metrics.
 
 Then SUVpeak for all lesions (bounding-box convolution) against two brute-force references
@@ -90,6 +90,12 @@ def make_phantom(shape: tuple[int, int, int], n_lesions: int, seed: int = 7):
     return stored, slopes
 
 
+def liver_centre_lps(shape: tuple[int, ...]) -> tuple[float, float, float]:
+    """LPS mm of the liver ellipsoid centre of :func:`make_phantom` (axial grid, origin 0)."""
+    k, i, j = 0.62 * shape[0], shape[1] / 2, 0.33 * shape[2]
+    return (j * SPACING[2], i * SPACING[1], k * SPACING[0])
+
+
 def pipeline(stored: np.ndarray, slopes: np.ndarray, method: str):
     # 1. SUV conversion: per-slice factor, float32, no full-volume float64 temporary.
     suv = stored.astype(np.float32)
@@ -105,7 +111,9 @@ def pipeline(stored: np.ndarray, slopes: np.ndarray, method: str):
         spacing_mm=SPACING,
     )
     # 3. references and metrics
-    liver = liver_reference(suv, spacing_mm=SPACING)
+    # Reader-placed liver centre (the phantom's liver ellipsoid): an automatic sphere needs a
+    # CT to prove its anatomy, and this synthetic PET has none.
+    liver = liver_reference(suv, centre_lps_mm=liver_centre_lps(suv.shape), spacing_mm=SPACING)
     mets = lesion_metrics(suv, seg.labels, spacing_mm=SPACING, boxes=seg.boxes)
     wb = whole_body_metrics(suv, seg.labels, spacing_mm=SPACING, bsa_m2=1.9, metrics=mets)
     return suv, seg, liver, mets, wb
