@@ -152,7 +152,7 @@ def test_interrupted_ingest_leaves_database_consistent_and_orphans_are_adopted(
     backend, tmp_path, monkeypatch
 ):
     cohort = build_cohort(tmp_path / "in", junk=False)
-    monkeypatch.setattr(ingest_mod, "BATCH_SIZE", 5)
+    monkeypatch.setattr(ingest_mod.ingestor, "BATCH_SIZE", 5)  # read where the batches are cut
     real_commit = Ingestor._commit_batch
     calls = {"n": 0}
 
