@@ -1,7 +1,9 @@
 """PET lesion and whole-body metrics: SUVmax, SUVpeak, SUVmean, MTV, TLG, TMTV, Dmax.
 
-Pure functions over an SUV image with explicit geometry (a :class:`highdicom.Volume`, or an
-array plus ``spacing_mm`` / ``affine``; see :mod:`oncohybrid.segment.grid`). Definitions and
+Pure functions over an SUV image with explicit geometry (a
+:class:`oncohybrid.segment.grid.GridImage` built once by the caller, a
+:class:`highdicom.Volume`, or an array plus ``spacing_mm`` / ``affine``; see
+:mod:`oncohybrid.segment.grid`). Definitions and
 citations are in ``docs/pet-metrics.md``:
 
 - SUVpeak: mean SUV in a 1 cm^3 sphere (radius 6.2035 mm). PERCIST 1.0 (Wahl et al., J Nucl
@@ -36,7 +38,7 @@ from scipy.signal import fftconvolve
 from scipy.spatial.distance import pdist, squareform
 
 from oncohybrid.errors import GeometryError, InputError
-from oncohybrid.segment.grid import VoxelGrid, as_grid, check_same_grid
+from oncohybrid.segment.grid import GridImage, VoxelGrid, check_same_grid, image_grid
 
 #: Radius (mm) of a sphere of exactly 1 cm^3: (3000 / (4 pi))^(1/3) = 6.2035 mm.
 SUV_PEAK_RADIUS_MM: float = (3000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
@@ -348,7 +350,7 @@ def suv_peak(
     >>> round(p.value, 6), p.kernel_volume_ml > 0.999
     (3.0, True)
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     mask = np.asarray(mask, dtype=bool)
     check_same_grid("mask", mask, grid)
     _check_orthogonal(grid)
@@ -448,7 +450,7 @@ def lesion_metrics(
     >>> m.n_voxels, round(m.mtv_ml, 3), m.suv_max
     (27, 0.216, 1.0)
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     labels = np.asarray(labels)
     check_same_grid("labels", labels, grid)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -563,14 +565,14 @@ def whole_body_metrics(
     centroid. SDmax = Dmax (m) / BSA (m^2), in m^-1 (Cottereau et al. 2020). Pass the
     per-lesion ``metrics`` of a label volume to avoid recomputing them.
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     if bsa_m2 is not None and not bsa_m2 > 0:
         raise InputError(f"bsa_m2 must be positive, got {bsa_m2}")
     vox_ml = grid.voxel_volume_ml
     if isinstance(lesions, np.ndarray) and np.issubdtype(lesions.dtype, np.integer):
         check_same_grid("labels", lesions, grid)
         if metrics is None:
-            metrics = lesion_metrics(arr, lesions, affine=grid.affine)
+            metrics = lesion_metrics(GridImage(arr, grid), lesions)  # no second conversion
         # Labels are disjoint: sums over lesions equal sums over the union.
         centroids = {m.lesion_id: m.centroid_lps_mm for m in metrics}
         tmtv = float(sum(m.n_voxels for m in metrics)) * vox_ml

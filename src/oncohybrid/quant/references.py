@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from oncohybrid.errors import GeometryError, InputError
-from oncohybrid.segment.grid import VoxelGrid, as_grid, check_same_grid
+from oncohybrid.segment.grid import VoxelGrid, check_same_grid, image_grid
 
 LIVER_DIAMETER_MM = 30.0
 BLOOD_POOL_DIAMETER_MM = 10.0
@@ -235,7 +235,7 @@ def liver_reference(
        point (maximum of the Euclidean distance transform in mm), which in practice lies
        in the bulk of the right lobe. A note is added when the sphere does not fit.
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     _check_ratio(sul_per_suv)
     notes: list[str] = []
     ct_arr = None
@@ -373,7 +373,7 @@ def blood_pool_reference(
        (A round tumour in the medial lung scores like the aorta on CT in the slices it
        spans; a plain median over each slice's best pixel could land on it or between.)
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     _check_ratio(sul_per_suv)
     notes: list[str] = []
     proof = AnatomyProof((), ())

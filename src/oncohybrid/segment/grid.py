@@ -1,9 +1,13 @@
 """Voxel-grid geometry shared by the segmentation and PET quantification functions.
 
-Every function of :mod:`oncohybrid.segment` and :mod:`oncohybrid.quant.pet` takes an image
-either as a :class:`highdicom.Volume` (array + 4 x 4 affine in LPS millimetres) or as a bare
-array with explicit ``spacing_mm`` or ``affine``; this module turns both into one
-:class:`VoxelGrid` so that no function has to hope the spacing is right.
+Every function of :mod:`oncohybrid.segment`, :mod:`oncohybrid.quant.pet` and
+:mod:`oncohybrid.quant.references` takes an image either as a :class:`GridImage` (the one
+volume type carried through quant/segment), a :class:`highdicom.Volume` (array + 4 x 4
+affine in LPS millimetres) or a bare array with explicit ``spacing_mm`` or ``affine``; this
+module turns them into one :class:`VoxelGrid` so that no function has to hope the spacing
+is right. A caller that runs several of these functions on one image converts it once at
+its edge (:func:`grid_image`) and passes the :class:`GridImage` on: :func:`image_grid`
+hands its array and grid back without converting again.
 
 Array axes follow highdicom's convention: ``(slice, row, column)``; the affine maps
 ``(k, i, j, 1)`` voxel indices (in that axis order) to LPS millimetres (PS3.3 C.7.6.2.1.1).
@@ -12,7 +16,7 @@ Array axes follow highdicom's convention: ``(slice, row, column)``; the affine m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,6 +60,75 @@ class VoxelGrid:
         """Map (..., 3) LPS millimetres to fractional voxel indices."""
         p = np.asarray(lps_mm, dtype=np.float64) - self.affine[:3, 3]
         return p @ np.linalg.inv(self.affine[:3, :3]).T
+
+
+@dataclass(frozen=True)
+class GridImage:
+    """A 3-D image array on its :class:`VoxelGrid`: the volume type quant/segment carry.
+
+    Built once from a :class:`highdicom.Volume` or an array plus geometry by
+    :func:`grid_image`; every function of quant/segment accepts it in place of the volume.
+    ``array`` and ``affine`` make it look like a volume to :func:`as_grid` as well.
+    """
+
+    array: np.ndarray = field(repr=False)
+    grid: VoxelGrid
+
+    def __post_init__(self) -> None:
+        check_same_grid("image array", self.array, self.grid)
+
+    @property
+    def affine(self) -> np.ndarray:
+        """4 x 4 index-to-LPS affine of the grid."""
+        return self.grid.affine
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Array shape ``(slice, row, column)``."""
+        return self.grid.shape
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """Voxel spacing along the three array axes (mm)."""
+        return self.grid.spacing_mm
+
+
+def grid_image(
+    image: Any,
+    spacing_mm: Sequence[float] | None = None,
+    affine: np.ndarray | None = None,
+) -> GridImage:
+    """Convert an image once into the :class:`GridImage` that quant/segment pass around.
+
+    A :class:`GridImage` is returned as it is.
+
+    >>> img = grid_image(np.zeros((2, 3, 4)), spacing_mm=(3.0, 4.0, 4.0))
+    >>> img.shape, grid_image(img) is img
+    ((2, 3, 4), True)
+    """
+    if isinstance(image, GridImage):
+        _no_geometry(spacing_mm, affine)
+        return image
+    arr, grid = as_grid(image, spacing_mm, affine)
+    return GridImage(arr, grid)
+
+
+def image_grid(
+    image: Any,
+    spacing_mm: Sequence[float] | None = None,
+    affine: np.ndarray | None = None,
+) -> tuple[np.ndarray, VoxelGrid]:
+    """``(array, grid)`` of any accepted image: a :class:`GridImage` without conversion,
+    anything else through :func:`as_grid`."""
+    if isinstance(image, GridImage):
+        _no_geometry(spacing_mm, affine)
+        return image.array, image.grid
+    return as_grid(image, spacing_mm, affine)
+
+
+def _no_geometry(spacing_mm: Sequence[float] | None, affine: np.ndarray | None) -> None:
+    if spacing_mm is not None or affine is not None:
+        raise InputError("give either an image with its geometry or spacing_mm/affine, not both")
 
 
 def as_grid(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -31,7 +31,7 @@ from skimage.segmentation import flood
 
 from oncohybrid.errors import InputError
 from oncohybrid.segment.components import CONNECTIVITIES, label_lesions, order_labels, structure
-from oncohybrid.segment.grid import VoxelGrid, as_grid, check_same_grid
+from oncohybrid.segment.grid import VoxelGrid, check_same_grid, image_grid
 
 
 class ThresholdMethod(StrEnum):
@@ -132,7 +132,7 @@ def segment_lesions(
     >>> seg.n_lesions, int((seg.labels == 1).sum())
     (1, 64)
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     if isinstance(method, str) and method in PRESETS:
         m, preset = PRESETS[method]
         if m is ThresholdMethod.FIXED and threshold_suv is None:
@@ -195,6 +195,55 @@ def segment_lesions(
         preselect_suv=(preselect_suv if (m is ThresholdMethod.RELATIVE and vois is None) else None),
         connectivity=connectivity,
         min_volume_ml=float(min_volume_ml),
+        excluded_regions=names,
+    )
+
+
+def drop_lesions(
+    seg: LesionSegmentation, lesion_ids: Sequence[int], regions: Sequence[str] = ()
+) -> LesionSegmentation:
+    """``seg`` without the lesions ``lesion_ids``; the others renumbered 1..m in their order.
+
+    For a ``fixed`` or ``percist`` segmentation this is exactly what segmenting again with
+    the dropped lesions' masks (dilated by one voxel, 6-neighbourhood) excluded gives: a
+    voxel >= the threshold that touches a lesion face-on belongs to that lesion (every
+    connectivity includes the 6 face neighbours), so the exclusion removes the dropped
+    lesions and nothing else, the remaining components are unchanged and so are their
+    SUVmax order, ids and boxes. ``regions`` are appended to ``excluded_regions``.
+    Not for ``relative`` (41%) segmentations: removing a lesion changes the preselection
+    components and so the other lesions' VOIs; segment those again with ``exclude``.
+
+    >>> img = np.zeros((9, 9, 9), np.float32); img[1:3, 1:3, 1:3] = 5; img[5:8, 5:8, 5:8] = 9
+    >>> seg = segment_lesions(img, method="suv4", spacing_mm=(2.0, 2.0, 2.0))
+    >>> kept = drop_lesions(seg, [1], ["heart"])
+    >>> kept.n_lesions, int((kept.labels == 1).sum()), kept.excluded_regions
+    (1, 8, ('heart',))
+    """
+    if seg.rule == ThresholdMethod.RELATIVE:
+        raise InputError("drop_lesions: a relative (41%) segmentation must be segmented again")
+    drop = {int(k) for k in lesion_ids}
+    bad = sorted(k for k in drop if not 1 <= k <= seg.n_lesions)
+    if bad:
+        raise InputError(f"drop_lesions: no lesion {bad} (ids are 1..{seg.n_lesions})")
+    labels = seg.labels.copy()
+    for k in sorted(drop):
+        sub = labels[seg.boxes[k - 1]]
+        sub[sub == k] = 0
+    keep = [k for k in range(1, seg.n_lesions + 1) if k not in drop]
+    # Ascending: each new id is below its old id and above every id already written, so no
+    # relabelled voxel is matched again.
+    for new, old in enumerate(keep, start=1):
+        if new != old:
+            sub = labels[seg.boxes[old - 1]]
+            sub[sub == old] = new
+    names = tuple(seg.excluded_regions) + tuple(
+        r for r in dict.fromkeys(regions) if r not in seg.excluded_regions
+    )
+    return replace(
+        seg,
+        labels=labels,
+        boxes=tuple(seg.boxes[k - 1] for k in keep),
+        n_lesions=len(keep),
         excluded_regions=names,
     )
 
@@ -321,7 +370,7 @@ def region_grow(
     >>> int(region_grow(img, (2, 2, 2), lower_suv=1.0, spacing_mm=(1, 1, 1)).sum())
     3
     """
-    arr, grid = as_grid(image, spacing_mm, affine)
+    arr, grid = image_grid(image, spacing_mm, affine)
     seed = tuple(int(i) for i in seed_index)
     if len(seed) != 3 or any(not 0 <= s < n for s, n in zip(seed, grid.shape, strict=True)):
         raise InputError(f"seed index {seed_index} is outside the image of shape {grid.shape}")

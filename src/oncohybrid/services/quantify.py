@@ -28,7 +28,14 @@ from oncohybrid.quant.references import (
     percist_threshold,
 )
 from oncohybrid.response.applicability import check_criteria
-from oncohybrid.segment.threshold import PRESETS, LesionSegmentation, segment_lesions
+from oncohybrid.segment.grid import GridImage, grid_image
+from oncohybrid.segment.threshold import (
+    PRESETS,
+    LesionSegmentation,
+    ThresholdMethod,
+    drop_lesions,
+    segment_lesions,
+)
 
 METHODS = tuple(PRESETS)  # percist, suv2.5, suv4, 41pct
 
@@ -329,6 +336,9 @@ def quantify_pet(
         ORGANS if whole_body_fdg else ())
     step("SUV")
     vol, scaling = suv_volume(pet_source, normalisation=Normalisation.BW)
+    # The one conversion of the PET to the quant/segment volume type: every step below
+    # takes this GridImage as it is (issue #11: it was converted again at each call).
+    img = grid_image(vol)
     f = scaling.factors
     sul_per_suv = None
     if Normalisation.BW in f and Normalisation.LBM_JANMA in f:
@@ -349,14 +359,14 @@ def quantify_pet(
     liver = blood = None
     try:
         liver = liver_reference(
-            vol, ct=ct_on_pet, centre_lps_mm=liver_centre_lps_mm, sul_per_suv=sul_per_suv
+            img, ct=ct_on_pet, centre_lps_mm=liver_centre_lps_mm, sul_per_suv=sul_per_suv
         )
     except GeometryError as exc:
         notes.append(f"liver reference unavailable: {exc}")
     if ct_on_pet is not None or blood_pool_centre_lps_mm is not None:
         try:
             blood = blood_pool_reference(
-                vol, ct=ct_on_pet, centre_lps_mm=blood_pool_centre_lps_mm, sul_per_suv=sul_per_suv
+                img, ct=ct_on_pet, centre_lps_mm=blood_pool_centre_lps_mm, sul_per_suv=sul_per_suv
             )
         except GeometryError as exc:
             notes.append(f"blood-pool reference unavailable: {exc}")
@@ -382,7 +392,7 @@ def quantify_pet(
                 "or --blood-pool-centre X,Y,Z (LPS mm)"
             )
         seg = segment_lesions(
-            vol,
+            img,
             method="percist",
             threshold_suv=threshold.threshold_suv,
             connectivity=connectivity,
@@ -394,7 +404,7 @@ def quantify_pet(
             notes.append("41pct preselection at SUV 2.5: no PERCIST threshold (no proven "
                          "liver or blood-pool reference)")
         seg = segment_lesions(
-            vol,
+            img,
             method="41pct",
             preselect_suv=pre,
             background_corrected=background_corrected,
@@ -403,7 +413,7 @@ def quantify_pet(
         )
     else:
         seg = segment_lesions(
-            vol, method=method, connectivity=connectivity, min_volume_ml=min_volume_ml
+            img, method=method, connectivity=connectivity, min_volume_ml=min_volume_ml
         )
     physio: dict[str, Any] = {"organs": list(organs), "default": exclude_physiological is None,
                               "rules": "docs/pet-metrics.md (physiological uptake)",
@@ -411,16 +421,16 @@ def quantify_pet(
     if organs and seg.n_lesions:
         step("physiological uptake")
         seg, physio["excluded"] = _exclude_physiological(
-            vol, seg, organs, ct_on_pet, None if liver is None else liver.suv_mean,
+            img, seg, organs, ct_on_pet, None if liver is None else liver.suv_mean,
             method=method, threshold=threshold, background_corrected=background_corrected,
             connectivity=connectivity, min_volume_ml=min_volume_ml)
         for e in physio["excluded"]:
             notes.append(f"excluded as physiological uptake ({e['organ']}): SUVmax "
                          f"{e['suv_max']:.2f}, {e['mtv_ml']:.0f} ml - {e['reason']}")
     step("metrics")
-    mets = lesion_metrics(vol, seg.labels, sul_per_suv=sul_per_suv, boxes=seg.boxes)
-    wb = whole_body_metrics(vol, seg.labels, affine=None, bsa_m2=bsa_m2, metrics=mets)
-    grid = seg.grid
+    mets = lesion_metrics(img, seg.labels, sul_per_suv=sul_per_suv, boxes=seg.boxes)
+    wb = whole_body_metrics(img, seg.labels, bsa_m2=bsa_m2, metrics=mets)
+    grid = img.grid
     return QuantifyResult(
         pet_source=str(pet_source),
         suv_json=scaling.to_json(),
@@ -487,19 +497,25 @@ def tracer_summary(series_uid: str, settings: Any = None) -> dict[str, Any]:
     return identify_tracer(header).to_json()
 
 
-def _exclude_physiological(vol: Any, seg: LesionSegmentation, organs: Sequence[str],
+def _exclude_physiological(img: GridImage, seg: LesionSegmentation, organs: Sequence[str],
                            ct_on_pet: np.ndarray | None, liver_mean: float | None, *,
                            method: str, threshold: PercistThreshold | None,
                            background_corrected: bool, connectivity: int,
                            min_volume_ml: float) -> tuple[LesionSegmentation, list[dict]]:
     """Drop components judged physiological (detect.physiological) whose guessed organ is in
-    ``organs``, by re-segmenting with their masks excluded (ids stay 1..n by SUVmax)."""
+    ``organs`` (ids stay 1..n by SUVmax).
+
+    ``fixed``/``percist``: the components are removed from the labels
+    (:func:`oncohybrid.segment.threshold.drop_lesions`, the same labels as segmenting again
+    with their dilated masks excluded, without the second segmentation); ``relative`` (41%)
+    is segmented again with the masks excluded, since removing a component changes the
+    other lesions' preselection VOIs."""
     from scipy import ndimage
 
     from oncohybrid.detect.physiological import guess_organ, physiological_components
 
-    arr = np.asarray(vol.array)
-    grid = seg.grid
+    arr = img.array
+    grid = img.grid
     spacing = tuple(float(v) for v in grid.spacing_mm)
     drop = physiological_components(seg.labels, seg.boxes, arr, spacing, liver_mean)
     if not drop:
@@ -518,7 +534,8 @@ def _exclude_physiological(vol: Any, seg: LesionSegmentation, organs: Sequence[s
         if zs.size:
             lung_range = (float(zs.min()), float(zs.max()))
     vox_ml = grid.voxel_volume_ml
-    masks: dict[str, np.ndarray] = {}
+    relative = seg.rule == ThresholdMethod.RELATIVE
+    masks: dict[str, np.ndarray] = {}  # organ -> components (only to segment 41% again)
     excluded = []
     for k, why in sorted(drop.items()):
         box = seg.boxes[k - 1]
@@ -530,26 +547,25 @@ def _exclude_physiological(vol: Any, seg: LesionSegmentation, organs: Sequence[s
                             lung_z_range_mm=lung_range)
         if organ not in organs:
             continue
-        full = masks.setdefault(organ, np.zeros(grid.shape, bool))
-        full[box] |= m
+        if relative:
+            full = masks.setdefault(organ, np.zeros(grid.shape, bool))
+            full[box] |= m
         excluded.append({"component": k, "organ": organ, "reason": why,
                          "suv_max": float(arr[box][m].max()), "mtv_ml": mtv,
                          "centroid_lps_mm": [round(float(v), 1) for v in centroid]})
-    if not masks:
+    if not excluded:
         return seg, []
+    if not relative:
+        # Same labels, ids, boxes and excluded_regions as segmenting again with the
+        # dilated masks excluded (see drop_lesions), without the second segmentation.
+        regions = list(dict.fromkeys(e["organ"] for e in excluded))
+        return drop_lesions(seg, [e["component"] for e in excluded], regions), excluded
     # dilate by one voxel: the re-segmentation must not keep the component's blurred rim
     masks = {o: ndimage.binary_dilation(m) for o, m in masks.items()}
-    kw: dict[str, Any] = {"connectivity": connectivity, "min_volume_ml": min_volume_ml,
-                          "exclude": masks}
-    if method == "percist":
-        assert threshold is not None
-        kw.update(method="percist", threshold_suv=threshold.threshold_suv)
-    elif method == "41pct":
-        kw.update(method="41pct", background_corrected=background_corrected,
-                  preselect_suv=threshold.threshold_suv if threshold is not None else 2.5)
-    else:
-        kw.update(method=method)
-    return segment_lesions(vol, **kw), excluded
+    return segment_lesions(
+        img, method="41pct", background_corrected=background_corrected,
+        preselect_suv=threshold.threshold_suv if threshold is not None else 2.5,
+        connectivity=connectivity, min_volume_ml=min_volume_ml, exclude=masks), excluded
 
 
 def write_lesion_seg(
