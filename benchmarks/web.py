@@ -9,6 +9,15 @@ server in the same run. Goal: fused slice p95 ≤ 100 ms.
     .venv/bin/python benchmarks/web.py                 # clinical-size demo (default)
     .venv/bin/python benchmarks/web.py --size small    # faster set-up
     .venv/bin/python benchmarks/web.py --home DIR      # an existing workspace (make demo)
+    .venv/bin/python benchmarks/web.py --worklist-studies 100000   # worklist on PostgreSQL
+
+``--worklist-studies N`` benchmarks the worklist instead: a PostgreSQL server of its own
+(started as ``tests/pg_fixture.py`` does), N studies (1-4 per patient) bulk-loaded with
+``COPY`` (a CT and a PET series each, a tenth of the patients assessed), the worklist
+service in process against the previous Python-paged worklist (the oracle of
+``tests/web/test_worklist_sql_paging.py``) on the same database, then worklist pages over
+HTTP with the same clients as above next to the static-file baseline.
+Goal: worklist page p95 ≤ 100 ms.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from pathlib import Path
 import httpx
 
 GOAL_FUSED_P95_MS = 100.0
+GOAL_WORKLIST_P95_MS = 100.0
+GOAL_PATIENT_P95_MS = 100.0
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -61,6 +73,170 @@ def build(home: Path, size: str, assess: bool) -> None:
         t0 = time.perf_counter()
         assess_patient(truth["patients"][0]["patient_id"], settings=settings)
         print(f"set-up: assessed in {time.perf_counter() - t0:.1f} s")
+
+
+def bulk_load_worklist(url: str, n_studies: int) -> None:
+    """N studies of N/4 patients (1-4 each), a CT and a PET series per study, by COPY."""
+    import datetime as dt
+    import random
+
+    import psycopg
+
+    rng = random.Random(2026)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    tracers = ["Fluorodeoxyglucose", "PSMA-11", "Dotatate"]
+    patients, studies, series = [], [], []
+    while len(studies) < n_studies:
+        pk = len(patients) + 1
+        patients.append((pk, f"WL{pk:07d}", "", f"Doe^{pk}", "FM"[pk % 2]))
+        for _ in range(min(rng.randint(1, 7) // 2 + 1, n_studies - len(studies))):
+            st = len(studies) + 1
+            day = dt.date(2015, 1, 1) + dt.timedelta(days=rng.randint(0, 3650))
+            studies.append((st, f"1.2.826.0.1.3680043.10.1.{st}", pk, day, f"A{st}"))
+            for n, (mod, tracer) in enumerate([("CT", None), ("PT", rng.choice(tracers))]):
+                se = len(series) + 1
+                series.append((se, f"1.2.826.0.1.3680043.10.2.{se}", st, mod, n + 1, tracer,
+                               200))
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        # One COPY at a time: a connection carries a single COPY in progress.
+        for sql, rows in (
+            ("COPY patients (id, patient_id, issuer_of_patient_id, patient_name, patient_sex) "
+             "FROM STDIN", patients),
+            ("COPY studies (id, study_instance_uid, patient_pk, study_date, accession_number) "
+             "FROM STDIN", studies),
+            ("COPY series (id, series_instance_uid, study_pk, modality, series_number, "
+             "radiopharmaceutical, number_of_instances) FROM STDIN", series),
+        ):
+            with cur.copy(sql) as cp:
+                for row in rows:
+                    cp.write_row(row)
+        cur.execute(
+            "INSERT INTO record_assessments (patient_pk, criterion, run_uid, case_json, "
+            "result_json, software_version, created_at) SELECT id, 'recist1.1', "
+            "'2.25.' || id, '{}', '{}', 'bench', now() FROM patients WHERE id % 10 = 0")
+        for table in ("patients", "studies", "series", "record_assessments"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))")
+        conn.commit()
+        conn.autocommit = True
+        cur.execute("VACUUM ANALYZE")
+    print(f"set-up: {len(patients)} patients, {len(studies)} studies, {len(series)} series "
+          "bulk-loaded")
+
+
+def worklist_benchmark(args: argparse.Namespace) -> None:
+    """Worklist pages on PostgreSQL with ``args.worklist_studies`` studies."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "web"))
+    from pg_fixture import PgServer, _pg_bindir
+
+    bindir = _pg_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL server binaries (pg_ctl, initdb) not found")
+    server = PgServer(bindir)
+    server.start()
+    tmp = tempfile.TemporaryDirectory(prefix="oh-web-bench-wl-")
+    try:
+        url = server.create_database()
+        os.environ["ONCOHYBRID_DATABASE_URL"] = url
+        os.environ["ONCOHYBRID_HOME"] = tmp.name
+        from oncohybrid.config import get_settings
+        from oncohybrid.services.users import ensure_demo_user
+        from oncohybrid.services.worklist import WorklistQuery, worklist
+        from oncohybrid.store.db import get_engine
+
+        settings = get_settings(tmp.name)
+        get_engine(settings)  # creates the schema (Alembic)
+        t0 = time.perf_counter()
+        bulk_load_worklist(url, args.worklist_studies)
+        print(f"set-up: {time.perf_counter() - t0:.1f} s")
+        from test_worklist_sql_paging import _python_paged_worklist
+
+        queries = {
+            "page 1": WorklistQuery(),
+            "page 40": WorklistQuery(page=40),
+            "page 900": WorklistQuery(page=900),
+            "PET, page 3": WorklistQuery(modality="PT", page=3),
+            "tracer psma": WorklistQuery(tracer="psma"),
+            "name search": WorklistQuery(q="doe^1234"),
+            "status assessed": WorklistQuery(status="assessed", page=2),
+            "status new": WorklistQuery(status="new"),
+        }
+        print(f"\nworklist service in process (median of 3), {args.worklist_studies} studies "
+              f"on PostgreSQL")
+        print(f"{'query':<18}{'SQL-paged ms':>14}{'Python-paged ms':>17}{'ratio':>8}")
+        for name, q in queries.items():
+            times = {}
+            for label, fn in (("sql", worklist), ("python", _python_paged_worklist)):
+                ts = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    res = fn(q, settings)
+                    ts.append((time.perf_counter() - t0) * 1000)
+                times[label] = (statistics.median(ts), res)
+            assert times["sql"][1] == times["python"][1], name
+            print(f"{name:<18}{times['sql'][0]:>14.1f}{times['python'][0]:>17.1f}"
+                  f"{times['sql'][0] / times['python'][0]:>7.2f}×")
+
+        user, password = ensure_demo_user(settings)
+        urls = [f"/api/worklist?page_no={n}" for n in (1, 2, 3, 10, 40, 200, 900)]
+        urls += ["/api/worklist?modality=PT&page_no=3", "/api/worklist?tracer=dotatate",
+                 "/api/worklist?q=doe%5E777", "/api/worklist?status=new"]
+        pages = [u.replace("/api/worklist", "/") for u in urls[:4]]
+        serve_and_measure(tmp.name, user, password, args, {
+            "static file (baseline)": ["/static/app.css"],
+            "worklist API": urls,
+            "worklist page (HTML)": pages,
+        }, goals={"worklist API": GOAL_WORKLIST_P95_MS,
+                  "worklist page (HTML)": GOAL_WORKLIST_P95_MS})
+    finally:
+        from oncohybrid.store.db import dispose_engines
+
+        dispose_engines()
+        server.stop()
+        tmp.cleanup()
+
+
+def serve_and_measure(home: str | Path, user: str, password: str, args: argparse.Namespace,
+                      cases: dict[str, list[str]], goals: dict[str, float]) -> None:
+    """Start ``oncohybrid serve`` on ``home`` and print p50/p95 per case (first = baseline)."""
+    port = _free_port()
+    env = dict(os.environ, ONCOHYBRID_HOME=str(home))
+    exe = Path(sys.executable).with_name("oncohybrid")
+    log = open(Path(home) / "bench-serve.log", "wb")  # noqa: SIM115 - closed at the end
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        clients = [sign_in(base, user, password) for _ in range(args.clients)]
+        for urls in cases.values():  # warm-up
+            run_load(clients[:1], urls, 3)
+        print(f"\n{args.clients} concurrent clients × {args.requests} requests, loopback")
+        print(f"{'endpoint':<26}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>9}{'p50/static':>12}")
+        base_p50 = None
+        for name, urls in cases.items():
+            t0 = time.perf_counter()
+            lat = run_load(clients, urls, args.requests)
+            wall = time.perf_counter() - t0
+            p50, p95 = pct(lat, 50), pct(lat, 95)
+            base_p50 = base_p50 or p50
+            print(f"{name:<26}{p50:>9.1f}{p95:>9.1f}{len(lat) / wall:>9.0f}"
+                  f"{p50 / base_p50:>11.1f}×")
+            if name in goals:
+                verdict = "meets" if p95 <= goals[name] else "MISSES"
+                print(f"  {name} p95 {p95:.1f} ms {verdict} the goal of ≤ {goals[name]:.0f} ms")
+        for c in clients:
+            c.close()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
 
 
 def sign_in(base: str, username: str, password: str) -> httpx.Client:
@@ -113,7 +289,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--requests", type=int, default=60, help="per client and endpoint")
     ap.add_argument("--no-assess", action="store_true")
+    ap.add_argument("--worklist-studies", type=int, default=0,
+                    help="benchmark the worklist on PostgreSQL with this many studies")
     args = ap.parse_args()
+    if args.worklist_studies:
+        worklist_benchmark(args)
+        return
 
     tmp = None
     if args.home is None:
