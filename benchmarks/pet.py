@@ -20,6 +20,14 @@ computed sphere by sphere at every lesion voxel:
 Peak traced memory (tracemalloc) of the pipeline is reported against the float32 volume.
 Goals: pipeline < 1 s, >= 50x the brute-force SUVpeak, peak memory <= 4x the float32 volume.
 
+Issue #11 (quantify without waste), each against its baseline in the same run:
+
+4. one volume type: the references/segmentation/metrics chain on a GridImage built once
+   (segment.grid.grid_image) against the same chain given the bare array + spacing at
+   every call (converted by as_grid at each step, as quantify_pet did); same numbers;
+5. physiological exclusion of a fixed segmentation: drop_lesions against segmenting again
+   with the dropped components' dilated masks excluded (the old path); identical labels.
+
 Run: .venv/bin/python benchmarks/pet.py [--quick]
 """
 
@@ -44,7 +52,8 @@ from oncohybrid.quant.pet import (  # noqa: E402
     whole_body_metrics,
 )
 from oncohybrid.quant.references import liver_reference  # noqa: E402
-from oncohybrid.segment.threshold import segment_lesions  # noqa: E402
+from oncohybrid.segment.grid import grid_image  # noqa: E402
+from oncohybrid.segment.threshold import drop_lesions, segment_lesions  # noqa: E402
 
 SPACING = (3.0, 4.0, 4.0)
 
@@ -242,6 +251,56 @@ def main() -> None:
         f"SUVpeak {len(subset)} lesions: fast {t_fast_sub:.4f} s, brute force (weights per "
         f"sphere, 10^3 sub-samples) {t_brute:.2f} s -> {t_brute / t_fast_sub:.0f}x (goal >= 50x);"
         f" max |diff| {np.max(np.abs(np.subtract(fast_sub, brute))):.1e} (sub-sampled weights)"
+    )
+
+    one_volume_type(suv)
+    exclusion(suv, seg)
+
+
+def _chain(image, spacing):
+    """quantify_pet's quant/segment steps on one image (spacing: bare array geometry)."""
+    kw = {} if spacing is None else {"spacing_mm": spacing}
+    liver = liver_reference(image, centre_lps_mm=liver_centre_lps(image.shape), **kw)
+    seg = segment_lesions(image, method="suv4", min_volume_ml=0.1, **kw)
+    mets = lesion_metrics(image, seg.labels, boxes=seg.boxes, **kw)
+    wb = whole_body_metrics(image, seg.labels, bsa_m2=1.9, metrics=mets, **kw)
+    return liver.suv_mean, seg.n_lesions, [m.suv_peak.value for m in mets], wb.tmtv_ml
+
+
+def one_volume_type(suv: np.ndarray) -> None:
+    base, new = [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r0 = _chain(suv, SPACING)
+        base.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        r1 = _chain(grid_image(suv, spacing_mm=SPACING), None)
+        new.append(time.perf_counter() - t0)
+    same = r0 == r1
+    print(
+        f"one volume type: chain on a GridImage built once {min(new):.3f} s vs converted at "
+        f"every call (baseline) {min(base):.3f} s -> {min(base) / min(new):.2f}x; "
+        f"same numbers: {same}"
+    )
+
+
+def exclusion(suv: np.ndarray, seg) -> None:
+    ids = list(range(2, seg.n_lesions + 1, 7))  # "physiological" components to drop
+    kw = {"method": "suv4", "connectivity": 26, "min_volume_ml": 0.1}
+    base, new = [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        masks = {"organ": ndimage.binary_dilation(np.isin(seg.labels, ids))}
+        again = segment_lesions(suv, exclude=masks, spacing_mm=SPACING, **kw)
+        base.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        dropped = drop_lesions(seg, ids, ["organ"])
+        new.append(time.perf_counter() - t0)
+    same = bool(np.array_equal(again.labels, dropped.labels)) and again.boxes == dropped.boxes
+    print(
+        f"physiological exclusion ({len(ids)} of {seg.n_lesions} components): drop_lesions "
+        f"{min(new):.4f} s vs segmenting again with dilated masks (baseline) {min(base):.3f} s"
+        f" -> {min(base) / min(new):.0f}x; identical labels and boxes: {same}"
     )
 
 
