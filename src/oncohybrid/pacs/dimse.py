@@ -34,9 +34,9 @@ from pynetdicom.sop_class import (
 )
 
 from oncohybrid.errors import DicomError, PacsError
+from oncohybrid.pacs.association import MAX_PDU_BYTES, tune_association
 from oncohybrid.pacs.node import PacsNode
 from oncohybrid.pacs.query import StudyQuery, StudyResult, study_result_from_dataset
-from oncohybrid.pacs.scp import MAX_PDU_BYTES, tune_association
 
 log = logging.getLogger(__name__)
 
