@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/assess.py                   # 20 patients x 3 timepoints, small
     .venv/bin/python benchmarks/assess.py --patients 4 --timepoints 4
     .venv/bin/python benchmarks/assess.py --pvc-fwhm-mm 6   # partial-volume corrected SUVs
+    .venv/bin/python benchmarks/assess.py --size clinical --patients 2   # the #11 goal
 
 Prints the cohort generation and ingest time (not part of the assessment), then per
 patient the wall time of ``assess_patient`` and where it goes (load, references,
@@ -12,6 +13,14 @@ categories equal to those on the ground-truth measurements (tests/assess/assess_
 PET values of the noise-free image of the same cohort inside the true lesions; the older
 "painted SUV" truth is reported alongside for comparison). The baseline in the same run
 is the stage ``load`` (reading the series from disk), so ratios are "× reading the data".
+
+Parallel vs sequential (#11): each patient is first assessed on one thread (``workers=1``,
+the sequential path, baseline) and then with the default thread pool (timepoints and
+registration pairs in parallel; ``$ONCOHYBRID_ASSESS_WORKERS`` or the CPU count); the
+wall times, their ratio, the ratio to the 4 s per patient goal, and whether both runs
+gave identical criteria, cases and tracks are printed. ``--sequential`` times only the
+sequential path; ``--no-sequential-baseline`` only the parallel one. Stage times are
+summed over threads (with several threads they add up to more than the wall time).
 """
 
 from __future__ import annotations
@@ -27,6 +36,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "assess"))
 
 CRITERIA = ["recist1.1", "percist", "lugano"]
+#: Seconds per patient the #11 goal allows at clinical size (256² × 281 CT, 3 timepoints).
+GOAL_S = 4.0
+
+
+def _fingerprint(res) -> str:
+    """What must not depend on the threads: criteria, cases, roles and tracks."""
+    tracks = [[t.id, t.site, t.nodal, t.first, t.values, t.labels] for t in res.course.tracks]
+    return json.dumps([res.criteria, res.cases, res.roles, tracks, res.notes],
+                      sort_keys=True, default=str)
 
 
 def main() -> None:
@@ -37,6 +55,11 @@ def main() -> None:
     ap.add_argument("--size", default="small", choices=["small", "clinical"])
     ap.add_argument("--pvc-fwhm-mm", type=float, default=None,
                     help="Partial-volume correction of the PET metrics (phantom: 6 mm).")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--sequential", action="store_true",
+                      help="Time only the sequential path (workers=1).")
+    mode.add_argument("--no-sequential-baseline", action="store_true",
+                      help="Time only the parallel path (no baseline in this run).")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="oncohybrid-bench-assess-") as tmp:
@@ -51,7 +74,12 @@ def main() -> None:
         )
 
         from oncohybrid.phantom import generate_cohort
-        from oncohybrid.services.assess import AssessParams, assess_patient, run_criteria
+        from oncohybrid.services.assess import (
+            AssessParams,
+            assess_patient,
+            assess_workers,
+            run_criteria,
+        )
         from oncohybrid.services.ingest import Ingestor
         from oncohybrid.services.record import patient_record
 
@@ -74,14 +102,25 @@ def main() -> None:
               f"noise-free truth cohort {t3 - t2:.1f} s")
         stages: dict[str, float] = {}
         walls = []
+        seq_walls: list[float] = []
+        identical = 0
         match_ok = match_n = cat_ok = cat_n = painted_ok = nf_ok = vois_ok = vois_n = 0
         detections = false_pos = 0
         diffs = []
         for p in truth["patients"]:
-            s0 = time.perf_counter()
-            res = assess_patient(p["patient_id"], CRITERIA,
-                                 params=AssessParams(pvc_fwhm_mm=args.pvc_fwhm_mm))
-            wall = time.perf_counter() - s0
+            params = AssessParams(pvc_fwhm_mm=args.pvc_fwhm_mm)
+            seq = None
+            if not args.no_sequential_baseline:
+                s0 = time.perf_counter()
+                seq = assess_patient(p["patient_id"], CRITERIA, params=params, workers=1)
+                seq_walls.append(time.perf_counter() - s0)
+            if args.sequential:
+                res, wall = seq, seq_walls[-1]
+            else:
+                s0 = time.perf_counter()
+                res = assess_patient(p["patient_id"], CRITERIA, params=params)
+                wall = time.perf_counter() - s0
+                identical += seq is not None and _fingerprint(seq) == _fingerprint(res)
             walls.append(wall)
             for k, v in res.timings_s.items():
                 stages[k] = stages.get(k, 0.0) + v
@@ -130,8 +169,17 @@ def main() -> None:
             print(f"  {p['patient_id']} {p['response_pattern']:10s} {wall:6.1f} s", flush=True)
         total = sum(walls)
         n = len(walls)
-        print(f"\nassess_patient: {total / n:.1f} s per patient (min {min(walls):.1f}, "
-              f"max {max(walls):.1f}), {total:.0f} s for {n} patients")
+        workers = 1 if args.sequential else assess_workers(args.timepoints)
+        print(f"\nassess_patient ({workers} thread{'s' if workers > 1 else ''}): "
+              f"{total / n:.1f} s per patient (min {min(walls):.1f}, "
+              f"max {max(walls):.1f}), {total:.0f} s for {n} patients; "
+              f"{total / n / GOAL_S:.2f} x the {GOAL_S:g} s goal")
+        if seq_walls and not args.sequential:
+            seq_mean = sum(seq_walls) / len(seq_walls)
+            print(f"sequential path (workers=1, same run): {seq_mean:.1f} s per patient; "
+                  f"parallel / sequential = {total / n / seq_mean:.2f} "
+                  f"({seq_mean / (total / n):.2f}x faster); identical results: "
+                  f"{identical}/{n} patients")
         base = stages.get("load", 0.0) or 1e-9
         print(f"{'stage':14s} {'s/patient':>10s} {'share':>7s} {'x load':>7s}")
         for k, v in sorted(stages.items(), key=lambda kv: -kv[1]):
@@ -147,7 +195,12 @@ def main() -> None:
               f"= {painted_ok / max(cat_n, 1):.1%})")
         for d in diffs:
             print("  differs:", d)
-        print(json.dumps({"s_per_patient": total / n, "stages_s_per_patient":
+        print(json.dumps({"s_per_patient": total / n, "workers": workers,
+                          "sequential_s_per_patient":
+                              sum(seq_walls) / len(seq_walls) if seq_walls else None,
+                          "x_goal": total / n / GOAL_S,
+                          "identical_to_sequential": [identical, n],
+                          "stages_s_per_patient":
                           {k: v / n for k, v in stages.items()},
                           "match_correct": [match_ok, match_n],
                           "categories_equal": [cat_ok, cat_n],

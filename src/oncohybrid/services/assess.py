@@ -31,8 +31,10 @@ onto their parameters.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +56,10 @@ from oncohybrid.tracking.course import (
 )
 
 __all__ = [  # the longitudinal types stay importable from here for existing callers
-    "AssessParams", "AssessResult", "Course", "DetectedLesion", "TimepointAnalysis",
-    "TimepointInput", "Track", "analyse_timepoint", "assess_patient", "build_case",
-    "case_references", "detection_params", "group_timepoints", "propose_roles",
-    "reassess_from_record", "run_criteria", "track_course",
+    "WORKERS_ENV", "AssessParams", "AssessResult", "Course", "DetectedLesion",
+    "TimepointAnalysis", "TimepointInput", "Track", "analyse_and_register", "analyse_timepoint",
+    "assess_patient", "assess_workers", "build_case", "case_references", "detection_params",
+    "group_timepoints", "propose_roles", "reassess_from_record", "run_criteria", "track_course",
 ]
 
 #: Criteria assessed when none are named.
@@ -288,6 +290,105 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                              notes, pet=vol)
 
 
+#: Environment variable: threads ``assess`` uses when ``workers`` is not given.
+WORKERS_ENV = "ONCOHYBRID_ASSESS_WORKERS"
+
+
+def assess_workers(n_tasks: int, workers: int | None = None) -> int:
+    """Threads for ``n_tasks`` independent tasks: ``workers``, else ``$ONCOHYBRID_ASSESS_WORKERS``,
+    else the CPU count; never more than the tasks, at least 1.
+
+    Threads, not processes: the heavy work (SimpleITK filters and registration, NumPy,
+    SciPy ndimage, pydicom pixel decoding) runs in C with the GIL released, and the
+    volumes need not be copied between processes.
+    """
+    if workers is None:
+        env = os.environ.get(WORKERS_ENV, "").strip()
+        if env:
+            try:
+                workers = int(env)
+            except ValueError:
+                raise InputError(f"${WORKERS_ENV}: expected a whole number of threads, "
+                                 f"got {env!r}") from None
+        else:
+            workers = os.cpu_count() or 1
+    return max(1, min(workers, n_tasks))
+
+
+def _map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> list[Any]:
+    """``[fn(x) for x in items]`` on ``workers`` threads; results in order, and the first
+    failure in item order is raised (as the sequential loop would), the rest cancelled."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assess")
+    try:
+        futures = [pool.submit(fn, x) for x in items]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def analyse_and_register(patient_id: str, inputs: Sequence[TimepointInput],
+                         params: AssessParams | None = None,
+                         timings: dict[str, float] | None = None, *,
+                         workers: int | None = None
+                         ) -> tuple[list[TimepointAnalysis], list[Any]]:
+    """Every timepoint analysed (:func:`analyse_timepoint`) and every follow-up CT
+    registered to the baseline CT (:func:`register_ct`): ``(analyses, [None, reg_1, ...])``.
+
+    With one worker, in order (timepoints, then registrations). With more, one thread
+    pool runs the timepoints and, as soon as the baseline and a follow-up are analysed,
+    that pair's registration, so a core freed by a timepoint starts a registration
+    instead of waiting for the last timepoint (3 timepoints on 2 cores: the third
+    overlaps the first registration). The results do not depend on the threads; stage
+    timings are summed over them. An error names the patient and the timepoint; the
+    first in timepoint order is raised, as sequentially.
+    """
+    from oncohybrid.imaging.register import register_ct
+
+    p = params or AssessParams()
+    timings = timings if timings is not None else {}
+    n = len(inputs)
+    if n == 0:
+        return [], []
+
+    def analyse(k: int) -> tuple[TimepointAnalysis, dict[str, float]]:
+        own: dict[str, float] = {}  # per task; merged in timepoint order below
+        try:
+            return analyse_timepoint(inputs[k], p, own), own
+        except OncohybridError as exc:
+            raise type(exc)(f"patient {patient_id}, timepoint {inputs[k].date}: {exc}") from exc
+
+    def register(base: TimepointAnalysis, a: TimepointAnalysis) -> tuple[Any, dict[str, float]]:
+        own: dict[str, float] = {}
+        with _Clock(own)("registration"):
+            reg = register_ct(base.ct, a.ct, resolution_mm=p.register_resolution_mm)
+        return reg, own
+
+    w = assess_workers(n + n - 1, workers)
+    if w <= 1:
+        done = [analyse(k) for k in range(n)]
+        regs_done = [register(done[0][0], done[k][0]) for k in range(1, n)]
+    else:
+        pool = ThreadPoolExecutor(max_workers=w, thread_name_prefix="assess")
+        try:
+            futures = [pool.submit(analyse, k) for k in range(n)]
+            # Submitted after every analysis, so FIFO start order guarantees the analyses
+            # they wait on are already running: no worker waits on a queued task.
+            reg_futures = [pool.submit(lambda k: register(futures[0].result()[0],
+                                                          futures[k].result()[0]), k)
+                           for k in range(1, n)]
+            done = [f.result() for f in futures]
+            regs_done = [f.result() for f in reg_futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for _result, own in (*done, *regs_done):
+        for stage, v in own.items():
+            timings[stage] = timings.get(stage, 0.0) + v
+    return [a for a, _own in done], [None, *(r for r, _own in regs_done)]
+
+
 class _Clock:
     """Accumulates wall time per stage into a dict (for the benchmark)."""
 
@@ -318,11 +419,16 @@ class _Stage:
 
 def track_course(patient_id: str, analyses: Sequence[TimepointAnalysis],
                  params: AssessParams | None = None,
-                 timings: dict[str, float] | None = None) -> tuple[Course, Any, list[Any]]:
+                 timings: dict[str, float] | None = None, *,
+                 registrations: Sequence[Any] | None = None,
+                 workers: int | None = 1) -> tuple[Course, Any, list[Any]]:
     """Register follow-ups to baseline, match lesions, and return the course.
 
     Returns ``(course, tracking_result, registrations)``; baseline lesions are named
     ``L1..Ln`` in descending SUVmax, new lesions continue the numbering.
+    ``registrations``: the follow-up CTs already registered to the baseline
+    (``[None, reg_1, ...]``, as :func:`analyse_and_register` returns); otherwise they are
+    computed here on ``workers`` threads (:func:`assess_workers`).
     """
     from oncohybrid.imaging.register import register_ct
     from oncohybrid.tracking import LesionObservation, TimepointLesions, track_lesions
@@ -330,10 +436,17 @@ def track_course(patient_id: str, analyses: Sequence[TimepointAnalysis],
     p = params or AssessParams()
     clock = _Clock(timings)
     base = analyses[0]
-    regs: list[Any] = [None]
-    with clock("registration"):
-        for a in analyses[1:]:
-            regs.append(register_ct(base.ct, a.ct, resolution_mm=p.register_resolution_mm))
+    if registrations is not None:
+        if len(registrations) != len(analyses):
+            raise InputError(f"registrations: expected {len(analyses)} (None first), "
+                             f"got {len(registrations)}")
+        regs: list[Any] = list(registrations)
+    else:
+        regs = [None]
+        with clock("registration"):
+            regs.extend(_map_ordered(
+                lambda a: register_ct(base.ct, a.ct, resolution_mm=p.register_resolution_mm),
+                analyses[1:], assess_workers(len(analyses) - 1, workers)))
     names: list[dict[str, str]] = []
     tps = []
     for k, a in enumerate(analyses):
@@ -605,8 +718,13 @@ def assess_patient(
     params: AssessParams | None = None,
     store: bool = True,
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> AssessResult:
-    """Segment, measure, track, assess and record one patient (module docstring)."""
+    """Segment, measure, track, assess and record one patient (module docstring).
+
+    ``workers``: threads for the per-timepoint analysis and the registrations
+    (:func:`assess_workers`; 1 = sequential). The results do not depend on it.
+    """
     from oncohybrid.services import record
 
     settings = settings or get_settings()
@@ -641,15 +759,13 @@ def assess_patient(
         except InputError as exc:
             raise InputError(f"patient {patient_id}, timepoint {tp.date}: {exc}") from exc
         tracer_notes.extend(f"{tp.date}: tracer: {w}" for w in dict.fromkeys(warn))
-    analyses = []
+    n_workers = assess_workers(len(inputs), workers)
     for k, tp in enumerate(inputs):
         step(f"timepoint {k} ({tp.date})")
-        try:
-            analyses.append(analyse_timepoint(tp, p, timings))
-        except OncohybridError as exc:
-            raise type(exc)(f"patient {patient_id}, timepoint {tp.date}: {exc}") from exc
+    analyses, regs = analyse_and_register(patient_id, inputs, p, timings, workers=n_workers)
     step("tracking")
-    course, tracking, regs = track_course(patient_id, analyses, p, timings)
+    course, tracking, regs = track_course(patient_id, analyses, p, timings,
+                                          registrations=regs)
     notes = tracer_notes + [f"{a.input.date}: {n}" for a in analyses for n in a.notes]
     for k, r in enumerate(regs[1:], start=1):
         notes.extend(f"{analyses[k].input.date}: registration: {n}" for n in r.notes)
