@@ -14,6 +14,7 @@ from oncohybrid.store.queries import Filters, list_patients, list_series, list_s
 __all__ = [
     "Filters",
     "database_revision",
+    "open_database",
     "list_patients",
     "list_series",
     "list_studies",
@@ -23,3 +24,9 @@ __all__ = [
 def database_revision(settings: Settings | None = None) -> str | None:
     """Open (and migrate, on first use) the database; return its Alembic revision."""
     return current_revision(get_engine(settings))
+
+
+def open_database(settings: Settings | None = None) -> None:
+    """Open the database, creating or migrating its schema (Alembic) on first use, so that
+    a server fails at start-up, not at its first request, when the database is unusable."""
+    get_engine(settings)

@@ -43,6 +43,7 @@ __all__ = [
     "point_lps",
     "viewer_info",
     "clear_cache",
+    "lesion_label_volume",
     "MIP_ANGLES",
     "PNG_COMPRESS_LEVEL",
 ]
@@ -364,6 +365,95 @@ def stored_label_volume(settings: Settings, vols: StudyVolumes, patient_pk: int 
                          default=0).array.astype(np.uint16)
     return labels, names
 
+
+#: Contour colours of the lesion labels 1, 2, ... (cycled).
+LABEL_PALETTE = [(56, 224, 123), (80, 170, 255), (255, 196, 0), (255, 99, 196),
+                 (0, 230, 230), (200, 140, 255)]
+
+
+def _threshold_suv(methods: dict[str, Any] | None) -> float | None:
+    try:
+        return float(methods["suv_max"]["parameters"]["threshold"]["threshold_suv"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def lesion_label_volume(settings: Settings, vols: StudyVolumes, study_uid: str
+                        ) -> tuple[np.ndarray | None, dict[int, tuple[int, int, int]] | None,
+                                   dict[int, str] | None]:
+    """Lesion labels on the viewer's display grid, colours and names (computed once per
+    loaded study, kept in ``vols.extras``); ``(None, None, None)`` without PET or lesions.
+
+    The contours are the record's stored measured masks (one DICOM SEG per timepoint,
+    docs/record.md; :func:`stored_label_volume`). Only for records without stored masks is
+    the contour re-derived: the connected region of the (display-grid) PET at or above the
+    segmentation threshold stored in the observation's provenance (PERCIST liver
+    threshold, Wahl 2009), grown from the hottest voxel within 5 mm of the recorded
+    centroid; 41 % of that voxel's SUV when no threshold is stored (EANM guideline
+    isocontour, Boellaard 2015).
+    """
+    from scipy import ndimage
+
+    from oncohybrid.services.worklist import patient_pk_of_study
+    from oncohybrid.store.models_record import Lesion, Observation, Timepoint, TimepointStudy
+
+    cache = vols.extras.get("labels")
+    if cache is not None:
+        return cache
+    result: tuple[Any, Any, Any] = (None, None, None)
+    names: dict[int, str] = {}
+    if vols.pet_on_grid is not None:
+        ppk = patient_pk_of_study(study_uid, settings)
+        with session_scope(settings) as s:
+            rows = s.execute(
+                sa.select(Lesion.key, Observation.centroid_lps_mm, Observation.methods,
+                          Observation.present)
+                .join(Lesion, Observation.lesion_pk == Lesion.id)
+                .join(Timepoint, Observation.timepoint_pk == Timepoint.id)
+                .join(TimepointStudy, TimepointStudy.timepoint_pk == Timepoint.id)
+                .where(Lesion.patient_pk == ppk, Observation.in_use,
+                       TimepointStudy.study_instance_uid == study_uid)
+                .order_by(Lesion.id)
+            ).all()
+        pet = vols.pet_on_grid
+        labels = np.zeros(pet.shape, dtype=np.uint16)
+        inv = np.linalg.inv(vols.grid.affine)
+        spacing = np.asarray(vols.spacing_mm)
+        half = np.maximum(np.ceil(5.0 / spacing).astype(int), 1)
+        n = 0
+        stored = stored_label_volume(settings, vols, ppk, study_uid)
+        if stored is not None:  # the measured masks; the derivation below is the fallback
+            labels, names = stored
+            n, rows = len(names), []
+        for key, centroid, methods, present in rows:
+            if not present or centroid is None:
+                continue
+            c = np.rint((inv @ np.append(centroid, 1.0))[:3]).astype(int)
+            lo = np.maximum(c - half, 0)
+            hi = np.minimum(c + half + 1, pet.shape)
+            if np.any(hi <= lo):
+                continue
+            box = pet[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+            peak = np.array(np.unravel_index(int(np.argmax(box)), box.shape)) + lo
+            thr = _threshold_suv(methods) or 0.41 * float(pet[tuple(peak)])
+            # Grow within a bounded box so that a low threshold cannot flood the body.
+            reach = np.ceil(60.0 / spacing).astype(int)
+            blo = np.maximum(peak - reach, 0)
+            bhi = np.minimum(peak + reach + 1, pet.shape)
+            sub = pet[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]] >= thr
+            comp, _ = ndimage.label(sub)
+            lab = comp[tuple(peak - blo)]
+            if lab == 0:
+                continue
+            n += 1
+            region = labels[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]]
+            region[(comp == lab) & (region == 0)] = n
+            names[n] = key
+        if n:
+            colours = {i: LABEL_PALETTE[(i - 1) % len(LABEL_PALETTE)] for i in range(1, n + 1)}
+            result = (labels, colours, names)
+    vols.extras["labels"] = result
+    return result
 
 
 def study_tracer(study_uid: str, settings: Settings | None = None,

@@ -38,8 +38,8 @@ from oncohybrid import __version__
 from oncohybrid.config import Settings, get_settings
 from oncohybrid.errors import InputError, OncohybridError, StoreError
 from oncohybrid.services import audit, users, viewer, worklist
+from oncohybrid.services.catalog import open_database
 from oncohybrid.services.users import Role, SessionInfo
-from oncohybrid.store.db import get_engine
 from oncohybrid.web import clinical, privacy
 from oncohybrid.web.charts import trend_svg
 from oncohybrid.web.security import (
@@ -149,7 +149,7 @@ def _parse_date(value: str | None, what: str) -> dt.date | None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (migrates the database, creates the secret)."""
     settings = settings or get_settings()
-    get_engine(settings)
+    open_database(settings)
     app = FastAPI(title="oncohybrid reading room", version=__version__,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings

@@ -5,31 +5,30 @@ Those services are separate parts of the platform (:mod:`oncohybrid.services.rec
 what exists: without a stored record the timeline lists the imaging visits, the lesion
 table says that no lesions are recorded, and the PDF route answers 404 with the reason.
 
-Edits made by physicians go through the record service (manual roles and observations
-are kept beside the automatic ones, never overwriting them), after which the response
-is re-computed from the record by
+Edits made by physicians go through :mod:`oncohybrid.services.reading` under the record's
+rules (manual roles and observations are kept beside the automatic ones, never
+overwriting them); this module only parses, serialises edits and shapes the pages' data.
+This layer reaches the study database only through services (docs/architecture.md,
+import-linter). After an edit the response is re-computed from the record by
 :func:`oncohybrid.services.assess.reassess_from_record` (no image is re-segmented, so a
 role change answers in milliseconds).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from oncohybrid.config import Settings
 from oncohybrid.errors import InputError, StoreError
+from oncohybrid.services import reading
 from oncohybrid.services import record as record_service
 from oncohybrid.services import report as report_service
 from oncohybrid.services import viewer as viewer_service
 from oncohybrid.services.assess import ROLE_CRITERIA, reassess_from_record
-from oncohybrid.store.db import session_scope
-from oncohybrid.store.models import Patient
 
 __all__ = [
     "build_report",
@@ -61,11 +60,7 @@ def build_report(settings: Settings, patient_pk: int, *, pseudonymise: bool = Fa
 
 
 def _patient_id(settings: Settings, patient_pk: int) -> str:
-    with session_scope(settings) as s:
-        pid = s.scalar(sa.select(Patient.patient_id).where(Patient.id == patient_pk))
-    if pid is None:
-        raise StoreError(f"patient #{patient_pk}: not in the study database")
-    return pid
+    return reading.patient_id_of(patient_pk, settings)
 
 
 def _load(settings: Settings, patient_pk: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -202,102 +197,16 @@ def study_lesions(settings: Settings, vols: Any, patient_pk: int, study_uid: str
 
 
 def _centroid(settings: Settings, key: str, patient_pk: int, date: str) -> list[float] | None:
-    from oncohybrid.store.models_record import Lesion, Observation, Timepoint
-
-    with session_scope(settings) as s:
-        row = s.execute(
-            sa.select(Observation.centroid_lps_mm, Observation.methods)
-            .join(Lesion, Observation.lesion_pk == Lesion.id)
-            .join(Timepoint, Observation.timepoint_pk == Timepoint.id)
-            .where(Lesion.patient_pk == patient_pk, Lesion.key == key,
-                   Timepoint.scan_date == dt.date.fromisoformat(date), Observation.in_use)
-        ).first()
-    return None if row is None else row[0]
-
-
-def _threshold_suv(methods: dict[str, Any] | None) -> float | None:
-    try:
-        return float(methods["suv_max"]["parameters"]["threshold"]["threshold_suv"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    return reading.lesion_centroid(patient_pk, key, date, settings)
 
 
 def label_volume(settings: Settings, vols: Any, study_uid: str
                  ) -> tuple[np.ndarray | None, dict[int, tuple[int, int, int]] | None,
                             dict[int, str] | None]:
-    """Lesion labels on the viewer's display grid, colours and names (computed once).
-
-    The contours are the record's stored measured masks (one DICOM SEG per timepoint,
-    docs/record.md). Only for records without stored masks is the contour re-derived: the
-    connected region of the (display-grid) PET at or above the segmentation threshold
-    stored in the observation's provenance (PERCIST liver threshold), grown from the
-    hottest voxel within 5 mm of the recorded centroid; 41 % of that voxel's SUV when
-    no threshold is stored (EANM guideline isocontour, Boellaard 2015).
-    """
-    from scipy import ndimage
-
-    cache = vols.extras.get("labels")
-    if cache is not None:
-        return cache
-    result: tuple[Any, Any, Any] = (None, None, None)
-    names: dict[int, str] = {}
-    if vols.pet_on_grid is not None:
-        from oncohybrid.services.worklist import patient_pk_of_study
-        from oncohybrid.store.models_record import Lesion, Observation, Timepoint, TimepointStudy
-
-        ppk = patient_pk_of_study(study_uid, settings)
-        with session_scope(settings) as s:
-            rows = s.execute(
-                sa.select(Lesion.key, Observation.centroid_lps_mm, Observation.methods,
-                          Observation.present)
-                .join(Lesion, Observation.lesion_pk == Lesion.id)
-                .join(Timepoint, Observation.timepoint_pk == Timepoint.id)
-                .join(TimepointStudy, TimepointStudy.timepoint_pk == Timepoint.id)
-                .where(Lesion.patient_pk == ppk, Observation.in_use,
-                       TimepointStudy.study_instance_uid == study_uid)
-                .order_by(Lesion.id)
-            ).all()
-        pet = vols.pet_on_grid
-        labels = np.zeros(pet.shape, dtype=np.uint16)
-        inv = np.linalg.inv(vols.grid.affine)
-        spacing = np.asarray(vols.spacing_mm)
-        half = np.maximum(np.ceil(5.0 / spacing).astype(int), 1)
-        n = 0
-        stored = viewer_service.stored_label_volume(settings, vols, ppk, study_uid)
-        if stored is not None:  # the measured masks; the derivation below is the fallback
-            labels, names = stored
-            n, rows = len(names), []
-        for key, centroid, methods, present in rows:
-            if not present or centroid is None:
-                continue
-            c = np.rint((inv @ np.append(centroid, 1.0))[:3]).astype(int)
-            lo = np.maximum(c - half, 0)
-            hi = np.minimum(c + half + 1, pet.shape)
-            if np.any(hi <= lo):
-                continue
-            box = pet[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-            peak = np.array(np.unravel_index(int(np.argmax(box)), box.shape)) + lo
-            thr = _threshold_suv(methods) or 0.41 * float(pet[tuple(peak)])
-            # Grow within a bounded box so that a low threshold cannot flood the body.
-            reach = np.ceil(60.0 / spacing).astype(int)
-            blo = np.maximum(peak - reach, 0)
-            bhi = np.minimum(peak + reach + 1, pet.shape)
-            sub = pet[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]] >= thr
-            comp, _ = ndimage.label(sub)
-            lab = comp[tuple(peak - blo)]
-            if lab == 0:
-                continue
-            n += 1
-            region = labels[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]]
-            region[(comp == lab) & (region == 0)] = n
-            names[n] = key
-        if n:
-            palette = [(56, 224, 123), (80, 170, 255), (255, 196, 0), (255, 99, 196),
-                       (0, 230, 230), (200, 140, 255)]
-            result = (labels, {i: palette[(i - 1) % len(palette)] for i in range(1, n + 1)},
-                      names)
-    vols.extras["labels"] = result
-    return result
+    """Lesion labels on the viewer's display grid, colours and names (computed once):
+    the stored measured masks, re-derived only for older records
+    (:func:`oncohybrid.services.viewer.lesion_label_volume`)."""
+    return viewer_service.lesion_label_volume(settings, vols, study_uid)
 
 
 def lesion_table(settings: Settings, patient_pk: int, tp: int | None) -> dict[str, Any]:
@@ -399,9 +308,6 @@ def _criterion_key(value: Any) -> str:
 def set_role(settings: Settings, patient_pk: int, lesion_id: str, body: dict[str, Any], *,
              actor: str) -> dict[str, Any]:
     """Set a lesion's role under one criterion (a manual decision), then re-assess."""
-    rec = record_service
-    from oncohybrid.store.models_record import Lesion
-
     crit = _criterion_key(body.get("criterion"))
     role = body.get("role")
     pid = _patient_id(settings, patient_pk)
@@ -413,12 +319,8 @@ def set_role(settings: Settings, patient_pk: int, lesion_id: str, body: dict[str
             raise InputError(f"timepoint: time point index must be within 0..{n - 1}, "
                              f"got {tp!r}")
     with _LOCK:
-        with session_scope(settings) as s:
-            les = s.scalar(sa.select(Lesion).where(Lesion.patient_pk == patient_pk,
-                                                   Lesion.key == lesion_id))
-            if les is None:
-                raise StoreError(f"lesion {lesion_id!r}: not recorded for patient #{patient_pk}")
-            rec.set_role(s, les, crit, role, source="manual", reasons=[f"set by {actor}"])
+        reading.set_lesion_role(patient_pk, lesion_id, crit, role, actor=actor,
+                                settings=settings)
         return _after_edit(settings, patient_pk, pid, body.get("timepoint"))
 
 
@@ -427,8 +329,6 @@ def fix_match(settings: Settings, patient_pk: int, lesion_id: str, body: dict[st
     """Correct the tracking at one time point: the detection attributed to ``lesion_id``
     belongs to lesion ``match`` (and vice versa); observation rows swap owners, nothing
     is deleted. Then re-assess."""
-    from oncohybrid.store.models_record import Lesion, Observation, Timepoint
-
     other = body.get("match")
     tp_index = body.get("timepoint")
     if not isinstance(other, str) or not isinstance(tp_index, int) or tp_index < 1:
@@ -437,36 +337,8 @@ def fix_match(settings: Settings, patient_pk: int, lesion_id: str, body: dict[st
     if other == lesion_id:
         return _after_edit(settings, patient_pk, pid, tp_index)
     with _LOCK:
-        with session_scope(settings) as s:
-            les = {k: s.scalar(sa.select(Lesion).where(Lesion.patient_pk == patient_pk,
-                                                       Lesion.key == k))
-                   for k in (lesion_id, other)}
-            if None in les.values():
-                raise StoreError(f"lesions {lesion_id!r}/{other!r}: not both recorded")
-            tp = s.scalar(sa.select(Timepoint).where(Timepoint.patient_pk == patient_pk,
-                                                     Timepoint.tp_index == tp_index))
-            if tp is None:
-                raise StoreError(f"time point {tp_index}: not recorded")
-            a_rows = s.scalars(sa.select(Observation).where(
-                Observation.lesion_pk == les[lesion_id].id,
-                Observation.timepoint_pk == tp.id)).all()
-            b_rows = s.scalars(sa.select(Observation).where(
-                Observation.lesion_pk == les[other].id,
-                Observation.timepoint_pk == tp.id)).all()
-            # Three steps keep the one-row-in-use unique index valid at every flush.
-            flags = {r.id: r.in_use for r in a_rows}
-            for r in a_rows:
-                r.in_use = False
-            s.flush()
-            for r in b_rows:
-                r.lesion_pk = les[lesion_id].id
-                r.note = ((r.note or "") + f" [match fixed by {actor}]").strip()
-            s.flush()
-            for r in a_rows:
-                r.lesion_pk = les[other].id
-                r.in_use = flags[r.id]
-                r.note = ((r.note or "") + f" [match fixed by {actor}]").strip()
-            s.flush()
+        reading.swap_observations(patient_pk, lesion_id, other, tp_index, actor=actor,
+                                  settings=settings)
         return _after_edit(settings, patient_pk, pid, tp_index)
 
 
@@ -478,9 +350,6 @@ def add_measurement(settings: Settings, vols: Any, patient_pk: int, study_uid: s
     ``body``: ``{"lesion_id", "axis": "long"|"short", "orientation", "index",
     "p1": [fx, fy], "p2": [fx, fy]}`` with image fractions as in the probe.
     """
-    rec = record_service
-    from oncohybrid.services.viewer import point_lps
-
     lesion_id = body.get("lesion_id")
     axis = body.get("axis")
     if axis not in ("long", "short") or not isinstance(lesion_id, str):
@@ -490,22 +359,16 @@ def add_measurement(settings: Settings, vols: Any, patient_pk: int, study_uid: s
         orientation, index = str(body["orientation"]), int(body["index"])
     except (KeyError, TypeError, ValueError):
         raise InputError("body: expected orientation, index, p1 [fx, fy], p2 [fx, fy]") from None
-    a = point_lps(vols, orientation, index, *p1)
-    b = point_lps(vols, orientation, index, *p2)
-    length_mm = round(float(np.linalg.norm(a - b)), 1)
-    if length_mm <= 0:
-        raise InputError("the two points coincide")
+    length_mm = reading.manual_length_mm(vols, orientation, index, p1, p2)
     pid = _patient_id(settings, patient_pk)
     loaded = _load(settings, patient_pk)
     tp = _timepoint_of_study(loaded[0], study_uid) if loaded else None
     if tp is None:
         raise StoreError(f"study {study_uid}: not part of the patient's record")
     with _LOCK:
-        rec.add_manual_observation(
-            lesion_id, dt.date.fromisoformat(tp["date"]),
-            {"ld_mm" if axis == "long" else "sa_mm": length_mm}, patient_id=pid,
-            reader=actor, note=f"{axis} axis drawn on {orientation} {index}",
-            settings=settings)
+        reading.add_manual_length(pid, lesion_id, tp["date"], length_mm, axis=axis,
+                                  orientation=orientation, index=index, actor=actor,
+                                  settings=settings)
         out = _after_edit(settings, patient_pk, pid, tp["index"])
     out["length_mm"] = length_mm
     return out

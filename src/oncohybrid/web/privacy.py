@@ -22,13 +22,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-import sqlalchemy as sa
-
 from oncohybrid.config import Settings
 from oncohybrid.errors import StoreError
+from oncohybrid.services.reading import study_uids
 from oncohybrid.services.users import pseudonym_key, pseudonym_uid
-from oncohybrid.store.db import session_scope
-from oncohybrid.store.models import Study
 
 __all__ = ["Pseudonymiser", "for_patient", "real_study_uid", "DROPPED_KEYS"]
 
@@ -114,9 +111,7 @@ def real_study_uid(settings: Settings, pseudo: str) -> str:
     if pseudo in known:
         return known[pseudo]
     key = pseudonym_key(settings)
-    with session_scope(settings) as s:
-        uids = s.scalars(sa.select(Study.study_instance_uid)).all()
-    fresh = {pseudonym_uid(u, key): u for u in uids}
+    fresh = {pseudonym_uid(u, key): u for u in study_uids(settings)}
     with _reverse_lock:
         _reverse[home] = fresh
     if pseudo not in fresh:
