@@ -74,6 +74,11 @@ def listen(
         False, "--any-called-ae",
         help="Accept associations whatever called AE title they name (default: ours only).",
     ),
+    max_spooled: int = typer.Option(
+        2000, "--max-spooled", min=0,
+        help="Instances acknowledged but not yet indexed that the spool may hold; beyond "
+        "it acknowledgements wait for indexing (20 s at most, then A700). 0: no bound.",
+    ),
 ) -> None:
     """Receive DICOM instances (C-STORE) and ingest them until SIGTERM / Ctrl-C."""
     from oncohybrid.errors import OncohybridError
@@ -101,6 +106,7 @@ def listen(
             max_pending_per_source=max_pending_per_host,
             max_associations_per_source=max_associations_per_host,
             check_called_ae=not any_called_ae,
+            max_spooled=max_spooled,
         )
         listener.start()
     except OncohybridError as exc:

@@ -45,7 +45,7 @@ from oncohybrid.pacs.association import (
 from oncohybrid.pacs.fastpath import DirectStorePath, StoreStatus
 from oncohybrid.pacs.integrity import IncompleteDataset, read_header
 from oncohybrid.pacs.receipt import check_received
-from oncohybrid.pacs.spool import _write_all, file_meta_header
+from oncohybrid.pacs.spool import SpoolBound, _write_all, file_meta_header
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,10 @@ class _Receiver:
         event_driven: bool = True,
         max_associations_per_source: int = 0,
         check_called_ae: bool = True,
+        spool_bound: SpoolBound | None = None,
     ) -> None:
         self.ae_title = ae_title
+        self.spool_bound = spool_bound
         self.spool_dir = spool_dir
         self.allowed = allowed
         self.max_associations = max_associations
@@ -227,6 +229,17 @@ class _Receiver:
             log.warning("refused a C-STORE from %s with status 0x%04X: %s", calling_ae,
                         refusal.status, refusal.detail or refusal.comment)
             return refusal
+        bound = self.spool_bound
+        if bound is not None:
+            room = bound.wait_for_room()
+            if room == "full":  # indexing is behind: PS3.4 B.2.3 Out of Resources
+                self.stats.add("spool_full_refusals")
+                log.warning("refused a C-STORE from %s with status A700: the spool holds "
+                            "%d instances not yet indexed", calling_ae, bound.backlog)
+                return StoreStatus(STATUS_OUT_OF_RESOURCES,
+                                   "spool full: indexing is behind; retry later")
+            if room == "delayed":
+                self.stats.add("delayed_acknowledgements")
         # plain strings, not Paths: this runs once per received instance
         base = f"{self._spool_prefix}{time.time_ns():020d}{self.name_tag}-{next(self._seq):08d}"
         final, partial = base + ".dcm", base + ".part"
@@ -244,6 +257,8 @@ class _Receiver:
                 os.unlink(partial)
             log.error("cannot spool a received instance: %s", exc)
             return STATUS_OUT_OF_RESOURCES
+        if bound is not None:
+            bound.add(1)  # before on_spooled: the indexer takes it off
         self.stats.add("received")
         self.on_spooled(Path(final), calling_ae)
         return STATUS_SUCCESS
@@ -325,6 +340,8 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
         event_driven=config["event_driven"],
         max_associations_per_source=config["max_associations_per_source"],
         check_called_ae=config["check_called_ae"],
+        spool_bound=SpoolBound(config["max_spooled"], config["spool_wait_s"],
+                               config["spool_counter"]),
     )
     server = receiver.make_server((config["host"], config["port"]), _DetachedServer)
     report.send(("ready",))

@@ -96,7 +96,7 @@ from oncohybrid.pacs.receiver import (
     _receiver_process,
     _ReceiverProcess,
 )
-from oncohybrid.pacs.spool import file_meta_header
+from oncohybrid.pacs.spool import MAX_SPOOLED, SPOOL_WAIT_S, SpoolBound, file_meta_header
 
 # the names this module has always offered (tests, services.pacs, pacs.dimse)
 __all__ = [
@@ -158,6 +158,9 @@ class ListenerStats:
     indexed_new: int = 0
     indexed_duplicate: int = 0
     indexed_skipped: int = 0
+    indexed_conflict: int = 0  # same SOP Instance UID, other content: kept by ingest
+    delayed_acknowledgements: int = 0  # waited for room in the spool
+    spool_full_refusals: int = 0  # A700: no room within the wait
     index_failed: int = 0
     recovered: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -221,6 +224,8 @@ class StorageListener:
         max_pending_per_source: int = 32,
         max_associations_per_source: int = 16,
         check_called_ae: bool = True,
+        max_spooled: int = MAX_SPOOLED,
+        spool_wait_s: float = SPOOL_WAIT_S,
     ) -> None:
         self.ingestor = ingestor
         self.ae_title = validate_ae_title(ae_title, "listener AE title")
@@ -250,6 +255,9 @@ class StorageListener:
             and pynetdicom.__version__.startswith(_HOOKED_PYNETDICOM)
         )
         self.stats = ListenerStats()
+        # acknowledged but not yet indexed instances, shared with the receiver processes;
+        # above max_spooled acknowledgements wait for the indexers (pacs.spool)
+        self.spool_bound = SpoolBound(max_spooled, spool_wait_s)
         self.tracker = StudyCompletionTracker(quiet_period_s, hooks)
         self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
         self._allowed: dict[str, set[str]] = {}
@@ -285,6 +293,11 @@ class StorageListener:
         return gate
 
     @property
+    def spool_backlog(self) -> int:
+        """Instances acknowledged but not yet indexed (what the spool bound counts)."""
+        return self.spool_bound.backlog
+
+    @property
     def port(self) -> int:
         if self._listen_sock is not None:
             return int(self._listen_sock.getsockname()[1])
@@ -312,6 +325,7 @@ class StorageListener:
             event_driven=self.event_driven,
             max_associations_per_source=self.max_associations_per_source,
             check_called_ae=self.check_called_ae,
+            spool_bound=self.spool_bound,
         )
         try:
             # binding first: the spool belongs to whoever holds the port
@@ -364,6 +378,9 @@ class StorageListener:
                 "host": self.host, "port": self.port,
                 "max_associations_per_source": self.max_associations_per_source,
                 "check_called_ae": self.check_called_ae,
+                "max_spooled": self.spool_bound.limit,
+                "spool_wait_s": self.spool_bound.wait_s,
+                "spool_counter": self.spool_bound.counter,
             }
             process = ctx.Process(
                 target=_receiver_process, args=(config, child_control, child_events),
@@ -539,6 +556,7 @@ class StorageListener:
         if leftovers:
             log.info("indexing %d instances spooled by an earlier run", len(leftovers))
             self.stats.add("recovered", len(leftovers))
+            self.spool_bound.add(len(leftovers))
         return leftovers
 
     def _index_loop(self) -> None:
@@ -575,6 +593,7 @@ class StorageListener:
                     for item in batch:
                         self._index_one(*item)
             finally:
+                self.spool_bound.add(-len(batch))
                 for _ in range(len(batch) + stop):
                     self._queue.task_done()
             if stop:
@@ -594,6 +613,9 @@ class StorageListener:
             return
         for (path, calling_ae), outcome in zip(batch, outcomes, strict=True):
             status = str(outcome.status)
+            if status == "conflict":
+                self._conflict(path, outcome.reason)
+                continue
             if status not in ("new", "duplicate"):
                 self.stats.add("indexed_skipped")
                 self._keep_for_review(path, outcome.reason)
@@ -603,6 +625,13 @@ class StorageListener:
                 self.tracker.touch(outcome.study_instance_uid, calling_ae=calling_ae,
                                    new=status == "new")
             path.unlink(missing_ok=True)
+
+    def _conflict(self, path: Path, reason: object) -> None:
+        # same SOP Instance UID, other content (#12): ingest kept its own copy under
+        # conflicts/ and recorded it; the stored original stays, the spool file goes
+        self.stats.add("indexed_conflict")
+        log.warning("spooled instance %s conflicts with a stored one: %s", path.name, reason)
+        path.unlink(missing_ok=True)
 
     def _keep_for_review(self, path: Path, reason: object) -> None:
         # acknowledged but not indexable (e.g. no SOP Instance UID): keep it for review
@@ -628,6 +657,9 @@ class StorageListener:
                           path.name)
             return
         status = str(getattr(outcome, "status", "new"))
+        if status == "conflict":
+            self._conflict(path, getattr(outcome, "reason", "?"))
+            return
         self.stats.add({"new": "indexed_new", "duplicate": "indexed_duplicate"}.get(
             status, "indexed_skipped"))
         if status not in ("new", "duplicate"):

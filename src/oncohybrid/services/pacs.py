@@ -312,6 +312,7 @@ def _pull_move(
         for k, v in (
             ("new", stats["indexed_new"]),
             ("duplicate", stats["indexed_duplicate"]),
+            ("conflict", stats["indexed_conflict"]),
             ("skipped", stats["indexed_skipped"] + stats["index_failed"]),
         )
         if v
@@ -387,13 +388,15 @@ def make_listener(
     max_pending_per_source: int = 32,
     max_associations_per_source: int = 16,
     check_called_ae: bool = True,
+    max_spooled: int | None = None,
 ) -> Any:
     """A configured (not yet started) Storage SCP writing into the workspace.
 
     ``receive_processes`` > 0 hands associations to that many receiver processes (faster on
     several cores; see docs/pacs.md); None or 0 receives in this process. The connection
     limits (request timeout, per-address limits, called AE title check) are those of
-    :class:`oncohybrid.pacs.scp.StorageListener`.
+    :class:`oncohybrid.pacs.scp.StorageListener`; ``max_spooled`` bounds the instances
+    acknowledged but not yet indexed (None: the listener's default, 0: unbounded).
     """
     from oncohybrid.pacs.hooks import resolve_study_hooks
     from oncohybrid.pacs.scp import StorageListener
@@ -414,4 +417,5 @@ def make_listener(
         max_pending_per_source=max_pending_per_source,
         max_associations_per_source=max_associations_per_source,
         check_called_ae=check_called_ae,
+        **({} if max_spooled is None else {"max_spooled": max_spooled}),
     )
