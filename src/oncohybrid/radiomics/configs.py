@@ -33,6 +33,8 @@ class RadiomicsSettings:
     ``n_bins``, §2.7.1) or ``"none"`` (intensities already are grey levels: the digital
     phantom). ``ivh_*`` choose the intensity-volume histogram's own discretisation (IBSI 1
     §3.5): ``"none"`` = the intensities themselves (discrete CT numbers; bin width 1).
+    ``texture_dims``: which texture aggregations are reported ("2D", "2.5D", "3D"; IBSI
+    benchmarks 2D and 2.5D for configs A and B, 3D for C–E, all for the digital phantom).
     """
 
     name: str = "custom"
@@ -51,6 +53,7 @@ class RadiomicsSettings:
     ivh_bin_width: float | None = None
     ivh_n_bins: int | None = None
     round_input: bool = False
+    texture_dims: tuple[str, ...] = ("3D",)
 
     def __post_init__(self) -> None:
         if self.discretisation == "fbs" and not (self.bin_width and self.bin_width > 0):
@@ -100,6 +103,13 @@ def from_mapping(data: Mapping[str, Any], *, source: str = "params") -> Radiomic
         raise InputError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: "
                          f"base, {', '.join(sorted(known))}")
     base = ibsi_config(str(base_name)) if base_name is not None else RadiomicsSettings()
+    if "texture_dims" in data and data["texture_dims"] is not None:
+        dims = data["texture_dims"]
+        dims = [dims] if isinstance(dims, str) else list(dims)
+        bad = [d for d in dims if str(d) not in ("2D", "2.5D", "3D")]
+        if bad:
+            raise InputError(f"{source}: texture_dims must be among 2D, 2.5D, 3D, got {bad}")
+        data["texture_dims"] = tuple(str(d) for d in dims)
     for key in ("new_spacing_mm", "resegment_range"):
         if key in data and data[key] is not None:
             value = data[key]
@@ -116,16 +126,18 @@ def from_mapping(data: Mapping[str, Any], *, source: str = "params") -> Radiomic
 #: IBSI digital phantom: no interpolation, no re-segmentation, intensities are grey levels,
 #: morphological mask = intensity mask (IBSI 1 §5.1).
 DIGITAL_PHANTOM = RadiomicsSettings(
-    name="digital-phantom", discretisation="none", ivh_discretisation="none")
+    name="digital-phantom", discretisation="none", ivh_discretisation="none",
+    texture_dims=("2D", "2.5D", "3D"))
 
 _CT = dict(round_input=True, mask_interpolation="linear", mask_threshold=0.5)
 
 #: CT phantom configurations (IBSI manual Table 5.1; radiomics-ai.md §1.3).
 CONFIG_A = RadiomicsSettings(
-    name="A", by_slice=True, resegment_range=(-500.0, 400.0),
+    name="A", by_slice=True, texture_dims=("2D", "2.5D"), resegment_range=(-500.0, 400.0),
     discretisation="fbs", bin_width=25.0, ivh_discretisation="none", **_CT)
 CONFIG_B = RadiomicsSettings(
-    name="B", by_slice=True, new_spacing_mm=(3.0, 2.0, 2.0), image_interpolation="linear",
+    name="B", by_slice=True, texture_dims=("2D", "2.5D"), new_spacing_mm=(3.0, 2.0, 2.0),
+    image_interpolation="linear",
     round_intensities=True, resegment_range=(-500.0, 400.0),
     discretisation="fbn", n_bins=32, ivh_discretisation="none", **_CT)
 CONFIG_C = RadiomicsSettings(

@@ -19,7 +19,7 @@ Steps in the order of IBSI 1 Fig. 2.1:
    X_min)) + 1`` with ``X_max`` in the top bin (§2.7.1); fixed bin size: ``X_d = floor((X −
    X_min)/w_b) + 1`` with ``X_min`` the lower re-segmentation bound where one is set, the
    ROI minimum otherwise (§2.7.2). The intensity-volume histogram has its own
-   discretisation (§3.5 / §2.7.3), returned separately as :class:`IvhInput`.
+   discretisation (§3.5), returned as parameters (:func:`ivh_parameters`).
 
 The interpolation itself is SciPy's ``ndimage.map_coordinates`` (order 1 or 3, ``mode=
 "nearest"`` as IBSI's boundary padding); only the IBSI grid geometry and cropping are
@@ -48,30 +48,11 @@ _SPLINE_PAD = 12
 
 
 @dataclass(frozen=True)
-class IvhInput:
-    """The intensity-volume histogram's input (IBSI 1 §3.5): per ROI voxel its grey level
-    ``levels`` (1..``n_levels``), the intensity each level stands for (``values``: the
-    intensity itself for ``"none"``, the bin's lower edge ``lower + (level − 1)·width`` for
-    FBS, for FBN the level itself), and the range over which the fraction γ runs
-    (``range_min``, ``range_max``: the re-segmentation range where one is set, else the
-    ROI's minimum and maximum)."""
-
-    discretisation: str
-    values: np.ndarray
-    levels: np.ndarray
-    n_levels: int
-    bin_width: float
-    lower: float
-    range_min: float
-    range_max: float
-
-
-@dataclass(frozen=True)
 class Preprocessed:
     """A preprocessed ROI with what IBSI asks to report about the processing."""
 
     roi: Roi
-    ivh: IvhInput
+    ivh: dict[str, Any]
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -265,40 +246,19 @@ def _reseg_bounds(settings: RadiomicsSettings) -> tuple[float | None, float | No
             None if hi is None or not math.isfinite(hi) else float(hi))
 
 
-def ivh_input(image: np.ndarray, int_mask: np.ndarray, settings: RadiomicsSettings
-              ) -> IvhInput:
-    """The IVH discretisation of the configuration (IBSI 1 §3.5, manual Table 5.1)."""
+def ivh_parameters(settings: RadiomicsSettings) -> dict[str, Any]:
+    """The IVH discretisation of a configuration as the keyword arguments of
+    :func:`~.intensity.intensity_volume_histogram_features` (IBSI 1 §3.5; manual Table 5.1):
+    ``"none"`` = the intensities themselves in unit steps (discrete CT numbers), within the
+    re-segmentation range where one is set; ``"fbs"`` = bins of ``ivh_bin_width`` from the
+    lower re-segmentation bound; ``"fbn"`` = ``ivh_n_bins`` bins over the ROI's range."""
     lo, hi = _reseg_bounds(settings)
-    vals = image[int_mask]
-    vmin = float(vals.min()) if vals.size else 0.0
-    vmax = float(vals.max()) if vals.size else 0.0
-    method = settings.ivh_discretisation
-    if method == "none":
-        width, lower = 1.0, vmin if lo is None else lo
-        values = vals.astype(np.float64)
-        levels = np.round(vals - lower).astype(np.int64) + 1
-        n = int(levels.max()) if levels.size else 0
-    elif method == "fbs":
-        assert settings.ivh_bin_width is not None
-        width = float(settings.ivh_bin_width)
-        lower = vmin if lo is None else lo
-        grid, n = discretise(image, int_mask, "fbs", bin_width=width, lower=lower)
-        levels = grid[int_mask]
-        values = lower + (levels - 1) * width
-    else:
-        assert settings.ivh_n_bins is not None
-        grid, n = discretise(image, int_mask, "fbn", n_bins=settings.ivh_n_bins)
-        levels = grid[int_mask]
-        values = levels.astype(np.float64)
-        width, lower = 1.0, 1.0
-    if method == "fbn":
-        rmin, rmax = 1.0, float(settings.ivh_n_bins or 1)
-    else:
-        rmin = vmin if lo is None else lo
-        rmax = vmax if hi is None else hi
-    return IvhInput(discretisation=method, values=values, levels=levels, n_levels=n,
-                    bin_width=width, lower=float(lower), range_min=float(rmin),
-                    range_max=float(rmax))
+    if settings.ivh_discretisation == "fbn":
+        return {"n_bins": settings.ivh_n_bins}
+    out: dict[str, Any] = {"range_min": lo, "range_max": hi}
+    if settings.ivh_discretisation == "fbs":
+        out["bin_width"] = settings.ivh_bin_width
+    return out
 
 
 def preprocess(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, float, float],
@@ -346,4 +306,4 @@ def preprocess(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, flo
     })
     roi = Roi(image=img, morph_mask=morph, int_mask=int_mask, spacing_mm=spacing,
               levels=levels, n_levels=n_levels)
-    return Preprocessed(roi=roi, ivh=ivh_input(img, int_mask, settings), diagnostics=diag)
+    return Preprocessed(roi=roi, ivh=ivh_parameters(settings), diagnostics=diag)
