@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> levels = np.array([[[1, 2], [2, 2]]])
     >>> round(texture_features(levels, 2)["8ZQL/IAZD"], 3)   # GLCM energy, 3D merged
-    0.5
+    0.375
 """
 
 from __future__ import annotations
@@ -20,13 +20,23 @@ import numpy as np
 
 from oncohybrid.radiomics.roi import Roi
 from oncohybrid.radiomics.texture._grid import TextureGrid
+from oncohybrid.radiomics.texture._zones import zones_2d, zones_3d
 from oncohybrid.radiomics.texture.glcm import glcm_features
+from oncohybrid.radiomics.texture.gldzm import gldzm_features
 from oncohybrid.radiomics.texture.glrlm import glrlm_features
+from oncohybrid.radiomics.texture.glszm import glszm_features
+from oncohybrid.radiomics.texture.ngldm import ngldm_features
+from oncohybrid.radiomics.texture.ngtdm import ngtdm_features
 
 FAMILIES: dict[str, Callable[[TextureGrid], dict[str, float]]] = {
     "glcm": glcm_features,
     "glrlm": glrlm_features,
+    "glszm": glszm_features,
+    "gldzm": gldzm_features,
+    "ngtdm": ngtdm_features,
+    "ngldm": ngldm_features,
 }
+_ZONE_FAMILIES = ("glszm", "gldzm")
 
 
 def texture_features(levels: np.ndarray, n_levels: int, morph_mask: np.ndarray | None = None,
@@ -38,10 +48,21 @@ def texture_features(levels: np.ndarray, n_levels: int, morph_mask: np.ndarray |
     ``families`` restricts the output (names as in :data:`FAMILIES`).
     """
     grid = TextureGrid.from_levels(levels, n_levels, morph_mask)
-    chosen = FAMILIES if families is None else {name: FAMILIES[name] for name in families}
+    names = list(FAMILIES) if families is None else list(families)
+    unknown = sorted(set(names) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown texture families {unknown}; known: {sorted(FAMILIES)}")
     out: dict[str, float] = {}
-    for compute in chosen.values():
-        out.update(compute(grid))
+    if any(name in _ZONE_FAMILIES for name in names):
+        # GLSZM and GLDZM share the zones (IBSI 1 §3.8, §3.9): label them once
+        z2, z3 = zones_2d(grid), zones_3d(grid)
+        if "glszm" in names:
+            out.update(glszm_features(grid, z2, z3))
+        if "gldzm" in names:
+            out.update(gldzm_features(grid, z2, z3))
+    for name in names:
+        if name not in _ZONE_FAMILIES:
+            out.update(FAMILIES[name](grid))
     return out
 
 

@@ -10,6 +10,7 @@ then flat-index offsets, which keeps every family vectorised.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -81,3 +82,8 @@ class TextureGrid:
     def neighbour_grey(self, direction: tuple[int, int, int]) -> np.ndarray:
         """Grey level of each ROI voxel's neighbour along ``direction`` (0 = outside)."""
         return self.padded.ravel()[self.flat + self.offset(direction)]
+
+    @cached_property
+    def neighbours(self) -> tuple[np.ndarray, ...]:
+        """:meth:`neighbour_grey` for each of :data:`DIRECTIONS`, computed once per ROI."""
+        return tuple(self.neighbour_grey(direction) for direction in DIRECTIONS)

@@ -15,18 +15,22 @@ SHARED = ("se", "le", "lge", "hge", "slge", "shge", "llge", "lhge", "glnu", "gln
           "jnu", "jnu_norm", "perc", "gl_var", "j_var", "j_entr")
 
 
-def matrix_features(m: np.ndarray, n_voxels: np.ndarray) -> dict[str, np.ndarray]:
+def matrix_features(m: np.ndarray, n_voxels: np.ndarray,
+                    j_values: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The IBSI features of a batch ``m`` (B, N_g, N_j) of counts; one value per matrix.
 
     ``n_voxels`` (B,) is N_v, the number of voxels the matrix was counted over (run, zone
-    and dependence-count percentage). Rows of an empty matrix give NaN.
+    and dependence-count percentage). ``j_values`` gives the second index of each column
+    when the matrix keeps only the columns that occur (zone sizes); default 1..N_j.
+    Rows of an empty matrix give NaN.
     """
     m = np.asarray(m, dtype=np.float64)
     n_s = m.sum(axis=(1, 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = m / n_s[:, None, None]
         i = np.arange(1, m.shape[1] + 1, dtype=np.float64)
-        j = np.arange(1, m.shape[2] + 1, dtype=np.float64)
+        j = (np.arange(1, m.shape[2] + 1, dtype=np.float64) if j_values is None
+             else np.asarray(j_values, dtype=np.float64))
         i2 = (i * i)[:, None]
         j2 = (j * j)[None, :]
         p_i = p.sum(axis=2)

@@ -119,8 +119,8 @@ def glcm_matrices(grid: TextureGrid) -> tuple[np.ndarray, np.ndarray]:
     per_slice = np.empty((n_z, N_IN_PLANE, n_g, n_g), dtype=np.float64)
     per_dir = np.empty((len(DIRECTIONS), n_g, n_g), dtype=np.float64)
     base = (grid.grey - 1) * n_g
-    for k, direction in enumerate(DIRECTIONS):
-        nb = grid.neighbour_grey(direction)
+    for k in range(len(DIRECTIONS)):
+        nb = grid.neighbours[k]
         ok = nb > 0
         code = base[ok] + nb[ok] - 1
         if k < N_IN_PLANE:

@@ -1,0 +1,63 @@
+"""Grey level size zone matrix features (IBSI 1 §3.8): 2D, 2.5D and 3D.
+
+The matrix counts zones by grey level and size; only the sizes that occur are kept as
+columns (their sizes are passed to the feature formulas), which keeps per-slice matrices
+small for large ROIs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from oncohybrid.radiomics.roi import AGG_2D, AGG_3D, AGG_25D
+from oncohybrid.radiomics.texture._grid import TextureGrid
+from oncohybrid.radiomics.texture._matrix import matrix_features, mean_over
+from oncohybrid.radiomics.texture._zones import Zones, zones_2d, zones_3d
+
+#: IBSI identifiers of the 16 GLSZM features (IBSI 1 §3.8.1 … §3.8.16)
+FEATURE_IDS = {
+    "se": "5QRC", "le": "48P8", "lge": "XMSY", "hge": "5GN9", "slge": "5RAI",
+    "shge": "HW1V", "llge": "YH51", "lhge": "J17V", "glnu": "JNSA", "glnu_norm": "Y1RO",
+    "jnu": "4JP3", "jnu_norm": "VB3A", "perc": "P30P", "gl_var": "BYLV", "j_var": "3NSA",
+    "j_entr": "GU8N",
+}
+
+
+def zone_matrices(grey: np.ndarray, second: np.ndarray, group: np.ndarray, n_groups: int,
+                  n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (n_groups, N_g, N_j) of zones by group (slice), grey level and second index,
+    keeping only the values of ``second`` that occur; returns (matrices, those values)."""
+    values, column = np.unique(second, return_inverse=True)
+    n_j = values.size
+    code = (group * n_levels + grey - 1) * n_j + column
+    counts = np.bincount(code, minlength=n_groups * n_levels * n_j)
+    return counts.reshape(n_groups, n_levels, n_j).astype(np.float64), values
+
+
+def aggregate(zones2d: Zones, zones3d: Zones, second2d: np.ndarray, second3d: np.ndarray,
+              grid: TextureGrid, feature_ids: dict[str, str]) -> dict[str, float]:
+    """Features of zone-type matrices under 2D (per slice, averaged), 2.5D (slices merged)
+    and 3D aggregation (IBSI 1 §3.8, §3.9)."""
+    n_g, n_z = grid.n_levels, grid.n_slices
+    per_slice, values = zone_matrices(zones2d.grey, second2d, zones2d.slice_of, n_z, n_g)
+    voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
+    n_v = float(grid.flat.size)
+    results = {
+        AGG_2D: mean_over(matrix_features(per_slice, voxels_slice, values), voxels_slice > 0),
+        AGG_25D: mean_over(matrix_features(per_slice.sum(axis=0)[None], np.array([n_v]),
+                                           values), np.ones(1, bool)),
+    }
+    whole, values3 = zone_matrices(zones3d.grey, second3d, np.zeros_like(zones3d.grey), 1, n_g)
+    results[AGG_3D] = mean_over(matrix_features(whole, np.array([n_v]), values3),
+                                np.ones(1, bool))
+    return {f"{feature_ids[name]}/{agg}": value
+            for agg, values_ in results.items() for name, value in values_.items()
+            if name in feature_ids}
+
+
+def glszm_features(grid: TextureGrid, zones2d: Zones | None = None,
+                   zones3d: Zones | None = None) -> dict[str, float]:
+    """All GLSZM features under the three IBSI aggregations, keyed ``"ID/AGG"``."""
+    z2 = zones_2d(grid) if zones2d is None else zones2d
+    z3 = zones_3d(grid) if zones3d is None else zones3d
+    return aggregate(z2, z3, z2.size, z3.size, grid, FEATURE_IDS)

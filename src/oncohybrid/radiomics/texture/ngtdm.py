@@ -1,0 +1,97 @@
+"""Neighbourhood grey tone difference matrix features (IBSI 1 §3.10): 2D, 2.5D and 3D.
+
+For every ROI voxel the average grey level of its neighbours at Chebyshev distance 1 that lie
+in the ROI (8 in-plane neighbours for 2D / 2.5D, 26 in 3D; the centre excluded) is taken from
+box sums (``scipy.ndimage.uniform_filter`` of the levels and of the mask). Voxels without any
+neighbour in the ROI do not count (IBSI 1 §3.10). ``s_i`` sums |i - average| over the voxels
+of grey level i, ``n_i`` counts them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from oncohybrid.radiomics.roi import AGG_2D, AGG_3D, AGG_25D
+from oncohybrid.radiomics.texture._grid import TextureGrid
+
+#: IBSI identifiers of the 5 NGTDM features (IBSI 1 §3.10.1 … §3.10.5)
+FEATURE_IDS = {"coarseness": "QCDE", "contrast": "65HE", "busyness": "NQ30",
+               "complexity": "HDEZ", "strength": "1X9X"}
+
+#: IBSI 1 §3.10.1: coarseness when sum p_i s_i = 0 (a single grey level)
+COARSENESS_MAX = 1.0e6
+
+
+def ngtdm_vectors(grid: TextureGrid, in_plane: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``s_i`` and ``n_i`` per slice (n_slices, N_g) when ``in_plane``, else (1, N_g)."""
+    size = (1, 3, 3) if in_plane else (3, 3, 3)
+    n_box = float(np.prod(size))
+    levels = grid.padded.astype(np.float64)
+    inside = (grid.padded > 0).astype(np.float64)
+    box_sum = ndimage.uniform_filter(levels, size=size, mode="constant").ravel()[grid.flat]
+    box_n = ndimage.uniform_filter(inside, size=size, mode="constant").ravel()[grid.flat]
+    grey = grid.grey.astype(np.float64)
+    total = np.rint(box_sum * n_box) - grey
+    count = np.rint(box_n * n_box) - 1.0
+    ok = count > 0
+    s = np.abs(grey[ok] - total[ok] / count[ok])
+    n_g = grid.n_levels
+    group = grid.slice_index[ok] if in_plane else np.zeros(int(ok.sum()), dtype=np.int64)
+    n_groups = grid.n_slices if in_plane else 1
+    code = group * n_g + grid.grey[ok] - 1
+    s_i = np.bincount(code, weights=s, minlength=n_groups * n_g).reshape(n_groups, n_g)
+    n_i = np.bincount(code, minlength=n_groups * n_g).reshape(n_groups, n_g).astype(np.float64)
+    return s_i, n_i
+
+
+def ngtdm_vector_features(s_i: np.ndarray, n_i: np.ndarray) -> dict[str, np.ndarray]:
+    """The 5 NGTDM features of a batch (B, N_g) of ``s_i`` and ``n_i`` (IBSI 1 §3.10)."""
+    n_vc = n_i.sum(axis=1)
+    lv = np.arange(1, s_i.shape[1] + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = n_i / n_vc[:, None]
+        present = p > 0
+        pair = present[:, :, None] & present[:, None, :]
+        n_gp = present.sum(axis=1).astype(np.float64)
+        ps = (p * s_i).sum(axis=1)
+        s_sum = s_i.sum(axis=1)
+        d = lv[:, None] - lv[None, :]
+        p_i = p[:, :, None]
+        p_j = p[:, None, :]
+        contrast = ((p_i * p_j * d**2).sum(axis=(1, 2)) / (n_gp * (n_gp - 1.0))
+                    * s_sum / n_vc)
+        busy_den = np.where(pair, np.abs(lv[:, None] * p_i - lv[None, :] * p_j), 0.0)
+        busy_den = busy_den.sum(axis=(1, 2))
+        ps_i = (p * s_i)[:, :, None]
+        ps_j = (p * s_i)[:, None, :]
+        cplx = np.where(pair, np.abs(d) * (ps_i + ps_j) / np.where(pair, p_i + p_j, 1.0), 0.0)
+        strength_num = np.where(pair, (p_i + p_j) * d**2, 0.0).sum(axis=(1, 2))
+        out = {
+            "coarseness": np.where(ps > 0, 1.0 / ps, COARSENESS_MAX),
+            "contrast": np.where(n_gp > 1, contrast, 0.0),
+            "busyness": np.where(busy_den > 0, ps / busy_den, 0.0),
+            "complexity": cplx.sum(axis=(1, 2)) / n_vc,
+            "strength": np.where(s_sum > 0, strength_num / s_sum, 0.0),
+        }
+    empty = n_vc == 0
+    for value in out.values():
+        value[empty] = np.nan
+    return out
+
+
+def ngtdm_features(grid: TextureGrid) -> dict[str, float]:
+    """All NGTDM features under the three IBSI aggregations, keyed ``"ID/AGG"``."""
+    s2, n2 = ngtdm_vectors(grid, in_plane=True)
+    s3, n3 = ngtdm_vectors(grid, in_plane=False)
+    per_slice = ngtdm_vector_features(s2, n2)
+    valid = n2.sum(axis=1) > 0
+    results = {
+        AGG_2D: {k: float(v[valid].mean()) if valid.any() else float("nan")
+                 for k, v in per_slice.items()},
+        AGG_25D: {k: float(v[0]) for k, v in
+                  ngtdm_vector_features(s2.sum(axis=0)[None], n2.sum(axis=0)[None]).items()},
+        AGG_3D: {k: float(v[0]) for k, v in ngtdm_vector_features(s3, n3).items()},
+    }
+    return {f"{FEATURE_IDS[name]}/{agg}": value
+            for agg, values in results.items() for name, value in values.items()}
