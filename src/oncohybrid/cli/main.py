@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "web_cmds",  # serve, user
     "demo_cmds",  # demo
     "report_cmds",  # report (tumour-board PDF, meeting pack, SR/SEG)
+    "radiomics_cmds",  # radiomics (IBSI features)
     "segment_cmds",  # segment, segment-eval (AI model runner, autoPET metrics)
 ]
 
