@@ -9,7 +9,7 @@ the IBSI identifier (``Q4LE``), ``ID/AGG`` for texture features (aggregations ch
 A family whose module is not importable (being written) is skipped and named with the reason
 in ``settings["families_missing"]``, never silently dropped.
 
-Example (the IBSI digital phantom's mean intensity is 2.15, IBSI 1 Table 5.x):
+Example (mean of a six-voxel ROI whose intensities are their own grey levels):
 
 >>> import numpy as np
 >>> img = np.array([[[1, 4, 4], [6, 1, 1]]], dtype=float)
