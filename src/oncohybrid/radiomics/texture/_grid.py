@@ -24,6 +24,18 @@ DIRECTIONS: tuple[tuple[int, int, int], ...] = (
 N_IN_PLANE = 4
 
 
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Smallest box holding ``mask`` (projections, cheaper than listing the voxels)."""
+    zs = np.flatnonzero(mask.any(axis=(1, 2)))
+    if zs.size == 0:
+        return None
+    sub = mask[zs[0]:zs[-1] + 1]
+    ys = np.flatnonzero(sub.any(axis=(0, 2)))
+    xs = np.flatnonzero(sub.any(axis=(0, 1)))
+    return (slice(int(zs[0]), int(zs[-1]) + 1), slice(int(ys[0]), int(ys[-1]) + 1),
+            slice(int(xs[0]), int(xs[-1]) + 1))
+
+
 @dataclass(frozen=True)
 class TextureGrid:
     """Grey levels of one ROI, cropped to its bounding box and padded with one zero voxel.
@@ -50,11 +62,6 @@ class TextureGrid:
             raise ValueError(f"levels must be 3-D (z, y, x), got shape {levels.shape}")
         n_levels = int(n_levels)
         inside = levels > 0
-        if not inside.any():
-            raise ValueError("the ROI holds no voxel (levels are all 0)")
-        top = int(levels.max())
-        if top > n_levels or levels.min() < 0:
-            raise ValueError(f"grey levels must lie in 0..{n_levels}, got up to {top}")
         if morph_mask is None:
             morph = inside
         else:
@@ -62,9 +69,16 @@ class TextureGrid:
             if morph.shape != levels.shape:
                 raise ValueError(f"morph_mask shape {morph.shape} differs from {levels.shape}")
             morph = morph | inside
-        zz, yy, xx = np.nonzero(morph)
-        box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in (zz, yy, xx))
-        padded = np.pad(levels[box].astype(np.int64), 1)
+        box = _bounding_box(morph)
+        if box is None:
+            raise ValueError("the ROI holds no voxel (levels are all 0)")
+        cropped = levels[box]
+        if not inside[box].any():
+            raise ValueError("the ROI holds no voxel (levels are all 0)")
+        top, bottom = int(cropped.max()), int(cropped.min())
+        if top > n_levels or bottom < 0:
+            raise ValueError(f"grey levels must lie in 0..{n_levels}, got {bottom}..{top}")
+        padded = np.pad(cropped.astype(np.int64), 1)
         morph_padded = np.pad(morph[box], 1)
         flat = np.flatnonzero(padded)
         grey = padded.ravel()[flat]
@@ -82,6 +96,17 @@ class TextureGrid:
     def neighbour_grey(self, direction: tuple[int, int, int]) -> np.ndarray:
         """Grey level of each ROI voxel's neighbour along ``direction`` (0 = outside)."""
         return self.padded.ravel()[self.flat + self.offset(direction)]
+
+    @cached_property
+    def coords(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z, y, x) indices of the ROI voxels in ``padded``."""
+        return np.unravel_index(self.flat, self.padded.shape)  # type: ignore[return-value]
+
+    @cached_property
+    def neighbours_back(self) -> tuple[np.ndarray, ...]:
+        """Grey level of each ROI voxel's neighbour against each of :data:`DIRECTIONS`."""
+        flat = self.padded.ravel()
+        return tuple(flat[self.flat - self.offset(direction)] for direction in DIRECTIONS)
 
     @cached_property
     def neighbours(self) -> tuple[np.ndarray, ...]:

@@ -9,6 +9,8 @@ matrices at once.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from oncohybrid.radiomics.roi import (
@@ -34,79 +36,90 @@ FEATURE_IDS = {
 }
 
 
-def _entropy(p: np.ndarray, axis: tuple[int, ...] | int) -> np.ndarray:
-    safe = np.where(p > 0, p, 1.0)
-    return -(p * np.log2(safe)).sum(axis=axis)
+def _entropy(p: np.ndarray) -> np.ndarray:
+    """Shannon entropy in bits along the last axis (0 log 0 = 0)."""
+    logs = np.zeros_like(p)
+    np.log2(p, out=logs, where=p > 0)
+    return -np.einsum("...k,...k->...", p, logs)
+
+
+@lru_cache(maxsize=8)
+def _linear_weights(n_g: int) -> np.ndarray:
+    """Columns that turn a flattened matrix into its marginals in one product: p_{i-j}
+    (k = 0..N_g-1), p_{i+j} (k = 2..2 N_g), p_i., p_.j, and the weight i j."""
+    lv = np.arange(1, n_g + 1)
+    i, j = np.meshgrid(lv, lv, indexing="ij")
+    rows = np.arange(n_g * n_g)
+    w = np.zeros((n_g * n_g, 5 * n_g))
+    w[rows, np.abs(i - j).ravel()] = 1.0
+    w[rows, n_g + (i + j).ravel() - 2] = 1.0
+    w[rows, 3 * n_g - 1 + i.ravel() - 1] = 1.0
+    w[rows, 4 * n_g - 1 + j.ravel() - 1] = 1.0
+    w[:, 5 * n_g - 1] = (i * j).ravel()
+    return w
 
 
 def glcm_matrix_features(m: np.ndarray) -> dict[str, np.ndarray]:
-    """The 25 GLCM features of a batch ``m`` (B, N_g, N_g) of symmetric co-occurrence counts."""
-    m = np.asarray(m, dtype=np.float64)
+    """The 25 GLCM features of a batch ``m`` (B, N_g, N_g) of co-occurrence counts.
+
+    Every feature is written through the marginals p_{i-j}, p_{i+j}, p_i., p_.j (IBSI 1
+    §3.6), obtained for the whole batch with one matrix product; only the joint maximum,
+    energy and joint entropy need the full matrix. Empty matrices give NaN.
+    """
     b, n_g, _ = m.shape
-    total = m.sum(axis=(1, 2))
+    flat = np.asarray(m, dtype=np.float64).reshape(b, n_g * n_g)
+    total = flat.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = m / total[:, None, None]
+        p = flat / total[:, None]
+        marg = p @ _linear_weights(n_g)
+        p_minus = marg[:, :n_g]
+        p_plus = marg[:, n_g:3 * n_g - 1]
+        p_x = marg[:, 3 * n_g - 1:4 * n_g - 1]
+        p_y = marg[:, 4 * n_g - 1:5 * n_g - 1]
+        auto_corr = marg[:, 5 * n_g - 1]
         lv = np.arange(1, n_g + 1, dtype=np.float64)
-        i = lv[:, None]
-        j = lv[None, :]
-        diff = np.abs(i - j)
-        p_x = p.sum(axis=2)                      # p_i. (= p_.j for a symmetric matrix)
-        p_y = p.sum(axis=1)
-        mu_x = p_x @ lv
-        mu_y = p_y @ lv
-        # marginal of |i - j| (k = 0..N_g-1) and of i + j (k = 2..2 N_g) through one-hot sums
-        flat = p.reshape(b, n_g * n_g)
-        k_minus = diff.ravel().astype(np.int64)
-        k_plus = (i + j).ravel().astype(np.int64) - 2
-        onehot_minus = np.zeros((n_g * n_g, n_g))
-        onehot_minus[np.arange(n_g * n_g), k_minus] = 1.0
-        onehot_plus = np.zeros((n_g * n_g, 2 * n_g - 1))
-        onehot_plus[np.arange(n_g * n_g), k_plus] = 1.0
-        p_minus = flat @ onehot_minus
-        p_plus = flat @ onehot_plus
         k_m = np.arange(n_g, dtype=np.float64)
         k_p = np.arange(2, 2 * n_g + 1, dtype=np.float64)
+        mu_x = p_x @ lv
+        mu_y = p_y @ lv
+        var_x = p_x @ lv**2 - mu_x**2
+        var_y = p_y @ lv**2 - mu_y**2
         diff_avg = p_minus @ k_m
         sum_avg = p_plus @ k_p
-        var_x = (p_x * (lv[None, :] - mu_x[:, None]) ** 2).sum(axis=1)
-        var_y = (p_y * (lv[None, :] - mu_y[:, None]) ** 2).sum(axis=1)
-        centred_i = i[None] - mu_x[:, None, None]
-        centred_j = j[None] - mu_y[:, None, None]
-        cluster = centred_i + centred_j
-        h_xy = _entropy(p, (1, 2))
-        h_x = _entropy(p_x, 1)
-        h_y = _entropy(p_y, 1)
-        outer = p_x[:, :, None] * p_y[:, None, :]
-        log_outer = np.log2(np.where(outer > 0, outer, 1.0))
-        h_xy1 = -(p * log_outer).sum(axis=(1, 2))
-        h_xy2 = -(outer * log_outer).sum(axis=(1, 2))
-        inv_var_w = np.where(diff > 0, 1.0 / np.where(diff > 0, diff, 1.0) ** 2, 0.0)
+        cluster = k_p[None, :] - (mu_x + mu_y)[:, None]
+        h_xy = _entropy(p)
+        h_x = _entropy(p_x)
+        h_y = _entropy(p_y)
+        # HXY1 = HXY2 = HX + HY: the sums of p log(p_i p_j) split into the marginals
+        h_xy1 = h_x + h_y
+        inv_k2 = np.zeros(n_g)
+        inv_k2[1:] = 1.0 / k_m[1:] ** 2
         out = {
-            "joint_max": p.max(axis=(1, 2)),
+            "joint_max": p.max(axis=1),
             "joint_avg": mu_x,
             "joint_var": var_x,
             "joint_entr": h_xy,
             "diff_avg": diff_avg,
             "diff_var": (p_minus * (k_m[None, :] - diff_avg[:, None]) ** 2).sum(axis=1),
-            "diff_entr": _entropy(p_minus, 1),
+            "diff_entr": _entropy(p_minus),
             "sum_avg": sum_avg,
             "sum_var": (p_plus * (k_p[None, :] - sum_avg[:, None]) ** 2).sum(axis=1),
-            "sum_entr": _entropy(p_plus, 1),
-            "energy": (p * p).sum(axis=(1, 2)),
-            "contrast": (p * diff**2).sum(axis=(1, 2)),
+            "sum_entr": _entropy(p_plus),
+            "energy": np.einsum("bk,bk->b", p, p),
+            "contrast": p_minus @ k_m**2,
             "dissimilarity": diff_avg,
-            "inv_diff": (p / (1.0 + diff)).sum(axis=(1, 2)),
-            "inv_diff_norm": (p / (1.0 + diff / n_g)).sum(axis=(1, 2)),
-            "inv_diff_mom": (p / (1.0 + diff**2)).sum(axis=(1, 2)),
-            "inv_diff_mom_norm": (p / (1.0 + diff**2 / n_g**2)).sum(axis=(1, 2)),
-            "inv_var": (p * inv_var_w).sum(axis=(1, 2)),
-            "corr": (p * centred_i * centred_j).sum(axis=(1, 2)) / np.sqrt(var_x * var_y),
-            "auto_corr": (p * (i * j)).sum(axis=(1, 2)),
-            "clust_tend": (p * cluster**2).sum(axis=(1, 2)),
-            "clust_shade": (p * cluster**3).sum(axis=(1, 2)),
-            "clust_prom": (p * cluster**4).sum(axis=(1, 2)),
+            "inv_diff": p_minus @ (1.0 / (1.0 + k_m)),
+            "inv_diff_norm": p_minus @ (1.0 / (1.0 + k_m / n_g)),
+            "inv_diff_mom": p_minus @ (1.0 / (1.0 + k_m**2)),
+            "inv_diff_mom_norm": p_minus @ (1.0 / (1.0 + k_m**2 / n_g**2)),
+            "inv_var": p_minus @ inv_k2,
+            "corr": (auto_corr - mu_x * mu_y) / np.sqrt(var_x * var_y),
+            "auto_corr": auto_corr,
+            "clust_tend": (p_plus * cluster**2).sum(axis=1),
+            "clust_shade": (p_plus * cluster**3).sum(axis=1),
+            "clust_prom": (p_plus * cluster**4).sum(axis=1),
             "info_corr_1": (h_xy - h_xy1) / np.maximum(h_x, h_y),
-            "info_corr_2": np.sqrt(np.clip(1.0 - np.exp(-2.0 * (h_xy2 - h_xy)), 0.0, None)),
+            "info_corr_2": np.sqrt(np.clip(1.0 - np.exp(-2.0 * (h_xy1 - h_xy)), 0.0, None)),
         }
     return out
 
@@ -142,10 +155,12 @@ def glcm_features(grid: TextureGrid) -> dict[str, float]:
     results: dict[str, dict[str, float]] = {}
     # 2D averaged: one matrix per slice and direction
     flat2d = per_slice.reshape(n_z * n_d, n_g, n_g)
-    results[AGG_2D_AVG] = mean_over(glcm_matrix_features(flat2d), flat2d.sum(axis=(1, 2)) > 0)
+    flat2d = flat2d[flat2d.sum(axis=(1, 2)) > 0]      # empty matrices do not take part
+    results[AGG_2D_AVG] = mean_over(glcm_matrix_features(flat2d), np.ones(len(flat2d), bool))
     # 2D slice-merged: directions merged within each slice
     merged = per_slice.sum(axis=1)
-    results[AGG_2D_SMRG] = mean_over(glcm_matrix_features(merged), merged.sum(axis=(1, 2)) > 0)
+    merged = merged[merged.sum(axis=(1, 2)) > 0]
+    results[AGG_2D_SMRG] = mean_over(glcm_matrix_features(merged), np.ones(len(merged), bool))
     # 2.5D direction-merged: slices merged per direction; 2.5D merged: everything
     in_plane = per_dir[:N_IN_PLANE]
     results[AGG_25D_DMRG] = mean_over(glcm_matrix_features(in_plane),

@@ -1,11 +1,8 @@
 """Grey level run length matrix features (IBSI 1 §3.7), every aggregation.
 
 Runs are maximal straight lines of equal grey level along one of the 4 in-plane (2D, 2.5D) or
-13 (3D) directions. To find them without a Python loop over lines, each direction's voxels are
-placed in a sheared array whose last axis runs along the direction (hand-written: no library
-offers run lengths along arbitrary lattice diagonals); a voxel starts a run when its
-predecessor differs and ends it when its successor differs, and the k-th start and k-th end
-in memory order delimit the same run.
+13 (3D) directions. They are found without a Python loop over lines or voxels (hand-written: no
+well-kept library offers run lengths along lattice diagonals), see :func:`runs`.
 
 For the merged aggregations N_v, the voxel count of the run percentage, is summed over the
 merged matrices (one N_v per direction), as IBSI 1 §3.7 prescribes.
@@ -35,58 +32,65 @@ FEATURE_IDS = {
 }
 
 
-def runs(grid: TextureGrid, direction: tuple[int, int, int]
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grey level, length and slice of every run along ``direction``."""
-    shape = grid.padded.shape
-    coords = np.unravel_index(grid.flat, shape)
-    d = np.asarray(direction)
-    axis = int(np.flatnonzero(d)[-1])          # the line parameter: last non-zero axis
-    d = d * d[axis]                            # orient so the parameter increases
-    n_p = shape[axis]
-    c_p = coords[axis]
-    sidx = np.zeros_like(grid.flat)
-    stride = 1
-    sizes = []
-    for q in range(3):
-        if q == axis:
-            continue
-        if d[q] == 0:
-            key, size = coords[q], shape[q]
-        elif d[q] > 0:
-            key, size = coords[q] - c_p + (n_p - 1), shape[q] + n_p - 1
-        else:
-            key, size = coords[q] + c_p, shape[q] + n_p - 1
-        sizes.append(size)
-        sidx = sidx * size + key
-    sidx = sidx * n_p + c_p
-    stride = sizes[1] * n_p
-    sheared = np.zeros(sizes[0] * sizes[1] * n_p + 1, dtype=grid.padded.dtype)
-    sheared[sidx] = grid.grey
-    starts = np.sort(sidx[sheared[sidx - 1] != grid.grey])
-    ends = np.sort(sidx[sheared[sidx + 1] != grid.grey])
-    lengths = ends - starts + 1
-    grey = sheared[starts]
-    slice_of = starts // stride - 1 if d[0] == 0 else np.zeros_like(starts)
-    return grey, lengths, slice_of
+def runs(grid: TextureGrid) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Runs along all 13 directions: counts of the runs of length 1 by (direction, slice,
+    grey level), shape (13, n_slices, N_g); and direction, grey level, length and slice of
+    every longer run.
+
+    A voxel starts a run when the voxel behind it (against the direction) has another grey
+    level, and ends it when the voxel ahead differs; a voxel that does both is a run of
+    length 1 (most runs in noisy images), counted at once. The longer runs of all
+    directions then advance together, one voxel per step, while the next voxel along their
+    direction keeps their grey level; each step only touches the runs still growing.
+    """
+    n_g, n_z = grid.n_levels, grid.n_slices
+    slice_grey = grid.slice_index * n_g + grid.grey - 1
+    singles = np.empty((len(DIRECTIONS), n_z * n_g))
+    longer, direction, offsets = [], [], []
+    for k, d in enumerate(DIRECTIONS):
+        starts = grid.neighbours_back[k] != grid.grey
+        ends = grid.neighbours[k] != grid.grey
+        singles[k] = np.bincount(slice_grey[starts & ends], minlength=n_z * n_g)
+        more = np.flatnonzero(starts & ~ends)
+        longer.append(more)
+        direction.append(np.full(more.size, k, dtype=np.int64))
+        offsets.append(grid.offset(d))
+    voxel = np.concatenate(longer)
+    run_dir = np.concatenate(direction)
+    run_grey = grid.grey[voxel]
+    lengths = np.empty(voxel.size, dtype=np.int64)
+    alive = np.arange(voxel.size)
+    stride = np.asarray(offsets, dtype=np.int64)[run_dir]
+    here = grid.flat[voxel] + stride          # the second voxel, known to match
+    grey = run_grey
+    padded = grid.padded.ravel()
+    length = 2
+    while alive.size:
+        here = here + stride
+        grows = padded[here] == grey
+        lengths[alive[~grows]] = length
+        alive, here, grey, stride = alive[grows], here[grows], grey[grows], stride[grows]
+        length += 1
+    return (singles.reshape(len(DIRECTIONS), n_z, n_g),
+            (run_dir, run_grey, lengths, grid.slice_index[voxel]))
 
 
 def glrlm_features(grid: TextureGrid) -> dict[str, float]:
     """All GLRLM features under the six IBSI aggregations, keyed ``"ID/AGG"`` (IBSI 1 §3.7)."""
     n_g, n_z = grid.n_levels, grid.n_slices
-    found = [runs(grid, direction) for direction in DIRECTIONS]
-    n_r = int(max(int(r[1].max()) for r in found))
-    per_slice = np.empty((n_z, N_IN_PLANE, n_g, n_r))
-    per_dir = np.empty((len(DIRECTIONS), n_g, n_r))
-    for k, (grey, lengths, slice_of) in enumerate(found):
-        code = (grey - 1) * n_r + lengths - 1
-        if k < N_IN_PLANE:
-            counts = np.bincount(code + slice_of * (n_g * n_r),
-                                 minlength=n_z * n_g * n_r).reshape(n_z, n_g, n_r)
-            per_slice[:, k] = counts
-            per_dir[k] = counts.sum(axis=0)
-        else:
-            per_dir[k] = np.bincount(code, minlength=n_g * n_r).reshape(n_g, n_r)
+    singles, (run_dir, grey, lengths, slice_of) = runs(grid)
+    n_r = int(lengths.max()) if lengths.size else 1
+    n_d = len(DIRECTIONS)
+    code = (grey - 1) * n_r + lengths - 1
+    plane = run_dir < N_IN_PLANE
+    per_slice = np.bincount(
+        code[plane] + (slice_of[plane] * N_IN_PLANE + run_dir[plane]) * (n_g * n_r),
+        minlength=n_z * N_IN_PLANE * n_g * n_r).reshape(n_z, N_IN_PLANE, n_g, n_r)
+    per_slice = per_slice.astype(np.float64)
+    per_slice[..., 0] += singles[:N_IN_PLANE].transpose(1, 0, 2)
+    per_dir = np.bincount(code + run_dir * (n_g * n_r),
+                          minlength=n_d * n_g * n_r).reshape(n_d, n_g, n_r).astype(np.float64)
+    per_dir[..., 0] += singles.sum(axis=1)
     voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
     n_v = float(grid.flat.size)
     results: dict[str, dict[str, float]] = {}
@@ -103,7 +107,6 @@ def glrlm_features(grid: TextureGrid) -> dict[str, float]:
     results[AGG_25D_MRG] = mean_over(
         matrix_features(in_plane.sum(axis=0)[None], np.array([N_IN_PLANE * n_v])),
         np.ones(1, bool))
-    n_d = len(DIRECTIONS)
     results[AGG_3D_AVG] = mean_over(matrix_features(per_dir, np.full(n_d, n_v)),
                                     np.ones(n_d, bool))
     results[AGG_3D_MRG] = mean_over(

@@ -24,17 +24,14 @@ FEATURE_IDS = {
 
 def dependence_counts(grid: TextureGrid) -> tuple[np.ndarray, np.ndarray]:
     """Dependence count of every ROI voxel in the slice plane and in 3D (centre included)."""
-    size = grid.padded.size
-    dense = np.zeros(size, dtype=np.int64)
-    in_plane = None
-    for k, direction in enumerate(DIRECTIONS):
+    count = np.ones(grid.flat.size, dtype=np.int64)
+    in_plane = count
+    for k in range(len(DIRECTIONS)):
         if k == N_IN_PLANE:
-            in_plane = dense[grid.flat].copy()
-        same = (grid.neighbours[k] == grid.grey).astype(np.int64)
-        dense[grid.flat] += same
-        dense[grid.flat + grid.offset(direction)] += same
-    assert in_plane is not None
-    return in_plane + 1, dense[grid.flat] + 1
+            in_plane = count.copy()
+        count += grid.neighbours[k] == grid.grey
+        count += grid.neighbours_back[k] == grid.grey
+    return in_plane, count
 
 
 def ngldm_features(grid: TextureGrid) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """Neighbourhood grey tone difference matrix features (IBSI 1 §3.10): 2D, 2.5D and 3D.
 
 For every ROI voxel the average grey level of its neighbours at Chebyshev distance 1 that lie
-in the ROI (8 in-plane neighbours for 2D / 2.5D, 26 in 3D; the centre excluded) is taken from
-box sums (``scipy.ndimage.uniform_filter`` of the levels and of the mask). Voxels without any
+in the ROI (8 in-plane neighbours for 2D / 2.5D, 26 in 3D; the centre excluded) is summed from
+the neighbour look-ups shared with GLCM. Voxels without any
 neighbour in the ROI do not count (IBSI 1 §3.10). ``s_i`` sums |i - average| over the voxels
 of grey level i, ``n_i`` counts them.
 """
@@ -10,10 +10,9 @@ of grey level i, ``n_i`` counts them.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from oncohybrid.radiomics.roi import AGG_2D, AGG_3D, AGG_25D
-from oncohybrid.radiomics.texture._grid import TextureGrid
+from oncohybrid.radiomics.texture._grid import DIRECTIONS, N_IN_PLANE, TextureGrid
 
 #: IBSI identifiers of the 5 NGTDM features (IBSI 1 §3.10.1 … §3.10.5)
 FEATURE_IDS = {"coarseness": "QCDE", "contrast": "65HE", "busyness": "NQ30",
@@ -23,22 +22,30 @@ FEATURE_IDS = {"coarseness": "QCDE", "contrast": "65HE", "busyness": "NQ30",
 COARSENESS_MAX = 1.0e6
 
 
-def ngtdm_vectors(grid: TextureGrid, in_plane: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``s_i`` and ``n_i`` per slice (n_slices, N_g) when ``in_plane``, else (1, N_g)."""
-    size = (1, 3, 3) if in_plane else (3, 3, 3)
-    n_box = float(np.prod(size))
-    levels = grid.padded.astype(np.float64)
-    inside = (grid.padded > 0).astype(np.float64)
-    box_sum = ndimage.uniform_filter(levels, size=size, mode="constant").ravel()[grid.flat]
-    box_n = ndimage.uniform_filter(inside, size=size, mode="constant").ravel()[grid.flat]
-    grey = grid.grey.astype(np.float64)
-    total = np.rint(box_sum * n_box) - grey
-    count = np.rint(box_n * n_box) - 1.0
+def neighbour_sums(grid: TextureGrid) -> tuple[np.ndarray, ...]:
+    """Sum of the grey levels and number of the ROI neighbours of each ROI voxel, in the
+    slice plane (8-neighbourhood) and in 3D (26-neighbourhood): (sum2, n2, sum3, n3)."""
+    total = np.zeros(grid.flat.size, dtype=np.int64)
+    count = np.zeros(grid.flat.size, dtype=np.int64)
+    in_plane: tuple[np.ndarray, np.ndarray] = (total, count)
+    for k in range(len(DIRECTIONS)):
+        if k == N_IN_PLANE:
+            in_plane = (total.copy(), count.copy())
+        for nb in (grid.neighbours[k], grid.neighbours_back[k]):
+            total += nb
+            count += nb > 0
+    return in_plane[0], in_plane[1], total, count
+
+
+def ngtdm_vectors(grid: TextureGrid, total: np.ndarray, count: np.ndarray, by_slice: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``s_i`` and ``n_i`` per slice (n_slices, N_g) when ``by_slice``, else (1, N_g), from
+    each voxel's neighbour grey-level sum and neighbour count."""
     ok = count > 0
-    s = np.abs(grey[ok] - total[ok] / count[ok])
+    s = np.abs(grid.grey[ok] - total[ok] / count[ok])
     n_g = grid.n_levels
-    group = grid.slice_index[ok] if in_plane else np.zeros(int(ok.sum()), dtype=np.int64)
-    n_groups = grid.n_slices if in_plane else 1
+    group = grid.slice_index[ok] if by_slice else np.zeros(int(ok.sum()), dtype=np.int64)
+    n_groups = grid.n_slices if by_slice else 1
     code = group * n_g + grid.grey[ok] - 1
     s_i = np.bincount(code, weights=s, minlength=n_groups * n_g).reshape(n_groups, n_g)
     n_i = np.bincount(code, minlength=n_groups * n_g).reshape(n_groups, n_g).astype(np.float64)
@@ -82,8 +89,9 @@ def ngtdm_vector_features(s_i: np.ndarray, n_i: np.ndarray) -> dict[str, np.ndar
 
 def ngtdm_features(grid: TextureGrid) -> dict[str, float]:
     """All NGTDM features under the three IBSI aggregations, keyed ``"ID/AGG"``."""
-    s2, n2 = ngtdm_vectors(grid, in_plane=True)
-    s3, n3 = ngtdm_vectors(grid, in_plane=False)
+    sum2, cnt2, sum3, cnt3 = neighbour_sums(grid)
+    s2, n2 = ngtdm_vectors(grid, sum2, cnt2, by_slice=True)
+    s3, n3 = ngtdm_vectors(grid, sum3, cnt3, by_slice=False)
     per_slice = ngtdm_vector_features(s2, n2)
     valid = n2.sum(axis=1) > 0
     results = {
