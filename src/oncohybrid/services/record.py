@@ -423,14 +423,31 @@ def patient_record(patient_id: str, settings: Settings | None = None) -> dict[st
         tp_by_pk = {t.id: t for t in tps}
         lesions = s.scalars(sa.select(Lesion).where(Lesion.patient_pk == ppk)
                             .order_by(Lesion.id)).all()
+        # One query each for the observations, roles and timepoint studies of the whole
+        # patient (was one per lesion and per timepoint: the patient page's p95, #11).
+        obs_of: dict[int, list[Observation]] = {les.id: [] for les in lesions}
+        roles_of: dict[int, list[LesionRole]] = {les.id: [] for les in lesions}
+        studies_of: dict[int, list[TimepointStudy]] = {t.id: [] for t in tps}
+        for o in s.scalars(sa.select(Observation).join(Lesion, Observation.lesion_pk == Lesion.id)
+                           .where(Lesion.patient_pk == ppk)
+                           .order_by(Observation.lesion_pk, Observation.timepoint_pk,
+                                     Observation.id)):
+            obs_of[o.lesion_pk].append(o)
+        for r in s.scalars(sa.select(LesionRole).join(Lesion, LesionRole.lesion_pk == Lesion.id)
+                           .where(Lesion.patient_pk == ppk).order_by(LesionRole.id)):
+            roles_of[r.lesion_pk].append(r)
+        for ts in s.scalars(sa.select(TimepointStudy)
+                            .join(Timepoint, TimepointStudy.timepoint_pk == Timepoint.id)
+                            .where(Timepoint.patient_pk == ppk).order_by(TimepointStudy.id)):
+            studies_of[ts.timepoint_pk].append(ts)
         out_l = []
         for les in lesions:
-            obs = s.scalars(sa.select(Observation).where(Observation.lesion_pk == les.id)
-                            .order_by(Observation.timepoint_pk, Observation.id)).all()
+            obs = obs_of[les.id]
             out_l.append({
                 "key": les.key, "tracking_uid": les.tracking_uid, "site": les.site,
                 "nodal": les.nodal,
-                "roles": {r.criterion: {"role": r.role, "source": r.source} for r in les.roles},
+                "roles": {r.criterion: {"role": r.role, "source": r.source}
+                          for r in roles_of[les.id]},
                 "observations": [{
                     "id": o.id,
                     "date": tp_by_pk[o.timepoint_pk].scan_date.isoformat(),
@@ -450,7 +467,7 @@ def patient_record(patient_id: str, settings: Settings | None = None) -> dict[st
                 "treatment_line": t.treatment_line, "treatment_event": t.treatment_event,
                 "mask_seg_path": t.mask_seg_path, "mask_seg_sop_uid": t.mask_seg_sop_uid,
                 "studies": [{"study_uid": ts.study_instance_uid, "kind": ts.kind,
-                             "linked": ts.study_pk is not None} for ts in t.studies],
+                             "linked": ts.study_pk is not None} for ts in studies_of[t.id]],
             } for t in tps],
             "lesions": out_l,
         }

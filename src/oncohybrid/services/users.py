@@ -164,9 +164,25 @@ def pseudonym_key(settings: Settings | None = None) -> bytes:
     application and the reports alike."""
     settings = settings or get_settings()
     path = settings.home / PSEUDONYM_KEY_FILE
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         _write_private(path, secrets.token_bytes(32))
-    return path.read_bytes()
+        st = path.stat()
+    # Cached per file identity (inode, size, mtime): a researcher's search computes one
+    # pseudonym per patient, and reading the file each time dominated it. A replaced or
+    # rewritten key file changes the identity and is read again.
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _PSEUDONYM_KEYS.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    key = path.read_bytes()
+    _PSEUDONYM_KEYS[path] = (stamp, key)
+    return key
+
+
+#: Pseudonym key per key-file path, with the file identity it was read at.
+_PSEUDONYM_KEYS: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
 
 
 def pseudonym(settings: Settings | None, patient_id: str, issuer: str = "") -> str:

@@ -188,28 +188,43 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
     """One page of patients matching ``query``, most recent study first.
 
     Filtering, ordering (last matching study date descending, then patient key) and
-    paging run in SQL (``LIMIT``/``OFFSET`` over the grouped patients, with the total
-    from ``COUNT(*) OVER ()`` in the same statement), so a page costs the same whether
-    the database holds a hundred studies or a hundred thousand; only the page's rows
-    are read into Python. Two filters are not SQL: a researcher's search (the keyed
-    pseudonym is computed here) and the report-file half of "reported"/"assessed"
-    (when report files exist); those read the ordered key rows (patient key, date,
-    count, and the ID for the pseudonym) and page them here.
+    paging run in SQL (``LIMIT``/``OFFSET``); only the page's rows are read into Python.
+    Without a filter on the studies (no dates, modality or tracer: the common case) the
+    date and count come from the patient row (``last_study_date``, ``n_studies``, kept by
+    triggers, migration store0003) and the page is an index scan of
+    ``ix_patients_worklist``; with one, the matching studies are grouped per patient and
+    the total rides on the page as ``COUNT(*) OVER ()``. Two filters are not SQL: a
+    researcher's search (the keyed pseudonym is computed here) and the report-file half
+    of "reported"/"assessed" (when report files exist); those read the ordered key rows
+    (patient key, date, count, and the ID for the pseudonym) and page them here.
     """
     settings = settings or get_settings()
+    # Without a filter on the studies (dates, modality, tracer) a patient's date and count
+    # are those of all its studies, kept on the patient row (n_studies, last_study_date;
+    # migration store0003) and indexed in the worklist's order: the page is an index scan
+    # with LIMIT, no aggregate over the studies.
+    summary = not (query.date_from or query.date_to or query.modality or query.tracer)
     with session_scope(settings) as s:
-        # Grouped over the studies alone (the patients table joins only when a filter
-        # reads it): one row per study, so count(id) is the number of studies, and the
-        # aggregation can hash instead of sorting for a count(DISTINCT …).
-        pk_col = Study.patient_pk
-        grouped = (
-            sa.select(pk_col.label("pk"), sa.func.max(Study.study_date).label("last"),
-                      sa.func.count(Study.id).label("n"))
-            .where(*_conditions(query, identified))
-            .group_by(pk_col)
-        )
-        if query.q:
-            grouped = grouped.join(Patient, Patient.id == Study.patient_pk)
+        if summary:
+            pk_col = Patient.id
+            grouped = (
+                sa.select(pk_col.label("pk"), Patient.last_study_date.label("last"),
+                          Patient.n_studies.label("n"))
+                .where(Patient.n_studies > 0, *_conditions(query, identified))
+            )
+        else:
+            # Grouped over the studies alone (the patients table joins only when a filter
+            # reads it): one row per study, so count(id) is the number of studies, and the
+            # aggregation can hash instead of sorting for a count(DISTINCT …).
+            pk_col = Study.patient_pk
+            grouped = (
+                sa.select(pk_col.label("pk"), sa.func.max(Study.study_date).label("last"),
+                          sa.func.count(Study.id).label("n"))
+                .where(*_conditions(query, identified))
+                .group_by(pk_col)
+            )
+            if query.q:
+                grouped = grouped.join(Patient, Patient.id == Study.patient_pk)
         if query.status:
             grouped = grouped.where(_status_condition(query.status, pk_col))
         # Two filters SQL cannot evaluate: the keyed pseudonym (a researcher's search)
@@ -219,8 +234,9 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
             from oncohybrid.services.users import pseudonym
 
             needle = query.q.strip().upper()
-            grouped = (grouped.add_columns(Patient.patient_id, Patient.issuer_of_patient_id)
-                       .group_by(Patient.patient_id, Patient.issuer_of_patient_id))
+            grouped = grouped.add_columns(Patient.patient_id, Patient.issuer_of_patient_id)
+            if not summary:
+                grouped = grouped.group_by(Patient.patient_id, Patient.issuer_of_patient_id)
             keep.append(lambda r: needle in pseudonym(settings, r.patient_id,
                                                       r.issuer_of_patient_id or ""))
         if query.status in ("reported", "assessed"):
@@ -237,6 +253,10 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
         if keep:
             hits = [r for r in s.execute(ordered) if all(f(r) for f in keep)]
             total, rows = len(hits), hits[offset:offset + query.per_page]
+        elif summary:
+            # Two statements: a COUNT(*) OVER () would read every row before the LIMIT.
+            rows = s.execute(ordered.limit(query.per_page).offset(offset)).all()
+            total = int(s.scalar(sa.select(sa.func.count()).select_from(sub)) or 0)
         else:
             rows = s.execute(
                 ordered.add_columns(sa.func.count().over().label("total"))

@@ -70,6 +70,10 @@ class Patient(Base):
     patient_name: Mapped[str | None] = mapped_column(String(324))
     patient_sex: Mapped[str | None] = mapped_column(String(16))
     patient_birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    #: Number of studies and ``max(study_date)`` of the patient, kept by row triggers on
+    #: ``studies`` (migration store0003) in the writing transaction; never written here.
+    n_studies: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_study_date: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_utcnow, server_default=func.now()
     )
@@ -77,6 +81,11 @@ class Patient(Base):
     studies: Mapped[list[Study]] = relationship(
         back_populates="patient", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+# The worklist's order (most recent study first, then key): a page is an index scan with
+# LIMIT instead of an aggregate over every study.
+Index("ix_patients_worklist", Patient.last_study_date.desc(), Patient.id)
 
 
 class Study(Base):
