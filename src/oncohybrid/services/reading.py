@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from oncohybrid.config import Settings
 from oncohybrid.errors import InputError, StoreError
@@ -76,7 +77,7 @@ def study_uids(settings: Settings | None = None) -> list[str]:
         return list(s.scalars(sa.select(Study.study_instance_uid)).all())
 
 
-def _lesion(s: Any, patient_pk: int, key: str) -> Lesion | None:
+def _lesion(s: Session, patient_pk: int, key: str) -> Lesion | None:
     return s.scalar(sa.select(Lesion).where(Lesion.patient_pk == patient_pk, Lesion.key == key))
 
 
