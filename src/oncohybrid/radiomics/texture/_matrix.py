@@ -69,4 +69,5 @@ def mean_over(values: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, flo
     aggregations: a slice or direction without any entry contributes nothing)."""
     if not valid.any():
         return {name: float("nan") for name in values}
-    return {name: float(value[valid].mean()) for name, value in values.items()}
+    means = np.stack(list(values.values()))[:, valid].mean(axis=1)
+    return dict(zip(values, means.tolist(), strict=True))

@@ -13,6 +13,7 @@ import numpy as np
 
 from oncohybrid.radiomics.roi import AGG_2D, AGG_3D, AGG_25D
 from oncohybrid.radiomics.texture._grid import DIRECTIONS, N_IN_PLANE, TextureGrid
+from oncohybrid.radiomics.texture._matrix import mean_over
 
 #: IBSI identifiers of the 5 NGTDM features (IBSI 1 §3.10.1 … §3.10.5)
 FEATURE_IDS = {"coarseness": "QCDE", "contrast": "65HE", "busyness": "NQ30",
@@ -95,8 +96,7 @@ def ngtdm_features(grid: TextureGrid) -> dict[str, float]:
     per_slice = ngtdm_vector_features(s2, n2)
     valid = n2.sum(axis=1) > 0
     results = {
-        AGG_2D: {k: float(v[valid].mean()) if valid.any() else float("nan")
-                 for k, v in per_slice.items()},
+        AGG_2D: mean_over(per_slice, valid),
         AGG_25D: {k: float(v[0]) for k, v in
                   ngtdm_vector_features(s2.sum(axis=0)[None], n2.sum(axis=0)[None]).items()},
         AGG_3D: {k: float(v[0]) for k, v in ngtdm_vector_features(s3, n3).items()},
