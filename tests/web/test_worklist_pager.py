@@ -11,7 +11,8 @@ from oncohybrid.store.models import Patient, Study
 
 
 def test_pager_links_first_last_and_neighbours_only(tmp_path, monkeypatch):
-    from conftest import _login
+    from web_workspace import login_client
+
     from oncohybrid.services.users import ensure_demo_user
     from oncohybrid.web.app import create_app
 
@@ -26,7 +27,7 @@ def test_pager_links_first_last_and_neighbours_only(tmp_path, monkeypatch):
                          study_date=dt.date(2020, 1, 1) + dt.timedelta(days=n))
                    for n, p in enumerate(patients))
     user, password = ensure_demo_user(settings)
-    c = _login(create_app(settings), user, password)
+    c = login_client(create_app(settings), user, password)
     html = c.get("/", params={"page_no": 10}).text
     linked = sorted({int(n) for n in re.findall(r"page_no=(\d+)\"", html)})
     # 28 pages: the first two, the last two, and three either side of the current one.
