@@ -141,7 +141,10 @@ def family_features(pre: Preprocessed, settings: RadiomicsSettings,
                  "diagnostics": pre.diagnostics, "timing_s": timings,
                  "axis_order": "z, y, x", "ivh_parameters": pre.ivh})
     if "morphology" in done and spatial_autocorr:
-        info["spatial_autocorrelation"] = "exact (Moran's I N365, Geary's C NPT7)"
+        from .morphology import spatial_autocorrelation_method
+
+        info["spatial_autocorrelation"] = ("Moran's I N365, Geary's C NPT7: "
+                                           + spatial_autocorrelation_method(roi.int_mask))
     return RadiomicsResult(features=features, settings=info)
 
 
