@@ -1,0 +1,132 @@
+"""IBSI 2 phase 1: filter response maps of the digital phantoms against the consensus maps.
+
+Each test's filter and parameters are those of the IBSI 2 reference manual's phase-1 table
+(arXiv:2006.05470, chapter 5 "Phase 1"; recorded here as data). A response map passes when
+every voxel is within 1 % of the reference map's intensity range (IBSI 2 reference data
+README). Phantoms and maps are NIfTI arrays (i, j, k) = (x, y, z); they are transposed to
+(z, y, x) for the filters and the result compared in the same order as the reference map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from oncohybrid.radiomics import filters as F
+from refdata import path_of, require
+
+nib = pytest.importorskip("nibabel")
+
+PHANTOMS = "ibsi-radiomics/ibsi2_digital_phantoms"
+MAPS = "ibsi-radiomics/ibsi2_reference/response_maps"
+SP = (2.0, 2.0, 2.0)  # phantom spacing (z, y, x), mm
+
+Filter = Callable[[np.ndarray], np.ndarray]
+
+#: test id -> (phantom, filter with the manual's parameters)
+PHASE1: dict[str, tuple[str, Filter]] = {
+    # 1: mean filter, support 15 voxels; 3D with each boundary condition, then 2D
+    "1_a_1": ("checkerboard", lambda a: F.mean_filter(a, 15, "zero")),
+    "1_a_2": ("checkerboard", lambda a: F.mean_filter(a, 15, "nearest")),
+    "1_a_3": ("checkerboard", lambda a: F.mean_filter(a, 15, "periodic")),
+    "1_a_4": ("checkerboard", lambda a: F.mean_filter(a, 15, "mirror")),
+    "1_b_1": ("impulse", lambda a: F.mean_filter(a, 15, "zero", dims=2)),
+    # 2: LoG, truncation 4σ
+    "2_a": ("impulse", lambda a: F.log_filter(a, SP, 3.0, 4.0, "zero")),
+    "2_b": ("checkerboard", lambda a: F.log_filter(a, SP, 5.0, 4.0, "mirror")),
+    "2_c": ("checkerboard", lambda a: F.log_filter(a, SP, 5.0, 4.0, "mirror", dims=2)),
+    # 3: Laws; plain, rotation-invariant (max pooling), energy map δ = 7
+    "3_a_1": ("impulse", lambda a: F.laws_filter(a, "E5L5S5", "zero")),
+    "3_a_2": ("impulse", lambda a: F.laws_filter(a, "E5L5S5", "zero",
+                                                rotation_invariant=True, pooling="max")),
+    "3_a_3": ("impulse", lambda a: F.laws_filter(a, "E5L5S5", "zero", rotation_invariant=True,
+                                                pooling="max", energy_delta=7)),
+    "3_b_1": ("checkerboard", lambda a: F.laws_filter(a, "E3W5R5", "mirror")),
+    "3_b_2": ("checkerboard", lambda a: F.laws_filter(a, "E3W5R5", "mirror",
+                                                     rotation_invariant=True, pooling="max")),
+    "3_b_3": ("checkerboard", lambda a: F.laws_filter(a, "E3W5R5", "mirror",
+                                                     rotation_invariant=True, pooling="max",
+                                                     energy_delta=7)),
+    "3_c_1": ("checkerboard", lambda a: F.laws_filter(a, "L5S5", "mirror", dims=2)),
+    "3_c_2": ("checkerboard", lambda a: F.laws_filter(a, "L5S5", "mirror", dims=2,
+                                                     rotation_invariant=True, pooling="max")),
+    "3_c_3": ("checkerboard", lambda a: F.laws_filter(a, "L5S5", "mirror", dims=2,
+                                                     rotation_invariant=True, pooling="max",
+                                                     energy_delta=7)),
+    # 4: Gabor modulus; 2D axial at one θ, or θ pooled (mean) over the 3 orthogonal planes
+    "4_a_1": ("impulse", lambda a: F.gabor_filter(a, SP, 10.0, 4.0, 0.5, theta_deg=60.0,
+                                                 boundary="zero")),
+    "4_a_2": ("impulse", lambda a: F.gabor_filter(a, SP, 10.0, 4.0, 0.5, theta_step_deg=45.0,
+                                                 orthogonal_planes=True, boundary="zero",
+                                                 pooling="mean")),
+    "4_b_1": ("sphere", lambda a: F.gabor_filter(a, SP, 20.0, 8.0, 2.5, theta_deg=225.0,
+                                                boundary="mirror")),
+    "4_b_2": ("sphere", lambda a: F.gabor_filter(a, SP, 20.0, 8.0, 2.5, theta_step_deg=22.5,
+                                                orthogonal_planes=True, boundary="mirror",
+                                                pooling="mean")),
+    # 5-7: separable wavelets (undecimated); rotation invariance = mean over 24 rotations
+    "5_a_1": ("impulse", lambda a: F.separable_wavelet(a, "db2", "LHL", 1, "zero")),
+    "5_a_2": ("impulse", lambda a: F.separable_wavelet(a, "db2", "LHL", 1, "zero",
+                                                      rotation_invariant=True)),
+    "6_a_1": ("sphere", lambda a: F.separable_wavelet(a, "coif1", "HHL", 1, "periodic")),
+    "6_a_2": ("sphere", lambda a: F.separable_wavelet(a, "coif1", "HHL", 1, "periodic",
+                                                     rotation_invariant=True)),
+    "7_a_1": ("checkerboard", lambda a: F.separable_wavelet(a, "haar", "LLL", 2, "mirror",
+                                                           rotation_invariant=True)),
+    "7_a_2": ("checkerboard", lambda a: F.separable_wavelet(a, "haar", "HHH", 2, "mirror",
+                                                           rotation_invariant=True)),
+    # 8: Simoncelli non-separable wavelet, periodic, decomposition levels 1-3
+    "8_a_1": ("checkerboard", lambda a: F.simoncelli_wavelet(a, 1)),
+    "8_a_2": ("checkerboard", lambda a: F.simoncelli_wavelet(a, 2)),
+    "8_a_3": ("checkerboard", lambda a: F.simoncelli_wavelet(a, 3)),
+}
+
+
+def _load_zyx(relative: str) -> np.ndarray:
+    return np.asarray(nib.load(str(path_of(relative))).dataobj, dtype=np.float64).transpose(2, 1, 0)
+
+
+@pytest.mark.parametrize("test_id", sorted(PHASE1))
+def test_phase1_response_map_within_one_percent_of_reference_range(test_id: str) -> None:
+    require(f"{MAPS}/{test_id}-ValidCRM.nii.gz")
+    phantom, fn = PHASE1[test_id]
+    image = _load_zyx(f"{PHANTOMS}/{phantom}.nii.gz")
+    ref = _load_zyx(f"{MAPS}/{test_id}-ValidCRM.nii.gz")
+    out = fn(image)
+    assert out.shape == ref.shape
+    tolerance = 0.01 * (ref.max() - ref.min())
+    worst = float(np.abs(out - ref).max())
+    assert worst <= tolerance, f"{test_id}: max |diff| {worst:.4g} > 1 % of range {tolerance:.4g}"
+
+
+def test_there_are_24_proper_right_angle_rotations_in_3d_and_4_in_plane() -> None:
+    rots = F.right_angle_rotations(3)
+    assert len(set(rots)) == 24
+    assert len(set(F.right_angle_rotations(2))) == 4
+    # each is a rotation: a shape-asymmetric array comes back unchanged through it
+    a = np.arange(24.0).reshape(2, 3, 4)
+    for rot in rots:
+        assert np.array_equal(F._rotated(a, rot, lambda x: x), a)
+
+
+def test_mirror_boundary_is_symmetric_d_c_b_a() -> None:
+    # a mean over 5 at the first voxel of [1, 2, 3, 4] sees two padded voxels:
+    # mirror (2, 1), nearest (1, 1), periodic (3, 4); zero pads the single row with 4 zero
+    # rows too, so its 5 x 5 window holds 6 / 25
+    img = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 4)
+    first = {b: F.mean_filter(img, 5, b, dims=2)[0, 0, 0]
+             for b in ("mirror", "nearest", "periodic", "zero")}
+    assert first == pytest.approx({"mirror": 9 / 5, "nearest": 8 / 5, "periodic": 13 / 5,
+                                   "zero": 6 / 25})
+
+
+def test_invalid_parameters_are_refused_with_the_value() -> None:
+    img = np.zeros((3, 3, 3))
+    with pytest.raises(ValueError, match="reflect"):
+        F.mean_filter(img, 3, "reflect")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="odd"):
+        F.mean_filter(img, 4)
+    with pytest.raises(ValueError, match="X5"):
+        F.laws_filter(img, "E5L5X5")
