@@ -40,6 +40,7 @@ COMMAND_MODULES = [
     "report_cmds",  # report (tumour-board PDF, meeting pack, SR/SEG)
     "radiomics_cmds",  # radiomics (IBSI features)
     "segment_cmds",  # segment, segment-eval (AI model runner, autoPET metrics)
+    "batch_cmds",  # batch assess|quantify (Dask distributed, recorded tasks)
 ]
 
 
