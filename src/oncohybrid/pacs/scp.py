@@ -112,9 +112,11 @@ log = logging.getLogger(__name__)
 #: batch to fill once its first file is there.
 INDEX_BATCH = 250
 INDEX_LINGER_S = 0.05
-# with receiver processes, indexing yields the CPU to them: a sender waits for the
-# acknowledgement, not for the index, and the spool keeps what is not indexed yet
-INDEX_NICENESS = 10
+# niceness of the indexing threads when receiver processes run (0: none). It was 10 so
+# that indexing yielded to reception; on a shared machine that starved the index (it
+# fell to ~0.3x DCMTK's rate in benchmarks/pacs.py, ~0.5x without), and with the spool
+# bounded (pacs.spool.SpoolBound) reception cannot run ahead of the index anyway (#11)
+INDEX_NICENESS = 0
 
 
 class DatasetIngestor(Protocol):
