@@ -41,6 +41,7 @@ COMMAND_MODULES = [
     "radiomics_cmds",  # radiomics (IBSI features)
     "segment_cmds",  # segment, segment-eval (AI model runner, autoPET metrics)
     "batch_cmds",  # batch assess|quantify (Dask distributed, recorded tasks)
+    "stats_cmds",  # stats (kappa, icc, bland-altman, roc, km, cox, table1, accuracy, mcnemar)
 ]
 
 
