@@ -388,7 +388,18 @@ def simoncelli_transfer(shape: Sequence[int], level: int = 1) -> np.ndarray:
     return out
 
 
-def simoncelli_wavelet(image: np.ndarray, level: int = 1) -> np.ndarray:
-    """Simoncelli non-separable wavelet response (IBSI 2 §2.10), periodic boundary (FFT)."""
-    a = _check(image, "periodic", 3)
+def simoncelli_wavelet(image: np.ndarray, level: int = 1, boundary: Boundary = "periodic"
+                       ) -> np.ndarray:
+    """Simoncelli non-separable wavelet response (IBSI 2 §2.10, ``PRT7``), by FFT.
+
+    ``"periodic"`` filters the grid as it is (the FFT's own boundary); any other boundary
+    pads every axis by half its length with that rule first, filters the padded grid and
+    crops back.
+    """
+    a = _check(image, boundary, 3)
+    if boundary != "periodic":
+        pad = [(n // 2, n // 2) for n in a.shape]
+        padded = np.pad(a, pad, mode=_PAD_MODE[boundary])  # type: ignore[call-overload]
+        r = simoncelli_wavelet(padded, level, "periodic")
+        return r[tuple(slice(p, p + n) for (p, _), n in zip(pad, a.shape, strict=True))]
     return np.real(np.fft.ifftn(np.fft.fftn(a) * simoncelli_transfer(a.shape, level)))
