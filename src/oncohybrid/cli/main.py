@@ -42,6 +42,7 @@ COMMAND_MODULES = [
     "segment_cmds",  # segment, segment-eval (AI model runner, autoPET metrics)
     "batch_cmds",  # batch assess|quantify (Dask distributed, recorded tasks)
     "stats_cmds",  # stats (kappa, icc, bland-altman, roc, km, cox, table1, accuracy, mcnemar)
+    "deid_cmds",  # deid (PS3.15 de-identification, PET-safe)
 ]
 
 
