@@ -153,11 +153,6 @@ def test_phantom_copies_hold_no_phi_keep_suv_and_repeat(cohort, tmp_path, monkey
         if any(a.shape == b.shape and np.array_equal(a, b) for b in copy_suv):
             matched += 1
     assert matched == 3
-    for p in truth["patients"]:
-        for tp in p["timepoints"]:
-            for lesion in tp.get("lesions", []):
-                if "suv_max" in lesion:
-                    assert any(np.isclose(a.max(), a.max()) for a in copy_suv)
     report = json.loads((out1 / "deid-report.json").read_text())
     text = json.dumps(report)
     for p in truth["patients"]:
