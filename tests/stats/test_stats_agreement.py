@@ -135,6 +135,18 @@ def test_icc_equals_anova_variance_components_computed_independently() -> None:
     assert r["ICC(3,k)"].icc == pytest.approx((bms - ems) / bms)
 
 
+def test_icc_of_identical_raters_is_one_with_a_degenerate_interval() -> None:
+    x = np.repeat(np.array([[1.0], [4.0], [2.0], [7.0]]), 3, axis=1)
+    r = ag.icc(x)
+    for form in ag.ICC_FORMS:
+        assert r[form].icc == pytest.approx(1.0) and r[form].ci95 == (1.0, 1.0), form
+
+
+def test_icc_of_identical_targets_is_refused() -> None:
+    with pytest.raises(InputError, match="same mean"):
+        ag.icc(np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]))
+
+
 def test_icc_needs_two_raters() -> None:
     with pytest.raises(InputError, match="at least 2 raters"):
         ag.icc(SF_TABLE2[:, :1])

@@ -208,13 +208,21 @@ def icc(matrix: np.ndarray) -> dict[str, ICCResult]:
     bms = ss_rows / (n - 1)
     wms = (ss_total - ss_rows) / (n * (k - 1))
     jms = ss_cols / (k - 1)
-    ems = ss_err / ((n - 1) * (k - 1))
+    ems = max(ss_err / ((n - 1) * (k - 1)), 0.0)
+    if bms <= 1e-12 * max(ss_total, 1e-300):
+        raise InputError("ICC is undefined: every target has the same mean rating")
     q = 0.975
 
     def f_ci(f: float, d1: float, d2: float) -> tuple[float, float]:
         fl = f / sps.f.ppf(q, d1, d2)
         fu = f * sps.f.ppf(q, d2, d1)
         return fl, fu
+
+    def single(fx: float) -> float:  # (F − 1)/(F + k − 1), → 1 as F → ∞ (no error variance)
+        return 1.0 if math.isinf(fx) else (fx - 1) / (fx + k - 1)
+
+    def average(fx: float) -> float:  # 1 − 1/F
+        return 1.0 if math.isinf(fx) else 1 - 1 / fx
 
     out: dict[str, ICCResult] = {}
     # Case 1: one-way random.
@@ -223,9 +231,8 @@ def icc(matrix: np.ndarray) -> dict[str, ICCResult]:
     fl, fu = f_ci(f1, d1, d2)
     p1 = float(sps.f.sf(f1, d1, d2))
     out["ICC(1,1)"] = ICCResult("ICC(1,1)", (bms - wms) / (bms + (k - 1) * wms),
-                                ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)),
-                                f1, d1, d2, p1)
-    out["ICC(1,k)"] = ICCResult("ICC(1,k)", (bms - wms) / bms, (1 - 1 / fl, 1 - 1 / fu),
+                                (single(fl), single(fu)), f1, d1, d2, p1)
+    out["ICC(1,k)"] = ICCResult("ICC(1,k)", (bms - wms) / bms, (average(fl), average(fu)),
                                 f1, d1, d2, p1)
     # Case 3: two-way mixed, consistency.
     f3 = bms / ems if ems > 0 else math.inf
@@ -234,21 +241,23 @@ def icc(matrix: np.ndarray) -> dict[str, ICCResult]:
     p3 = float(sps.f.sf(f3, d1, d2))
     icc31 = (bms - ems) / (bms + (k - 1) * ems)
     out["ICC(3,1)"] = ICCResult("ICC(3,1)", icc31,
-                                ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)),
-                                f3, d1, d2, p3)
-    out["ICC(3,k)"] = ICCResult("ICC(3,k)", (bms - ems) / bms, (1 - 1 / fl, 1 - 1 / fu),
+                                (single(fl), single(fu)), f3, d1, d2, p3)
+    out["ICC(3,k)"] = ICCResult("ICC(3,k)", (bms - ems) / bms, (average(fl), average(fu)),
                                 f3, d1, d2, p3)
     # Case 2: two-way random, absolute agreement (Satterthwaite df for the CI).
     icc21 = (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n)
-    a = k * icc21 / (n * (1 - icc21))
-    b = 1 + k * icc21 * (n - 1) / (n * (1 - icc21))
-    v = (a * jms + b * ems) ** 2 / ((a * jms) ** 2 / (k - 1)
-                                    + (b * ems) ** 2 / ((n - 1) * (k - 1)))
-    fs = sps.f.ppf(q, n - 1, v)
-    fss = sps.f.ppf(q, v, n - 1)
-    c = k * jms + (k * n - k - n) * ems
-    lo21 = n * (bms - fs * ems) / (fs * c + n * bms)
-    hi21 = n * (fss * bms - ems) / (c + n * fss * bms)
+    if icc21 >= 1.0:  # identical ratings: no rater nor error variance
+        lo21 = hi21 = 1.0
+    else:
+        a = k * icc21 / (n * (1 - icc21))
+        b = 1 + k * icc21 * (n - 1) / (n * (1 - icc21))
+        v = (a * jms + b * ems) ** 2 / ((a * jms) ** 2 / (k - 1)
+                                        + (b * ems) ** 2 / ((n - 1) * (k - 1)))
+        fs = sps.f.ppf(q, n - 1, v)
+        fss = sps.f.ppf(q, v, n - 1)
+        c = k * jms + (k * n - k - n) * ems
+        lo21 = n * (bms - fs * ems) / (fs * c + n * bms)
+        hi21 = n * (fss * bms - ems) / (c + n * fss * bms)
     out["ICC(2,1)"] = ICCResult("ICC(2,1)", icc21, (lo21, hi21), f3, n - 1,
                                 (n - 1) * (k - 1), p3)
     out["ICC(2,k)"] = ICCResult("ICC(2,k)", (bms - ems) / (bms + (jms - ems) / n),
