@@ -171,3 +171,25 @@ def test_invalid_input_exits_2_with_the_reason(tmp_path: Path, sf_csv: Path) -> 
     _refused(["stats", "kappa", str(f), "--rater", "a", "--rater", "b", "--weights", "cubic",
               "--json"], "--weights 'cubic'")
     _refused(["stats", "mcnemar", str(f), "--reader", "a", "--json"], "exactly 2")
+
+
+def test_kappa_reads_numeric_labels_as_numbers(tmp_path: Path) -> None:
+    f = _write(tmp_path / "k.csv", ["A", "B"], [["1", "1.0"], ["2", "2"], ["3", "2.0"],
+                                                ["1", "1"], ["2", "3"], ["3", "3"]])
+    out = _ok(["stats", "kappa", str(f), "--rater", "A", "--rater", "B", "--json"])
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    assert out["kappa"] == pytest.approx(cohens_kappa([[2, 0, 0], [0, 1, 1], [0, 1, 1]]).kappa)
+
+
+def test_km_plot_shows_the_numbers_at_risk() -> None:
+    from oncohybrid.stats import plots
+
+    t = MP_TIME + PL_TIME
+    e = MP_EVENT + [1] * 21
+    g = ["6-MP"] * 21 + ["placebo"] * 21
+    fig = plots.km_plot(t, e, g)
+    texts = [x.get_text() for ax in fig.axes for x in ax.texts] + \
+        [lbl.get_text() for ax in fig.axes for lbl in ax.get_xticklabels()]
+    assert any("At risk" in s for s in texts)
+    assert any("21" in s for s in texts)  # both arms start with 21 at risk

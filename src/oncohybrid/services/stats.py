@@ -70,14 +70,15 @@ def kappa(path: Path, raters: Sequence[str], weights: str = "none") -> agreement
         raise InputError("the same --rater column is given twice")
     df = read_table(path)
     data = _complete(df, path, raters)
-    values = [[str(v).strip() for v in data[c]] for c in raters]
-    if weights != "none":
-        # Weighted kappa orders categories: numeric when every label is a number.
-        try:
-            values = [[float(v) for v in col] for col in values]  # type: ignore[misc]
-        except ValueError:
+    labels = [[str(v).strip() for v in data[c]] for c in raters]
+    values: list[list[object]]
+    try:  # numbers when every label is one ("1" and "1.0" are the same category)
+        values = [[float(v) for v in col] for col in labels]
+    except ValueError:
+        if weights != "none":
             raise InputError(f"--weights {weights}: ratings must be numbers (ordered "
                              "categories)") from None
+        values = [list(col) for col in labels]
     if len(raters) == 2:
         return agreement.cohen_kappa(values[0], values[1], weights=weights)  # type: ignore[arg-type]
     if weights != "none":
