@@ -321,6 +321,43 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def record_in_process(settings: object) -> None:
+    """``patient_record`` (the patient page's record read) in process, median of 30,
+    against the previous per-lesion/per-timepoint version (the oracle of
+    ``tests/web/test_patient_record_queries.py``) on the same workspace."""
+    sys.path.insert(0, str(ROOT / "tests" / "web"))
+    try:
+        from test_patient_record_queries import _old_patient_record
+    except ImportError:
+        return
+    from oncohybrid.services.record import patient_record
+    from oncohybrid.services.worklist import WorklistQuery, worklist
+
+    rows = worklist(WorklistQuery(), settings)["rows"]
+    if not rows:
+        return
+    pid = rows[0]["patient_id"]
+    times = {}
+    for label, fn in (("one query per table", patient_record),
+                      ("previous (per lesion/timepoint)", _old_patient_record)):
+        try:
+            res = fn(pid, settings)
+        except Exception as exc:  # no record stored (--no-assess)
+            print(f"patient_record: {exc}")
+            return
+        ts = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            fn(pid, settings)
+            ts.append((time.perf_counter() - t0) * 1000)
+        times[label] = (statistics.median(ts), res)
+    (new, got), (old, want) = times.values()
+    assert got == want
+    print(f"patient_record in process (median of 30, {len(got['lesions'])} lesions × "
+          f"{len(got['timepoints'])} timepoints): {new:.1f} ms vs previous {old:.1f} ms "
+          f"({new / old:.2f}×)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=("clinical", "small"), default="clinical")
@@ -349,6 +386,7 @@ def main() -> None:
     settings = get_settings(home)
     user, password = ensure_demo_user(settings)
     study = list_studies(settings=settings)[0]["study_uid"]
+    record_in_process(settings)
 
     port = _free_port()
     env = dict(os.environ, ONCOHYBRID_HOME=str(home))

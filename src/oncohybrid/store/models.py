@@ -83,9 +83,12 @@ class Patient(Base):
     )
 
 
-# The worklist's order (most recent study first, then key): a page is an index scan with
-# LIMIT instead of an aggregate over every study.
-Index("ix_patients_worklist", Patient.last_study_date.desc(), Patient.id)
+# The worklist's order (most recent study first, then key) over patients with studies: a
+# page is an index scan with LIMIT instead of an aggregate over every study (index-only on
+# PostgreSQL, n_studies included, so a far page's OFFSET and the total skip the heap).
+Index("ix_patients_worklist", Patient.last_study_date.desc(), Patient.id,
+      postgresql_include=["n_studies"], postgresql_where=Patient.n_studies > 0,
+      sqlite_where=Patient.n_studies > 0)
 
 
 class Study(Base):

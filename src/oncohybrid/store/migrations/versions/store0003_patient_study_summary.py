@@ -3,8 +3,9 @@
 Issue #11: the unfiltered worklist (and its status and name filters) ordered patients by
 ``max(study_date)`` over every study, so each page aggregated all studies (≈ 100 ms of
 PostgreSQL CPU at 100,000 studies). The two aggregates are now kept on the patient row,
-indexed as the worklist orders them (``last_study_date DESC, id``), so such a page is an
-index scan with ``LIMIT``.
+indexed as the worklist orders them (``last_study_date DESC, id`` where ``n_studies > 0``;
+``n_studies`` included on PostgreSQL), so such a page is an index(-only) scan with
+``LIMIT``.
 
 They are maintained by the database itself, by row triggers on ``studies`` (insert,
 delete, change of ``patient_pk``/``study_date``), in the transaction that changes the
@@ -77,7 +78,10 @@ def upgrade() -> None:
     op.add_column("patients", sa.Column("last_study_date", sa.Date(), nullable=True))
     op.execute(f"UPDATE patients SET {_RECOMPUTE}")
     op.create_index("ix_patients_worklist", "patients",
-                    [sa.text("last_study_date DESC"), "id"])
+                    [sa.text("last_study_date DESC"), "id"],
+                    postgresql_include=["n_studies"],
+                    postgresql_where=sa.text("n_studies > 0"),
+                    sqlite_where=sa.text("n_studies > 0"))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
         op.execute(_PG_TRIGGER)
