@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
@@ -256,13 +257,18 @@ def _gabor_planes(a: np.ndarray, spacing_mm: Sequence[float], sigma_mm: float,
     # make the kernel's odd size cover the plane; pad so the 'valid' output keeps the shape
     padded = np.pad(a, pad, mode=_PAD_MODE[boundary])  # type: ignore[call-overload]
 
+    ky, kx = (1 + 2 * (n // 2) for n in a.shape[1:])
+    # linear convolution by FFT; the padded image is transformed once for all orientations
+    fy, fx = (sp_fft.next_fast_len(p + k - 1) for p, k in zip(padded.shape[1:], (ky, kx),
+                                                                strict=True))
+    img_f = sp_fft.fft2(padded, s=(fy, fx), axes=(1, 2))
+
     def one(theta: float) -> np.ndarray:
         k = gabor_kernel((a.shape[1], a.shape[2]), sp, sigma_mm, lambda_mm, gamma, theta)
-        ky, kx = (1 + 2 * (n // 2) for n in a.shape[1:])
         cy, cx = (k.shape[0] - ky) // 2, (k.shape[1] - kx) // 2
-        k = k[cy:cy + ky, cx:cx + kx]
-        r = fftconvolve(padded, k[None], mode="valid", axes=(1, 2))
-        return np.abs(r)
+        k_f = sp_fft.fft2(k[cy:cy + ky, cx:cx + kx], s=(fy, fx))
+        r = sp_fft.ifft2(img_f * k_f[None], axes=(1, 2))
+        return np.abs(r[:, ky - 1:ky - 1 + a.shape[1], kx - 1:kx - 1 + a.shape[2]])
 
     return _pool((one(t) for t in thetas), pooling)  # type: ignore[arg-type]
 
