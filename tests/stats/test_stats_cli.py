@@ -193,3 +193,14 @@ def test_km_plot_shows_the_numbers_at_risk() -> None:
         [lbl.get_text() for ax in fig.axes for lbl in ax.get_xticklabels()]
     assert any("At risk" in s for s in texts)
     assert any("21" in s for s in texts)  # both arms start with 21 at risk
+
+
+def test_undefined_numbers_are_null_in_json(tmp_path: Path) -> None:
+    # No positive test: PPV is 0/0, printed as null (JSON has no NaN).
+    f = _write(tmp_path / "a.csv", ["truth", "test"], [[1, 0], [0, 0], [1, 0], [0, 0]])
+    res = runner.invoke(app, ["stats", "accuracy", str(f), "--truth", "truth", "--test",
+                              "test", "--json"])
+    assert res.exit_code == 0 and "NaN" not in res.stdout
+    out = json.loads(res.stdout)
+    assert out["ppv"]["value"] is None and out["ppv"]["ci95"] == [None, None]
+    assert out["sensitivity"]["value"] == 0.0

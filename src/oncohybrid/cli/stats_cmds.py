@@ -4,6 +4,7 @@ CSV (issue #16). Invalid input exits 2 with the reason on stderr and nothing on 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,21 @@ def _run(compute: Callable[[], Any], as_json: bool,
         fail(exc)
         return
     if as_json:
-        typer.echo(json.dumps(to_json(result)))
+        typer.echo(json.dumps(_finite(to_json(result)), allow_nan=False))
     else:
         typer.echo(to_text(result))
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN or infinity: an undefined number (PPV with no positive test, a
+    median never reached) is null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _ci(ci: Any) -> str:
