@@ -91,3 +91,29 @@ def test_local_and_global_peak_equal_voxelwise_definition(spacing):
     local, glob = _direct_peaks(image, mask, spacing)
     assert f["VJGA"] == pytest.approx(local, rel=1e-9, abs=1e-9)
     assert f["0F91"] == pytest.approx(glob, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mesh_lookup_equals_marching_cubes_mesh(seed):
+    """RNU0/C0JK from the 256-case lookup equal the divergence-theorem volume and the
+    triangle area of scikit-image's full marching-cubes mesh; the hull of the kept
+    surface points equals the hull of every mesh vertex (L0JK, R3ER/7T7F, AABB)."""
+    from scipy.spatial import ConvexHull
+
+    from oncohybrid.radiomics.morphology import mesh, mesh_volume_area, surface_points
+
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((8, 11, 12), bool)
+    mask[1:7, 1:10, 2:11] = rng.random((6, 9, 9)) > 0.35
+    spacing = (3.0, 0.977, 0.8)
+    verts, _, vol, area = mesh(mask, spacing)
+    got_vol, got_area = mesh_volume_area(mask, spacing)
+    assert got_vol == pytest.approx(vol, rel=1e-6)
+    assert got_area == pytest.approx(area, rel=1e-6)
+    pts = surface_points(mask, spacing)
+    h_all, h_pts = ConvexHull(verts), ConvexHull(pts)
+    assert h_pts.volume == pytest.approx(h_all.volume, rel=1e-6)
+    assert h_pts.area == pytest.approx(h_all.area, rel=1e-6)
+    assert pdist(pts[h_pts.vertices]).max() == pytest.approx(
+        pdist(verts[h_all.vertices]).max(), rel=1e-6)
+    assert np.allclose(pts.max(0) - pts.min(0), verts.max(0) - verts.min(0), rtol=1e-6)

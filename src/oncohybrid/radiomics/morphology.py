@@ -3,7 +3,9 @@ bounding-box and enclosing-ellipsoid densities, convex hull, spatial autocorrela
 
 The mesh is the marching-cubes surface (scikit-image, Lewiner) of the *morphological* mask
 padded by one empty voxel, at level 0.5, in world units (``spacing_mm``), as IBSI 1 §3.1
-prescribes. Positions are voxel centres in mm (axis order (z, y, x), which no feature
+prescribes; volume and area come from a 256-case lookup of that same mesh per cube
+(:func:`mesh_volume_area`) and the convex hull from the mesh vertices that can be hull
+vertices (:func:`surface_points`), so no full mesh is built. Positions are voxel centres in mm (axis order (z, y, x), which no feature
 depends on). Intensity-dependent features (centre of mass shift, integrated intensity,
 Moran's I, Geary's C) use the *intensity* mask for the intensities (IBSI 1 §2.4).
 
@@ -34,6 +36,8 @@ Example (a 2 mm cube of 3×3×3 voxels: 216 mm³ by voxel counting):
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.polynomial import legendre
 from scipy import fft
@@ -43,8 +47,8 @@ from skimage.measure import marching_cubes, mesh_surface_area
 
 from .roi import Roi
 
-__all__ = ["ellipsoid_area", "mesh", "morphology_features", "spatial_autocorrelation",
-           "spatial_autocorrelation_method"]
+__all__ = ["ellipsoid_area", "mesh", "mesh_volume_area", "morphology_features",
+           "spatial_autocorrelation", "spatial_autocorrelation_method", "surface_points"]
 
 
 def mesh(mask: np.ndarray, spacing_mm: tuple[float, float, float]
@@ -70,6 +74,107 @@ def mesh(mask: np.ndarray, spacing_mm: tuple[float, float, float]
     return verts, faces, volume, area
 
 
+#: corner order of a marching cube: bit 4·dz + 2·dy + dx of the case index
+_CUBE_CORNERS = np.array([(z, y, x) for z in (0, 1) for y in (0, 1) for x in (0, 1)])
+
+
+@lru_cache(maxsize=1)
+def _cube_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per marching-cubes case (256, unit cube): Σ a·(b×c) over its triangles, Σ of their
+    normals (b−a)×(c−a), and each triangle's normal (≤ 12 triangles, zero-padded).
+
+    Built by running scikit-image's Lewiner marching cubes on each 2×2×2 binary
+    configuration: for a binary mask at level 0.5 every vertex is an edge midpoint and the
+    ambiguity tests see only the cube's own corner values, so the mesh of a whole mask is
+    the union of these per-case triangles, translated to each cube.
+    """
+    s = np.zeros(256)
+    nsum = np.zeros((256, 3))
+    normals = np.zeros((256, 12, 3))
+    for case in range(1, 255):
+        cube = np.zeros((2, 2, 2), np.float32)
+        for bit, (z, y, x) in enumerate(_CUBE_CORNERS):
+            cube[z, y, x] = float(case >> bit & 1)
+        v, f, _, _ = marching_cubes(cube, level=0.5, allow_degenerate=False)
+        v = v.astype(np.float64)
+        a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+        s[case] = float(np.einsum("ij,ij->", a, np.cross(b, c)))
+        nt = np.cross(b - a, c - a)
+        nsum[case] = nt.sum(axis=0)
+        normals[case, :len(nt)] = nt
+    return s, nsum, normals
+
+
+def mesh_volume_area(mask: np.ndarray, spacing_mm: tuple[float, float, float]
+                     ) -> tuple[float, float]:
+    """(RNU0 mesh volume, C0JK mesh area) of the marching-cubes surface (IBSI 1 §3.1.1-3),
+    the same mesh as :func:`mesh`, without building it.
+
+    Each 2×2×2 cube of the padded mask has a case index (0-255); its triangles are those of
+    :func:`_cube_tables` translated by the cube's corner o. With S = diag(spacing), a
+    triangle's divergence-theorem term is det(S)·(a'·(b'×c') + o·N'), N' its unit-cube
+    normal, and its area ½‖det(S) S⁻¹ N'‖, so the sums are histogram products over the
+    cases (o·N' through bincounts weighted by o). A lookup written here: scikit-image only
+    offers the full mesh.
+    """
+    m = np.asarray(mask, dtype=bool)
+    nz = np.nonzero(m)
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in nz)
+    p = np.pad(m[box], 1).astype(np.uint8)
+    shape = tuple(n - 1 for n in p.shape)
+    case = np.zeros(shape, np.uint8)
+    for bit, (z, y, x) in enumerate(_CUBE_CORNERS):
+        case |= p[z:z + shape[0], y:y + shape[1], x:x + shape[2]] << np.uint8(bit)
+    s, nsum, normals = _cube_tables()
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    det = float(np.prod(sp))
+    area_of_case = 0.5 * np.linalg.norm(normals * (det / sp), axis=2).sum(axis=1)
+    flat = case.ravel()
+    idx = np.flatnonzero((flat != 0) & (flat != 255))
+    c = flat[idx]
+    corner = np.unravel_index(idx, shape)
+    count = np.bincount(c, minlength=256)
+    six_v = float(count @ s) + sum(
+        float(np.bincount(c, weights=corner[k], minlength=256) @ nsum[:, k]) for k in range(3))
+    return abs(six_v) * det / 6.0, float(count @ area_of_case)
+
+
+def surface_points(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """The marching-cubes vertices (mm, from the first voxel's centre) that can be vertices
+    of the mesh's convex hull.
+
+    For a binary mask at level 0.5 the mesh vertices are the midpoints of the edges between
+    a mask voxel and a background voxel. They lie on lines along x: (z, y) voxel centres
+    (x-edges), (z, y + ½) (y-edges) and (z + ½, y) (z-edges). Of the points on one line only
+    the two ends are kept: the others lie between them, so the convex hull (volume, area,
+    vertices), the maximum diameter and the AABB are unchanged.
+    """
+    m = np.asarray(mask, dtype=bool)
+    nz = np.nonzero(m)
+    first_voxel = np.array([int(a.min()) for a in nz], dtype=np.float64)
+    p = np.pad(m[tuple(slice(int(a.min()), int(a.max()) + 1) for a in nz)], 1)
+    nx = p.shape[2]
+    pts = []
+    # (line-indicator array, offset of its (z, y) grid, offset of the first/last point in x)
+    families = ((p, (0.0, 0.0), 0.5),
+                (p[:, :-1] != p[:, 1:], (0.0, 0.5), 0.0),
+                (p[:-1] != p[1:], (0.5, 0.0), 0.0))
+    for d, (oz, oy), ox in families:
+        has = d.any(axis=2)
+        zz, yy = np.nonzero(has)
+        first = np.argmax(d, axis=2)[zz, yy]
+        last = nx - 1 - np.argmax(d[:, :, ::-1], axis=2)[zz, yy]
+        for x in (first - ox, last + ox):
+            pts.append(np.column_stack([zz + oz, yy + oy, x]).astype(np.float64))
+    q = np.concatenate(pts) + (first_voxel - 1.0)  # back to the mask's voxel indices
+    return q * np.asarray(spacing_mm, dtype=np.float64)
+
+
+@lru_cache(maxsize=64)
+def _legendre_poly(nu: int) -> tuple[float, ...]:
+    return tuple(float(c) for c in legendre.leg2poly([0] * nu + [1]))
+
+
 def ellipsoid_area(a: float, b: float, c: float, terms: int = 20) -> float:
     """Surface area of an ellipsoid with semi-axes a ≥ b ≥ c (IBSI 1 §3.1.20, RDD2).
 
@@ -86,7 +191,7 @@ def ellipsoid_area(a: float, b: float, c: float, terms: int = 20) -> float:
     ab, s = alpha * beta, (alpha**2 + beta**2) / 2.0
     total = 0.0
     for nu in range(terms + 1):
-        coef = legendre.leg2poly([0] * nu + [1])  # P_ν(t) = Σ_k coef[k] t^k
+        coef = _legendre_poly(nu)  # P_ν(t) = Σ_k coef[k] t^k
         # (αβ)^ν t^k with t = s/(αβ): (αβ)^(ν−k) s^k, k ≤ ν
         term = sum(float(ck) * ab ** (nu - k) * s**k for k, ck in enumerate(coef) if ck != 0)
         total += term / (1 - 4 * nu * nu)
@@ -158,8 +263,7 @@ def _mvee_axes(points: np.ndarray, tol: float = 1e-3, max_iter: int = 20000) -> 
             xinv = np.linalg.inv((q * u) @ q.T)
             m = np.einsum("ij,ij->j", q, xinv @ q)
         j_up = int(np.argmax(m))
-        support = np.flatnonzero(u > 0)
-        j_dn = int(support[np.argmin(m[support])])
+        j_dn = int(np.argmin(np.where(u > 0, m, np.inf)))
         up, dn = m[j_up] / (d + 1) - 1.0, 1.0 - m[j_dn] / (d + 1)
         if up <= tol and dn <= tol:
             break
@@ -175,7 +279,7 @@ def _mvee_axes(points: np.ndarray, tol: float = 1e-3, max_iter: int = 20000) -> 
         c = q.T @ w
         k = gamma / (1.0 + gamma * m[j])
         m = (m - k * c * c) / (1.0 - beta)
-        xinv = (xinv - k * np.outer(w, w)) / (1.0 - beta)
+        xinv = (xinv - k * (w[:, None] * w)) / (1.0 - beta)
         u = (1.0 - beta) * u
         u[j] += beta
         u[u < 1e-15] = 0.0
@@ -331,7 +435,8 @@ def morphology_features(roi: Roi, *, spatial_autocorr: bool = True,
         raise ValueError("the ROI's morphological mask is empty: no morphological features")
     sp = tuple(float(s) for s in roi.spacing_mm)
     image = np.asarray(roi.image, dtype=np.float64)
-    verts, _, vol, area = mesh(morph, sp)
+    vol, area = mesh_volume_area(morph, sp)
+    verts = surface_points(morph, sp)
     n_v = int(morph.sum())
     out: dict[str, float] = {"RNU0": vol, "YEKZ": n_v * float(np.prod(sp)), "C0JK": area}
     out["2PR5"] = area / vol
