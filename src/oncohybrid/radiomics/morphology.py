@@ -5,9 +5,10 @@ The mesh is the marching-cubes surface (scikit-image, Lewiner) of the *morpholog
 padded by one empty voxel, at level 0.5, in world units (``spacing_mm``), as IBSI 1 §3.1
 prescribes; volume and area come from a 256-case lookup of that same mesh per cube
 (:func:`mesh_volume_area`) and the convex hull from the mesh vertices that can be hull
-vertices (:func:`surface_points`), so no full mesh is built. Positions are voxel centres in mm (axis order (z, y, x), which no feature
-depends on). Intensity-dependent features (centre of mass shift, integrated intensity,
-Moran's I, Geary's C) use the *intensity* mask for the intensities (IBSI 1 §2.4).
+vertices (:func:`surface_points`), so no full mesh is built. Positions are voxel centres
+in mm (axis order (z, y, x), which no feature depends on). Intensity-dependent features
+(centre of mass shift, integrated intensity, Moran's I, Geary's C) use the *intensity*
+mask for the intensities (IBSI 1 §2.4).
 
 Approximations IBSI allows, stated:
 
