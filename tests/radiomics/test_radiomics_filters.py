@@ -81,6 +81,14 @@ PHASE1: dict[str, tuple[str, Filter]] = {
     "8_a_1": ("checkerboard", lambda a: F.simoncelli_wavelet(a, 1)),
     "8_a_2": ("checkerboard", lambda a: F.simoncelli_wavelet(a, 2)),
     "8_a_3": ("checkerboard", lambda a: F.simoncelli_wavelet(a, 3)),
+    # 9: Riesz-transformed LoG (σ 3 mm, 4σ, zero padding); 10: Riesz-transformed Simoncelli
+    # (level 1, nearest padding); Riesz orders along (x, y, z)
+    "9_a": ("impulse", lambda a: F.riesz_transform(F.log_filter(a, SP, 3.0, 4.0, "zero"),
+                                                  (1, 0, 0), "zero")),
+    "9_b_1": ("sphere", lambda a: F.riesz_transform(F.log_filter(a, SP, 3.0, 4.0, "zero"),
+                                                   (0, 2, 0), "zero")),
+    "10_b_1": ("pattern_1", lambda a: F.riesz_transform(F.simoncelli_wavelet(a, 1, "nearest"),
+                                                       (0, 2, 0), "nearest")),
 }
 
 
@@ -130,6 +138,8 @@ def test_invalid_parameters_are_refused_with_the_value() -> None:
         F.mean_filter(img, 4)
     with pytest.raises(ValueError, match="X5"):
         F.laws_filter(img, "E5L5X5")
+    with pytest.raises(ValueError, match="Riesz order"):
+        F.riesz_transform(img, (0, 0, 0))
 
 
 # ------------------------------------------------------------------------------- phase 2
