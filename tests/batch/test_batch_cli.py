@@ -17,11 +17,6 @@ from oncohybrid.cli.main import app
 runner = CliRunner()
 
 
-def _json(result) -> dict:
-    assert result.stderr == "" or "error" not in result.stderr, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_batch_result_is_the_assess_output_failures_retry_and_reruns_skip(cohort_dir,
                                                                             monkeypatch):
     monkeypatch.delenv("ONCOHYBRID_DATABASE_URL", raising=False)
