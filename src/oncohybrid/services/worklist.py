@@ -253,8 +253,10 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
         if keep:
             hits = [r for r in s.execute(ordered) if all(f(r) for f in keep)]
             total, rows = len(hits), hits[offset:offset + query.per_page]
-        elif summary:
-            # Two statements: a COUNT(*) OVER () would read every row before the LIMIT.
+        elif summary and not query.q:
+            # Two statements: a COUNT(*) OVER () would read every row before the LIMIT,
+            # which the index scan otherwise stops at. (A name search reads every patient
+            # anyway, so it keeps the total on the page.)
             rows = s.execute(ordered.limit(query.per_page).offset(offset)).all()
             total = int(s.scalar(sa.select(sa.func.count()).select_from(sub)) or 0)
         else:
