@@ -1,4 +1,5 @@
-"""``oncohybrid batch assess|quantify``: a cohort as recorded, idempotent Dask tasks (#17)."""
+"""``oncohybrid batch assess|quantify|radiomics|segment``: a cohort as recorded,
+idempotent Dask tasks (#17, docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ _WORKERS = typer.Option(
 _SCHEDULER = typer.Option(
     None, "--scheduler", help="tcp://HOST:PORT of an existing Dask scheduler (needs "
     "PostgreSQL through ONCOHYBRID_DATABASE_URL and a file store the workers share).")
-_RETRIES = typer.Option(0, "--retries", help="Extra attempts of a failed task.")
+_RETRIES = typer.Option(
+    1, "--retries", metavar="K",
+    help="Attempts of a task in all (K >= 1; 1 = no retry): a task that always fails is "
+    "reported failed after K attempts, and the batch goes on.")
 _JSON = typer.Option(False, "--json", help="Print JSON only (stdout).")
 
 
@@ -50,8 +54,35 @@ def batch_quantify(patients: str | None = _PATIENTS, cohort: str | None = _COHOR
     _run("quantify", patients, cohort, all_patients, workers, scheduler, retries, as_json)
 
 
+@batch_app.command("radiomics")
+def batch_radiomics(patients: str | None = _PATIENTS, cohort: str | None = _COHORT,
+                    all_patients: bool = _ALL, workers: int = _WORKERS,
+                    scheduler: str | None = _SCHEDULER, retries: int = _RETRIES,
+                    as_json: bool = _JSON) -> None:
+    """One task per patient: the features of every stored lesion mask, what `oncohybrid
+    radiomics --patient ID --json` prints (run `batch assess` first)."""
+    _run("radiomics", patients, cohort, all_patients, workers, scheduler, retries, as_json)
+
+
+@batch_app.command("segment")
+def batch_segment(model: str = typer.Option(..., "--model", help="Model folder, as for "
+                                            "`oncohybrid segment --model`."),
+                  gpu: bool = typer.Option(False, "--gpu", help="Run the tasks only on "
+                                           "workers started with --resources GPU=1 "
+                                           "(local workers are tagged so)."),
+                  patients: str | None = _PATIENTS, cohort: str | None = _COHORT,
+                  all_patients: bool = _ALL, workers: int = _WORKERS,
+                  scheduler: str | None = _SCHEDULER, retries: int = _RETRIES,
+                  as_json: bool = _JSON) -> None:
+    """One task per PET study (with its CT): what `oncohybrid segment PET --ct CT --model
+    DIR --json` prints; the DICOM SEG lies in the derived store."""
+    _run("segment", patients, cohort, all_patients, workers, scheduler, retries, as_json,
+         options={"model": model}, gpu=gpu)
+
+
 def _run(kind: str, patients: str | None, cohort: str | None, all_patients: bool,
-         workers: int, scheduler: str | None, retries: int, as_json: bool) -> None:
+         workers: int, scheduler: str | None, retries: int, as_json: bool,
+         options: dict[str, str] | None = None, gpu: bool = False) -> None:
     from oncohybrid.errors import OncohybridError
     from oncohybrid.services.batch import resolve_patients, run_batch
 
@@ -60,9 +91,9 @@ def _run(kind: str, patients: str | None, cohort: str | None, all_patients: bool
                                all_patients)
         if as_json:
             report = run_batch(kind, ids, workers=workers, scheduler=scheduler,
-                               retries=retries)
+                               retries=retries, options=options, gpu=gpu)
         else:
-            report = _with_progress(kind, ids, workers, scheduler, retries)
+            report = _with_progress(kind, ids, workers, scheduler, retries, options, gpu)
     except OncohybridError as exc:
         from oncohybrid.cli.main import fail
 
@@ -78,7 +109,8 @@ def _run(kind: str, patients: str | None, cohort: str | None, all_patients: bool
 
 
 def _with_progress(kind: str, ids: list[str], workers: int, scheduler: str | None,
-                   retries: int):  # noqa: ANN202 - BatchReport
+                   retries: int, options: dict[str, str] | None,
+                   gpu: bool):  # noqa: ANN202 - BatchReport
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -99,7 +131,7 @@ def _with_progress(kind: str, ids: list[str], workers: int, scheduler: str | Non
             bar.update(task, completed=done, total=total)
 
         return run_batch(kind, ids, workers=workers, scheduler=scheduler, retries=retries,
-                         progress=step)
+                         progress=step, options=options, gpu=gpu)
 
 
 def _print_table(report) -> None:  # noqa: ANN001 - BatchReport

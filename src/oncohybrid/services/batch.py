@@ -47,7 +47,12 @@ from oncohybrid.store.models import Instance, Patient, Series, Study
 from oncohybrid.store.models_batch import BatchRun, BatchTask
 
 #: Batch kinds and what one task of each is.
-KINDS = {"assess": "patient", "quantify": "PET study"}
+KINDS = {"assess": "patient", "quantify": "PET study", "radiomics": "patient",
+         "segment": "PET study"}
+#: Kinds whose unit is one PET series (with the CT sharing its Frame of Reference).
+PET_KINDS = ("quantify", "segment")
+#: Dask resource a worker started with ``--resources GPU=1`` advertises (segment --gpu).
+GPU_RESOURCE = "GPU"
 #: Environment variable naming the database for multi-worker runs.
 DATABASE_ENV = "ONCOHYBRID_DATABASE_URL"
 #: Memory limit of each local Dask worker (Dask's byte-size syntax).
@@ -82,8 +87,26 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def params_for(kind: str) -> dict[str, Any]:
-    """The parameters a task of ``kind`` runs with: the single-unit command's defaults."""
+def params_for(kind: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters a task of ``kind`` runs with: the single-unit command's defaults.
+
+    ``segment`` needs ``options["model"]`` (the model folder); its parameters carry the
+    folder and the SHA-256 of its files, so a changed model is computed again on a rerun.
+    """
+    options = options or {}
+    if kind == "segment":
+        model = options.get("model")
+        if not model:
+            raise InputError("batch segment: give --model DIR (the model folder of "
+                             "oncohybrid segment)")
+        folder = Path(model).expanduser().resolve()
+        if not folder.is_dir():
+            raise InputError(f"--model {model}: not a folder")
+        return {"model": str(folder), "model_sha256": _folder_hash(folder),
+                "device": "auto", "connectivity": 18}
+    if kind == "radiomics":
+        # ``oncohybrid radiomics --patient ID --json``'s defaults (settings pet-suvbw).
+        return {"settings": "pet-suvbw", "filter": None, "names": "ibsi"}
     if kind == "assess":
         from oncohybrid.services.assess import AssessParams, parse_criteria
 
@@ -95,11 +118,23 @@ def params_for(kind: str) -> dict[str, Any]:
     raise InputError(f"batch kind {kind!r}: expected one of {', '.join(KINDS)}")
 
 
+def _folder_hash(folder: Path) -> str:
+    """SHA-256 over a folder's files (relative path and bytes, sorted by path)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
 def params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(params).encode()).hexdigest()
 
 
-def input_hash(series_uids: Sequence[str], settings: Settings | None = None) -> str:
+def input_hash(series_uids: Sequence[str], settings: Settings | None = None,
+               record_of: str | None = None) -> str:
     """SHA-256 over the inputs' content identity: every instance of the series, as
     (Series Instance UID, (0008,0018) *SOP Instance UID*, stored file size), sorted.
 
@@ -107,6 +142,9 @@ def input_hash(series_uids: Sequence[str], settings: Settings | None = None) -> 
     or attributes that change meaning need a new UID), so a changed, added or removed
     image changes the hash without re-reading every file's bytes at the driver
     (docs/scale.md: 3 TB for 10,000 patients).
+
+    ``record_of`` (a Patient ID; ``radiomics``): the stored assessment is an input too —
+    each record timepoint's mask SEG and the lesions in use on it are hashed as well.
     """
     with session_scope(settings) as s:
         rows = s.execute(
@@ -118,7 +156,28 @@ def input_hash(series_uids: Sequence[str], settings: Settings | None = None) -> 
     h = hashlib.sha256()
     for se, sop, size in sorted((r[0], r[1], r[2] or 0) for r in rows):
         h.update(f"{se}\t{sop}\t{size}\n".encode())
+    if record_of is not None:
+        for line in _record_identity(record_of, settings):
+            h.update(f"record\t{line}\n".encode())
     return h.hexdigest()
+
+
+def _record_identity(patient_id: str, settings: Settings | None) -> list[str]:
+    """What of the stored assessment the lesion masks depend on: per timepoint its mask
+    SEG path, and the lesions in use with their segment numbers."""
+    from oncohybrid.store.models_record import Lesion, Observation, Timepoint
+
+    with session_scope(settings) as s:
+        rows = s.execute(
+            sa.select(Timepoint.tp_index, Timepoint.mask_seg_path, Lesion.key,
+                      Observation.mask_segment_number, Observation.in_use,
+                      Observation.present)
+            .join(Patient, Timepoint.patient_pk == Patient.id)
+            .outerjoin(Observation, Observation.timepoint_pk == Timepoint.id)
+            .outerjoin(Lesion, Observation.lesion_pk == Lesion.id)
+            .where(Patient.patient_id == patient_id)
+        ).all()
+    return sorted("\t".join(str(v) for v in r) for r in rows)
 
 
 def resolve_patients(patients: Sequence[str] | None, cohort: str | None, all_patients: bool,
@@ -177,16 +236,25 @@ def units_for(kind: str, patient_ids: Sequence[str],
               settings: Settings | None = None) -> list[Unit]:
     """The units of work of ``kind`` for these patients, in patient then study order.
 
-    ``assess``: one unit per patient, its inputs every stored series of the patient (a
-    patient with nothing stored is still a unit: its task fails with the reason).
-    ``quantify``: one unit per PET series with a CT sharing its Frame of Reference in the
-    same study (the CT with most instances places the references), as ``assess`` pairs them.
+    ``assess`` and ``radiomics``: one unit per patient, its inputs every stored series of
+    the patient (a patient with nothing stored is still a unit: its task fails with the
+    reason). ``quantify`` and ``segment``: one unit per PET series with a CT sharing its
+    Frame of Reference in the same study (the CT with most instances places the
+    references), as ``assess`` pairs them; a patient without any PET series is one unit
+    keyed by the Patient ID whose ``extra["missing"]`` says so (recorded ``failed``).
     """
     units: list[Unit] = []
     for pid in patient_ids:
         series = _patient_series(pid, settings)
-        if kind == "assess":
+        if kind in ("assess", "radiomics"):
             units.append(Unit(pid, pid, tuple(sorted(r[0] for r in series))))
+            continue
+        if not any(r[1] == "PT" for r in series):
+            why = ("not in the study database" if not series else
+                   f"no PET series stored (modalities: "
+                   f"{', '.join(sorted({str(r[1]) for r in series}))})")
+            units.append(Unit(pid, pid, (), {"missing": f"patient {pid}: {why}; "
+                                                        f"nothing to {kind}"}))
             continue
         counts = _instance_counts([r[0] for r in series], settings)
         for se, modality, frame, _date, study in series:
@@ -233,9 +301,33 @@ def _series_source(series_uid: str, settings: Settings) -> str | list[str]:
 
 
 def run_unit(kind: str, unit_key: str, patient_id: str, params: dict[str, Any],
-             extra: dict[str, Any], settings: Settings) -> dict[str, Any]:
+             extra: dict[str, Any], settings: Settings, task_pk: int = 0) -> dict[str, Any]:
     """The single-unit command's JSON for one unit: what ``oncohybrid assess PATIENT_ID
-    --json`` or ``oncohybrid quantify PET --ct CT --json`` prints."""
+    --json``, ``oncohybrid quantify PET --ct CT --json``, ``oncohybrid radiomics --patient
+    ID --json`` or ``oncohybrid segment PET --ct CT --model DIR --json`` prints (segment:
+    the DICOM SEG is written to ``derived/batch/segment/task-<task_pk>.dcm`` by atomic
+    rename and ``seg_file`` names it)."""
+    if extra.get("missing"):
+        raise InputError(str(extra["missing"]))
+    if kind == "radiomics":
+        from oncohybrid.services import radiomics as rad
+
+        rows, _notes = rad.radiomics_of_patient(patient_id, rad.PET_SUV_SETTINGS, settings,
+                                                filter_id=params.get("filter"))
+        return json.loads(json.dumps(rows, allow_nan=True))
+    if kind == "segment":
+        from oncohybrid.services.segment import segment_study
+
+        ct_uid = extra.get("ct_series_uid")
+        final = settings.derived_dir / "batch" / "segment" / f"task-{task_pk}.dcm"
+        partial = final.with_name(f".task-{task_pk}.{os.getpid()}.partial.dcm")
+        doc = segment_study(
+            _series_source(unit_key, settings), params["model"], partial,  # type: ignore[arg-type]
+            ct_dir=None if ct_uid is None else _series_source(ct_uid, settings),  # type: ignore[arg-type]
+            device=params["device"], connectivity=params["connectivity"])
+        os.replace(partial, final)
+        doc["seg_file"] = str(final)
+        return json.loads(json.dumps(doc))
     if kind == "assess":
         from oncohybrid.services.assess import assess_patient
 
@@ -283,13 +375,13 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def execute_task(task_pk: int, home: str, database_url: str, retries: int) -> str:
+def execute_task(task_pk: int, home: str, database_url: str, max_attempts: int) -> str:
     """Run one recorded task on this worker; returns its final status.
 
     Records the attempt (``running``, ``attempts + 1``, worker) first; then the result in
     the file store and, in one transaction, ``done`` with the result JSON. On an error the
-    task is ``queued`` again while attempts remain (``attempts <= retries``) or ``failed``,
-    and the error is re-raised so that Dask's ``retries`` run it again.
+    task is ``queued`` again while attempts remain (``attempts < max_attempts``) or
+    ``failed``, and the error is re-raised so that Dask's ``retries`` run it again.
     """
     settings = Settings(home=Path(home), database_url=database_url)
     with session_scope(settings) as s:
@@ -311,7 +403,7 @@ def execute_task(task_pk: int, home: str, database_url: str, retries: int) -> st
         attempt = task.attempts
     t0 = time.perf_counter()
     try:
-        result = run_unit(kind, key, pid, params, extra, settings)
+        result = run_unit(kind, key, pid, params, extra, settings, task_pk)
         text = json.dumps(result, ensure_ascii=False)
         rel = Path("batch") / kind / f"task-{task_pk}.json"
         _write_atomically(settings.derived_dir / rel, text)
@@ -320,7 +412,7 @@ def execute_task(task_pk: int, home: str, database_url: str, retries: int) -> st
         with session_scope(settings) as s:
             task = s.get(BatchTask, task_pk)
             if task is not None:
-                task.status = "queued" if attempt <= retries else "failed"
+                task.status = "queued" if attempt < max_attempts else "failed"
                 task.error = f"{type(exc).__name__}: {exc}"
                 task.seconds = seconds
                 task.finished_at = _utcnow()
@@ -360,7 +452,7 @@ class TaskReport:
         out: dict[str, Any] = {"patient_id": self.patient_id, "status": self.status,
                                "attempts": self.attempts, "seconds": self.seconds,
                                "result": self.result}
-        if kind != "assess":
+        if kind in PET_KINDS:
             out["unit"] = self.unit_key
         if self.error is not None:
             out["error"] = self.error
@@ -399,13 +491,17 @@ def check_backend(settings: Settings, workers: int, scheduler: str | None) -> No
 
 
 def create_run(kind: str, patient_ids: Sequence[str], *, retries: int, cluster: str,
-               settings: Settings) -> int:
+               settings: Settings, options: dict[str, Any] | None = None) -> int:
     """Record the run and one task per unit; units already done with the same inputs,
-    parameters and version are recorded ``skipped`` (pointing at the done task)."""
-    params = params_for(kind)
+    parameters and version are recorded ``skipped`` (pointing at the done task); a unit
+    with nothing to compute on (``extra["missing"]``) is recorded ``failed`` with the
+    reason, without an attempt. ``retries`` is K, the attempts a task may have in all."""
+    params = params_for(kind, options)
     p_hash = params_hash(params)
     units = units_for(kind, patient_ids, settings)
-    hashes = [input_hash(u.series_uids, settings) for u in units]
+    hashes = [input_hash(u.series_uids, settings,
+                         record_of=u.patient_id if kind == "radiomics" else None)
+              for u in units]
     with session_scope(settings) as s:
         run = BatchRun(kind=kind, status="running", cancel_requested=False,
                        params={"params": params, "patients": list(patient_ids)},
@@ -414,6 +510,16 @@ def create_run(kind: str, patient_ids: Sequence[str], *, retries: int, cluster: 
         s.add(run)
         s.flush()
         for k, (u, h) in enumerate(zip(units, hashes, strict=True)):
+            missing = u.extra.get("missing")
+            if missing:
+                s.add(BatchTask(
+                    run_pk=run.id, position=k, kind=kind, unit_key=u.key,
+                    patient_id=u.patient_id, input_hash=h, params_hash=p_hash,
+                    params={"params": params, "unit": u.extra},
+                    software_version=__version__, status="failed", attempts=0,
+                    queued_at=_utcnow(), finished_at=_utcnow(), seconds=0.0,
+                    error=f"InputError: {missing}"))
+                continue
             done = s.scalar(
                 sa.select(BatchTask.id).where(
                     BatchTask.kind == kind, BatchTask.unit_key == u.key,
@@ -437,13 +543,14 @@ def pending_tasks(run_pk: int, settings: Settings) -> list[int]:
             .order_by(BatchTask.position)).all())
 
 
-def _run_serial(tasks: Sequence[int], settings: Settings, retries: int,
+def _run_serial(tasks: Sequence[int], settings: Settings, max_attempts: int,
                 on_done: Callable[[int, str], None]) -> None:
     for pk in tasks:
         status = "failed"
-        for _attempt in range(retries + 1):
+        for _attempt in range(max_attempts):
             try:
-                status = execute_task(pk, str(settings.home), settings.database_url, retries)
+                status = execute_task(pk, str(settings.home), settings.database_url,
+                                      max_attempts)
                 break
             except Exception:  # noqa: BLE001 - recorded on the task; retried
                 continue
@@ -472,9 +579,17 @@ def local_cluster(workers: int, *, threads_per_worker: int = 1,
     )
 
 
-def _run_dask(run_pk: int, tasks: Sequence[int], settings: Settings, retries: int,
+def gpu_workers(client: Any) -> list[str]:
+    """Addresses of the cluster's workers that advertise the ``GPU`` resource (started
+    with ``dask worker … --resources GPU=1``)."""
+    workers = client.scheduler_info().get("workers", {})
+    return sorted(addr for addr, w in workers.items()
+                  if float((w.get("resources") or {}).get(GPU_RESOURCE, 0)) >= 1)
+
+
+def _run_dask(run_pk: int, tasks: Sequence[int], settings: Settings, max_attempts: int,
               workers: int, scheduler: str | None,
-              on_done: Callable[[int, str], None]) -> None:
+              on_done: Callable[[int, str], None], gpu: bool = False) -> None:
     from distributed import Client, as_completed
 
     if not tasks:
@@ -482,13 +597,22 @@ def _run_dask(run_pk: int, tasks: Sequence[int], settings: Settings, retries: in
     with contextlib.ExitStack() as stack:
         if scheduler:
             client = stack.enter_context(Client(scheduler, timeout="30s"))
+            if gpu and not gpu_workers(client):
+                raise InputError(
+                    f"--gpu: no worker of {scheduler} advertises the {GPU_RESOURCE} resource; "
+                    f"start GPU workers with 'dask worker {scheduler} --resources "
+                    f"{GPU_RESOURCE}=1 --nthreads 1'")
         else:
-            cluster = stack.enter_context(local_cluster(workers))
+            # --gpu on a local cluster: this machine's GPU, one task at a time per worker.
+            cluster = stack.enter_context(local_cluster(
+                workers, resources={GPU_RESOURCE: 1} if gpu else None))
             client = stack.enter_context(Client(cluster))
+        # Dask's ``retries`` are the attempts after the first: K attempts in all.
         futures = {
-            client.submit(execute_task, pk, str(settings.home), settings.database_url, retries,
-                          key=f"oncohybrid-batch-{run_pk}-{pk}", pure=False,
-                          retries=retries): pk
+            client.submit(execute_task, pk, str(settings.home), settings.database_url,
+                          max_attempts, key=f"oncohybrid-batch-{run_pk}-{pk}", pure=False,
+                          retries=max_attempts - 1,
+                          resources={GPU_RESOURCE: 1} if gpu else None): pk
             for pk in tasks
         }
         for fut in as_completed(list(futures)):
@@ -540,30 +664,39 @@ def collect(run_pk: int, settings: Settings, wall_s: float) -> BatchReport:
 
 
 def run_batch(kind: str, patient_ids: Sequence[str], *, workers: int = 0,
-              scheduler: str | None = None, retries: int = 0,
+              scheduler: str | None = None, retries: int = 1,
               settings: Settings | None = None,
-              progress: Callable[[int, int, str], None] | None = None) -> BatchReport:
+              progress: Callable[[int, int, str], None] | None = None,
+              options: dict[str, Any] | None = None, gpu: bool = False) -> BatchReport:
     """Process ``patient_ids`` as a batch of ``kind`` (module docstring).
 
     ``workers``: 0 runs the tasks one after the other in this process; N ≥ 1 starts a local
     Dask cluster of N single-threaded worker processes on 127.0.0.1; ``scheduler`` (a
-    ``tcp://HOST:PORT`` address) runs them on that cluster instead. ``retries``: extra
-    attempts of a failed task (a task is tried at most ``retries + 1`` times).
+    ``tcp://HOST:PORT`` address) runs them on that cluster instead. ``retries`` is K, the
+    number of attempts a task may have **in all** (``--retries K``; 1 = no retry): a task
+    that always fails is reported ``failed`` with ``attempts == K``. ``options``:
+    kind-specific (``segment``: ``{"model": DIR}``). ``gpu`` (``segment`` only): tasks are
+    submitted with ``resources={"GPU": 1}``, so Dask runs them only on workers started with
+    ``--resources GPU=1`` (a local cluster's workers are tagged so).
     ``progress(finished, total, status)`` is called as tasks finish.
     """
     if kind not in KINDS:
         raise InputError(f"batch kind {kind!r}: expected one of {', '.join(KINDS)}")
     if workers < 0:
         raise InputError(f"--workers {workers}: expected 0 (serial) or more")
-    if retries < 0:
-        raise InputError(f"--retries {retries}: expected 0 or more")
+    if retries < 1:
+        raise InputError(f"--retries {retries}: K is the number of attempts of a task in "
+                         "all (1 = no retry); expected 1 or more")
+    if gpu and kind != "segment":
+        raise InputError(f"--gpu: only segment tasks run on GPU workers, not {kind}")
     if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")):
         raise InputError(f"--scheduler {scheduler!r}: expected tcp://HOST:PORT")
     settings = settings or get_settings()
     check_backend(settings, workers, scheduler)
     cluster = scheduler or (f"local:{workers}" if workers else "serial")
     t0 = time.perf_counter()
-    run_pk = create_run(kind, patient_ids, retries=retries, cluster=cluster, settings=settings)
+    run_pk = create_run(kind, patient_ids, retries=retries, cluster=cluster, settings=settings,
+                        options=options)
     tasks = pending_tasks(run_pk, settings)
     total = len(tasks)
     finished = 0
@@ -579,7 +712,12 @@ def run_batch(kind: str, patient_ids: Sequence[str], *, workers: int = 0,
         if workers == 0 and scheduler is None:
             _run_serial(tasks, settings, retries, on_done)
         else:
-            _run_dask(run_pk, tasks, settings, retries, workers, scheduler, on_done)
+            _run_dask(run_pk, tasks, settings, retries, workers, scheduler, on_done, gpu)
+    except BaseException as exc:
+        # The driver stopped (cluster unreachable, no GPU worker, interrupted): tasks it
+        # never handed out are not left ``queued`` for ever on the batch page.
+        _stop_queued(run_pk, f"{type(exc).__name__}: {exc}", settings)
+        raise
     finally:
         with session_scope(settings) as s:
             run = s.get(BatchRun, run_pk)
@@ -587,6 +725,15 @@ def run_batch(kind: str, patient_ids: Sequence[str], *, workers: int = 0,
                 run.status = "cancelled" if run.cancel_requested else "finished"
                 run.finished_at = _utcnow()
     return collect(run_pk, settings, time.perf_counter() - t0)
+
+
+def _stop_queued(run_pk: int, reason: str, settings: Settings) -> None:
+    with contextlib.suppress(Exception), session_scope(settings) as s:
+        for task in s.scalars(sa.select(BatchTask).where(
+                BatchTask.run_pk == run_pk, BatchTask.status == "queued")).all():
+            task.status = "cancelled"
+            task.error = f"the batch stopped before this task ran: {reason}"[:2000]
+            task.finished_at = _utcnow()
 
 
 # ---------------------------------------------------------------------------------------
