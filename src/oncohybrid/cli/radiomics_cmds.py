@@ -26,8 +26,11 @@ def radiomics(
     names: str = typer.Option("ibsi", "--names", help="ibsi (default) or pyradiomics."),
     table: Path | None = typer.Option(None, "--table", help="CSV with columns image, mask "
                                       "(and any others): prints one CSV row per ROI."),
-    patient: str | None = typer.Option(None, "--patient", help="Per lesion of the stored "
-                                       "assessment of this patient."),
+    patient: str | None = typer.Option(None, "--patient", help="Patient ID: one row per "
+                                       "(timepoint, lesion) of the stored assessment, from "
+                                       "the stored lesion masks on the PET in SUVbw (CSV, "
+                                       "or a JSON list with --json; default settings "
+                                       "pet-suvbw: native grid, FBS 0.25 SUV)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON {features, settings}."),
 ) -> None:
     """Print the IBSI feature values of one ROI, keyed by IBSI identifier (``Q4LE``,
@@ -41,10 +44,22 @@ def radiomics(
         if names not in ("ibsi", "pyradiomics"):
             raise InputError(f"--names {names!r}: expected ibsi or pyradiomics")
         rename = pyradiomics_names if names == "pyradiomics" else None
-        settings = svc.settings_for(ibsi_config, params)
         if patient is not None:
-            raise InputError("--patient: radiomics of stored lesion masks is not available "
-                             "in this build yet; export the mask and give IMAGE --mask")
+            if image is not None or mask is not None or table is not None:
+                raise InputError("--patient replaces IMAGE, --mask and --table; give one")
+            settings = (svc.settings_for(ibsi_config, params) if ibsi_config or params
+                        else svc.PET_SUV_SETTINGS)
+            rows, notes = svc.radiomics_of_patient(patient, settings, filter_id=filter_id)
+            for note in notes:
+                typer.echo(f"# {note}", err=True)
+            if as_json:
+                out = [{**r, "features": rename(r["features"]) if rename else r["features"]}
+                       for r in rows]
+                typer.echo(json.dumps(out, allow_nan=True))
+            else:
+                typer.echo(svc.patient_rows_csv(rows, rename), nl=False)
+            return
+        settings = svc.settings_for(ibsi_config, params)
         if table is not None:
             if image is not None or mask is not None:
                 raise InputError("--table replaces IMAGE and --mask; give one or the other")

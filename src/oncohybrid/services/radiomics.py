@@ -195,3 +195,119 @@ def radiomics_table(table: str | Path, settings: RadiomicsSettings, *,
     writer.writeheader()
     writer.writerows(out_rows)
     return buf.getvalue()
+
+
+#: Settings of ``--patient`` when neither --ibsi-config nor --params is given: PET in SUVbw
+#: on its own grid (lesions of a few voxels would not survive resampling), intensities
+#: from SUV 0 (negative noise re-segmented away, so fixed bins start at 0: IBSI 1 §2.7.2),
+#: fixed bin size 0.25 SUV for texture and the intensity histogram, 0.1 SUV for the
+#: intensity-volume histogram (continuous calibrated intensities, IBSI 1 §3.5), 3D texture.
+PET_SUV_SETTINGS = RadiomicsSettings(
+    name="pet-suvbw", resegment_range=(0.0, None), discretisation="fbs", bin_width=0.25,
+    ivh_discretisation="fbs", ivh_bin_width=0.1, mask_interpolation="none",
+    texture_dims=("3D",))
+
+#: identifying columns of a ``--patient`` row, before the features
+PATIENT_ROW_COLUMNS = ("patient_id", "timepoint", "timepoint_label", "scan_date", "lesion",
+                       "study_uid", "pet_series_uid", "n_voxels")
+
+
+def radiomics_of_patient(patient: str, settings: RadiomicsSettings, app_settings: Any = None,
+                         *, filter_id: str | None = None
+                         ) -> tuple[list[dict[str, Any]], list[str]]:
+    """``--patient ID``: features per (timepoint, lesion) of the stored assessment.
+
+    For every record timepoint in order, the PET series the lesions were measured on is
+    read as SUVbw and each lesion's stored measured mask (``services.masks.stored_masks``:
+    the timepoint's lesion SEG, docs/record.md "stored masks") is the ROI. Returns the rows
+    (identifiers of :data:`PATIENT_ROW_COLUMNS`, ``features``, ``settings``) and notes for
+    timepoints that could not be used (no PET, no SUV, no stored masks). Raises
+    :class:`InputError` when the patient is unknown or no lesion mask is stored at all.
+    """
+    import pydicom
+    import sqlalchemy as sa
+
+    from oncohybrid.config import get_settings
+    from oncohybrid.dicom.suv import suv_volume
+    from oncohybrid.errors import DicomError, StoreError
+    from oncohybrid.services.masks import stored_masks
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Patient
+    from oncohybrid.store.models_record import Timepoint, TimepointStudy
+    from oncohybrid.store.queries import series_files
+
+    app = app_settings or get_settings()
+    with session_scope(app) as s:
+        pks = s.scalars(sa.select(Patient.id).where(Patient.patient_id == patient)).all()
+        if not pks:
+            raise InputError(f"--patient {patient}: not in the study database")
+        if len(pks) > 1:
+            raise InputError(f"--patient {patient}: ambiguous (several issuers)")
+        tps = s.execute(
+            sa.select(Timepoint.id, Timepoint.tp_index, Timepoint.label, Timepoint.scan_date,
+                      TimepointStudy.study_instance_uid, TimepointStudy.pet_series_uid)
+            .join(TimepointStudy, TimepointStudy.timepoint_pk == Timepoint.id)
+            .where(Timepoint.patient_pk == pks[0], TimepointStudy.pet_series_uid.is_not(None))
+            .order_by(Timepoint.tp_index)).all()
+    if not tps:
+        raise InputError(f"--patient {patient}: no assessed PET timepoint in the record "
+                         "(run oncohybrid assess first)")
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for tp_pk, index, label, date, study_uid, pet_uid in tps:
+        name = f"TP{index}"
+        try:
+            files = series_files(pet_uid, app)
+            pet, _ = suv_volume(files)
+        except (StoreError, DicomError) as exc:
+            notes.append(f"{name}: PET {pet_uid} not usable as SUVbw ({exc})")
+            continue
+        headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        masks = stored_masks(app, tp_pk, headers)
+        if masks is None:
+            notes.append(f"{name}: no stored lesion masks (record written before masks "
+                         "were stored, or SEG unreadable): re-run oncohybrid assess")
+            continue
+        image = np.asarray(pet.array, dtype=np.float64)
+        spacing = tuple(float(v) for v in pet.spacing)
+        for lesion in sorted(masks, key=_lesion_order):
+            mask = np.asarray(masks[lesion], dtype=bool)
+            if mask.shape != image.shape:
+                notes.append(f"{name} {lesion}: mask shape {mask.shape} is not the PET "
+                             f"grid {image.shape}; skipped")
+                continue
+            result = extract(image, mask, (spacing[0], spacing[1], spacing[2]), settings,
+                             response_filter=_filter(filter_id), filter_name=filter_id)
+            rows.append({"patient_id": patient, "timepoint": name, "timepoint_label": label,
+                         "scan_date": date.isoformat() if date else None, "lesion": lesion,
+                         "study_uid": study_uid, "pet_series_uid": pet_uid,
+                         "n_voxels": int(mask.sum()), "features": result.features,
+                         "settings": result.settings})
+    if not rows:
+        raise InputError(f"--patient {patient}: no stored lesion mask to compute on"
+                         + (f" ({'; '.join(notes)})" if notes else ""))
+    return rows, notes
+
+
+def _lesion_order(key: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in key if ch.isdigit())
+    return (int(digits) if digits else 1 << 30, key)
+
+
+def patient_rows_csv(rows: list[dict[str, Any]],
+                     rename: Callable[[dict[str, float]], dict[str, float]] | None = None
+                     ) -> str:
+    """The ``--patient`` rows as CSV: identifiers, then every feature (union, in order)."""
+    keys: list[str] = []
+    flat: list[dict[str, Any]] = []
+    for row in rows:
+        feats = rename(row["features"]) if rename else row["features"]
+        for k in feats:
+            if k not in keys:
+                keys.append(k)
+        flat.append({**{c: row[c] for c in PATIENT_ROW_COLUMNS}, **feats})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*PATIENT_ROW_COLUMNS, *keys], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return buf.getvalue()
