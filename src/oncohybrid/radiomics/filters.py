@@ -394,21 +394,25 @@ def simoncelli_transfer(shape: Sequence[int], level: int = 1) -> np.ndarray:
     return out
 
 
-def simoncelli_wavelet(image: np.ndarray, level: int = 1, boundary: Boundary = "periodic"
-                       ) -> np.ndarray:
+def simoncelli_wavelet(image: np.ndarray, level: int = 1, boundary: Boundary = "periodic",
+                       dims: int = 3) -> np.ndarray:
     """Simoncelli non-separable wavelet response (IBSI 2 §2.10, ``PRT7``), by FFT.
 
     ``"periodic"`` filters the grid as it is (the FFT's own boundary); any other boundary
-    pads every axis by half its length with that rule first, filters the padded grid and
-    crops back.
+    pads every filtered axis by half its length with that rule first, filters the padded
+    grid and crops back. ``dims=2``: the 2D transfer function in each (y, x) slice.
     """
-    a = _check(image, boundary, 3)
+    a = _check(image, boundary, dims)
+    axes = (0, 1, 2) if dims == 3 else (1, 2)
     if boundary != "periodic":
-        pad = [(n // 2, n // 2) for n in a.shape]
+        pad = [(n // 2, n // 2) if ax in axes else (0, 0) for ax, n in enumerate(a.shape)]
         padded = np.pad(a, pad, mode=_PAD_MODE[boundary])  # type: ignore[call-overload]
-        r = simoncelli_wavelet(padded, level, "periodic")
+        r = simoncelli_wavelet(padded, level, "periodic", dims)
         return r[tuple(slice(p, p + n) for (p, _), n in zip(pad, a.shape, strict=True))]
-    return np.real(np.fft.ifftn(np.fft.fftn(a) * simoncelli_transfer(a.shape, level)))
+    transfer = simoncelli_transfer([a.shape[ax] for ax in axes], level)
+    if dims == 2:
+        transfer = transfer[None]
+    return np.real(sp_fft.ifftn(sp_fft.fftn(a, axes=axes) * transfer, axes=axes))
 
 
 # ---------------------------------------------------------------------------------- Riesz
