@@ -43,6 +43,7 @@ COMMAND_MODULES = [
     "batch_cmds",  # batch assess|quantify (Dask distributed, recorded tasks)
     "stats_cmds",  # stats (kappa, icc, bland-altman, roc, km, cox, table1, accuracy, mcnemar)
     "deid_cmds",  # deid (PS3.15 de-identification, PET-safe)
+    "dect_cmds",  # dect calibrate|iodine (dual-energy CT: iodine, VNC, VMI)
     "ceus_cmds",  # ceus tic (contrast-ultrasound time-intensity curves, bolus fits)
     "dwi_cmds",  # dwi adc (diffusion MR: ADC Parametric Map, ROI statistics)
 ]
