@@ -263,3 +263,19 @@ def test_bad_options_exit_2(phantom_80, tmp_path):
     _refused([*base, "--voi-centre", "0,0,4.5"], "--voi-radius-mm")
     cal.write_text("{}")
     _refused(base, "--calibration")
+
+
+def test_voi_outside_the_images_is_refused_before_writing(phantom_80, tmp_path):
+    ph, _ = phantom_80
+    cal = tmp_path / "cal.json"
+    calibrate_dect(ph.low_dir, ph.high_dir, ph.inserts_json, cal)
+    _refused(["dect", "iodine", str(ph.low_dir), str(ph.high_dir), "--calibration", str(cal),
+              "--out", str(tmp_path / "o"), "--json", "--voi-centre", "500,500,500",
+              "--voi-radius-mm", "5"], "--voi-centre")
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_series_directory_exits_2(phantom_80, tmp_path):
+    ph, _ = phantom_80
+    _refused(["dect", "calibrate", str(tmp_path / "nope"), str(ph.high_dir), "--inserts",
+              str(ph.inserts_json), "--out", str(tmp_path / "c.json")], "LOW_DIR")

@@ -70,6 +70,9 @@ def load_pair(low_dir: str | Path, high_dir: str | Path) -> DectPair:
     """Read, classify and check a low/high pair (KVP, frame of reference, one grid)."""
     from oncohybrid.dicom.volume import load_series, read_series, sort_slices
 
+    for name, d in (("LOW_DIR", low_dir), ("HIGH_DIR", high_dir)):
+        if not Path(d).is_dir():
+            raise InputError(f"{name} {d}: no such directory")
     low = read_series(low_dir)
     high = read_series(high_dir)
     lo_info, hi_info = pair_low_high(low, high)
@@ -346,6 +349,18 @@ def iodine_maps(low_dir: str | Path, high_dir: str | Path, calibration_path: str
     _check_spectra(cal, pair)
     dec = decompose(pair.hu_low, pair.hu_high, cal)
     vmi = virtual_monoenergetic(dec, kev)
+    # VOIs are checked before anything is written.
+    shape = pair.hu_low.shape
+    voi_mask = aorta_mask = None
+    if voi_centre_lps_mm is not None and voi_radius_mm is not None:
+        voi_mask = sphere_mask(shape, pair.affine, voi_centre_lps_mm, voi_radius_mm)
+        if not voi_mask.any():
+            raise InputError("--voi-centre: the VOI lies outside the images")
+    if aorta_centre_lps_mm is not None:
+        radius = aorta_radius_mm if aorta_radius_mm is not None else voi_radius_mm
+        aorta_mask = sphere_mask(shape, pair.affine, aorta_centre_lps_mm, float(radius or 0))
+        if not aorta_mask.any():
+            raise InputError("--aorta-centre: the VOI lies outside the images")
     out = Path(out_dir)
     iodine_path = out / "iodine.dcm"
     _write_iodine_map(iodine_path, dec.iodine_mg_ml, pair)
@@ -363,19 +378,10 @@ def iodine_maps(low_dir: str | Path, high_dir: str | Path, calibration_path: str
                     "vmi": str(out / f"VMI_{kev_label}keV"),
                     "n_vnc_files": len(vnc_paths), "n_vmi_files": len(vmi_paths)},
     }
-    shape = pair.hu_low.shape
-    if voi_centre_lps_mm is not None and voi_radius_mm is not None:
-        mask = sphere_mask(shape, pair.affine, voi_centre_lps_mm, voi_radius_mm)
-        if not mask.any():
-            raise InputError("--voi-centre: the VOI lies outside the images")
-        lesion = _voi_json(mask, pair, dec)
-        result["voi"] = lesion
-    if aorta_centre_lps_mm is not None:
-        radius = aorta_radius_mm if aorta_radius_mm is not None else voi_radius_mm
-        mask = sphere_mask(shape, pair.affine, aorta_centre_lps_mm, float(radius or 0))
-        if not mask.any():
-            raise InputError("--aorta-centre: the VOI lies outside the images")
-        aorta = _voi_json(mask, pair, dec)
+    if voi_mask is not None:
+        result["voi"] = _voi_json(voi_mask, pair, dec)
+    if aorta_mask is not None:
+        aorta = _voi_json(aorta_mask, pair, dec)
         result["aorta"] = aorta
         if "voi" in result:
             nic = normalised_iodine_concentration(result["voi"]["iodine_mean_mg_ml"],
