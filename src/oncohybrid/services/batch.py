@@ -787,11 +787,16 @@ def _run_summary(s: Any, run: BatchRun) -> dict[str, Any]:
             "cancel_requested": bool(run.cancel_requested)}
 
 
-def cancel_run(run_pk: int, settings: Settings | None = None) -> None:
+def cancel_run(run_pk: int, settings: Settings | None = None) -> dict[str, Any]:
     """Ask a running batch to stop: tasks not yet started are ``cancelled`` when a worker
-    picks them up; running tasks finish."""
+    picks them up; running tasks finish. Returns the run's summary (counts before the
+    workers see the request). A finished run cannot be cancelled (:class:`InputError`)."""
     with session_scope(settings) as s:
         run = s.get(BatchRun, run_pk)
         if run is None:
             raise StoreError(f"batch run {run_pk}: not in the database")
+        if run.status != "running":
+            raise InputError(f"batch run {run_pk} is {run.status}: nothing to cancel")
         run.cancel_requested = True
+        s.flush()
+        return _run_summary(s, run)

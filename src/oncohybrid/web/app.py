@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from oncohybrid import __version__
 from oncohybrid.config import Settings, get_settings
 from oncohybrid.errors import InputError, OncohybridError, StoreError
-from oncohybrid.services import audit, users, viewer, worklist
+from oncohybrid.services import audit, batch, users, viewer, worklist
 from oncohybrid.services.catalog import open_database
 from oncohybrid.services.users import Role, SessionInfo
 from oncohybrid.web import clinical, privacy
@@ -74,6 +74,7 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
 #: not overflows in the driver.
 MAX_PK = 2**31 - 1
 PatientPk = Annotated[int, PathParam(ge=1, le=MAX_PK)]
+RunPk = Annotated[int, PathParam(ge=1, le=MAX_PK)]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 #: SUV display ceilings: positive and finite (a zero range divides by zero).
 SuvMax = Annotated[float, Query(gt=0, le=10_000, allow_inf_nan=False)]
@@ -563,6 +564,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except InputError as exc:
             return users_view(request, sess, str(exc))
         return RedirectResponse("/admin/users", status_code=303)
+
+    # ---------------------------------------------------------------- batch runs (#17)
+    # Admins and physicians (the roles that run batches) see every run and may cancel one;
+    # fellows and researchers do not (task lists name Patient IDs), docs/scale.md.
+    batch_viewer = require_roles(Role.ADMIN, Role.PHYSICIAN)
+
+    def batch_csrf(sess: SessionInfo = Depends(csrf_session)) -> SessionInfo:
+        if sess.user.role not in (Role.ADMIN, Role.PHYSICIAN):
+            raise HTTPException(403, "your role does not allow this")
+        return sess
+
+    def _refreshing(resp: Response, running: bool) -> Response:
+        if running:  # the page reloads itself while tasks run (no script: CSP)
+            resp.headers["Refresh"] = "10"
+        return resp
+
+    @app.get("/batch", response_class=HTMLResponse)
+    def batch_runs_page(request: Request, sess: SessionInfo = Depends(batch_viewer)
+                        ) -> Response:
+        runs = batch.list_runs(settings)
+        return _refreshing(page(request, "batch.html", sess, runs=runs, run=None),
+                           any(r["status"] == "running" for r in runs))
+
+    @app.get("/batch/{run_pk}", response_class=HTMLResponse)
+    def batch_run_page(request: Request, run_pk: RunPk,
+                       sess: SessionInfo = Depends(batch_viewer)) -> Response:
+        run = batch.run_detail(run_pk, settings)
+        return _refreshing(page(request, "batch.html", sess, runs=None, run=run),
+                           run["status"] == "running")
+
+    @app.get("/api/batch/{run_pk}")
+    def batch_run_api(run_pk: RunPk, _sess: SessionInfo = Depends(batch_viewer)
+                      ) -> dict[str, Any]:
+        return batch.run_detail(run_pk, settings)
+
+    @app.post("/batch/{run_pk}/cancel")
+    def batch_cancel(request: Request, run_pk: RunPk,
+                     sess: SessionInfo = Depends(batch_csrf)) -> Response:
+        summary = batch.cancel_run(run_pk, settings)
+        audit.record(settings, sess.user.username, "batch.cancel", f"batch:{run_pk}",
+                     {"kind": summary["kind"], **{k: summary["counts"][k] for k in
+                                                   ("queued", "running", "done", "failed")}},
+                     _client(request))
+        return RedirectResponse(f"/batch/{run_pk}", status_code=303)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
