@@ -62,13 +62,14 @@ class DectPair:
     hu_low: np.ndarray
     hu_high: np.ndarray
     affine: np.ndarray
-    low_datasets: list[Dataset]  # in volume order
+    low_datasets: list[Dataset]  # in volume order when one_per_slice
     high_datasets: list[Dataset]
+    one_per_slice: bool = True
 
 
 def load_pair(low_dir: str | Path, high_dir: str | Path) -> DectPair:
     """Read, classify and check a low/high pair (KVP, frame of reference, one grid)."""
-    from oncohybrid.dicom.volume import load_series, read_series, sort_slices
+    from oncohybrid.dicom.volume import load_series, read_series, sort_slices, volume_notes
 
     for name, d in (("LOW_DIR", low_dir), ("HIGH_DIR", high_dir)):
         if not Path(d).is_dir():
@@ -86,11 +87,16 @@ def load_pair(low_dir: str | Path, high_dir: str | Path) -> DectPair:
         raise DectError("grid: LOW_DIR and HIGH_DIR differ in (0020,0032) Image Position / "
                         "(0020,0037) Image Orientation / (0028,0030) Pixel Spacing; the pair "
                         "must be on one grid")
-    if len(low) == v_lo.array.shape[0]:
+    # The derived CT series are written slice for slice over the low-kV images; a
+    # multi-frame object or a series load_series resampled (tilt, irregular spacing) has no
+    # image per slice to copy (refused; the numbers in calibrate are unaffected).
+    one_per_slice = (len(low) == len(high) == v_lo.array.shape[0]
+                     and not volume_notes(v_lo) and not volume_notes(v_hi))
+    if one_per_slice:
         low = sort_slices(low)
         high = sort_slices(high)
     return DectPair(lo_info, hi_info, np.asarray(v_lo.array), np.asarray(v_hi.array),
-                    np.asarray(v_lo.affine, dtype=np.float64), low, high)
+                    np.asarray(v_lo.affine, dtype=np.float64), low, high, one_per_slice)
 
 
 def sphere_mask(shape: Sequence[int], affine: np.ndarray, centre_lps_mm: Sequence[float],
@@ -347,6 +353,10 @@ def iodine_maps(low_dir: str | Path, high_dir: str | Path, calibration_path: str
     cal = read_calibration(calibration_path)
     pair = load_pair(low_dir, high_dir)
     _check_spectra(cal, pair)
+    if not pair.one_per_slice:
+        raise DectError("LOW_DIR/HIGH_DIR: the output series are written one image per slice "
+                        "of single-frame, uniformly spaced, untilted series; this pair is "
+                        "multi-frame or was resampled on loading (not supported yet)")
     dec = decompose(pair.hu_low, pair.hu_high, cal)
     vmi = virtual_monoenergetic(dec, kev)
     # VOIs are checked before anything is written.
