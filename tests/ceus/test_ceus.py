@@ -205,3 +205,23 @@ def test_cli_cine_without_frame_timing_exits_2(tmp_path):
     assert res.exit_code == 2
     assert res.stdout == ""
     assert "Frame Time" in res.stderr
+
+
+def test_reader_handles_ybr_and_monochrome1(tmp_path):
+    import pydicom
+    from pydicom.pixels import convert_color_space
+
+    cine = synthetic_ceus_cine(n_frames=6, rows=32, columns=48, lesion_radius_px=10)
+    path = write_us_multiframe(cine, tmp_path / "rgb.dcm", photometric="RGB")
+    ds = pydicom.dcmread(path)
+    ybr = convert_color_space(ds.pixel_array, "RGB", "YBR_FULL")
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.PixelData = np.ascontiguousarray(ybr).tobytes()
+    ds.save_as(tmp_path / "ybr.dcm")
+    assert np.abs(read_us_cine(tmp_path / "ybr.dcm").grey - cine.frames).max() <= 1.0
+
+    ds = pydicom.dcmread(write_us_multiframe(cine, tmp_path / "m2.dcm"))
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.PixelData = (255 - cine.frames).astype(np.uint8).tobytes()
+    ds.save_as(tmp_path / "m1.dcm")
+    assert np.array_equal(read_us_cine(tmp_path / "m1.dcm").grey, cine.frames)
