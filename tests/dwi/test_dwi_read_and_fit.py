@@ -225,3 +225,12 @@ def test_qiba_ice_water_phantom_bias_and_repeatability(tmp_path):
     assert check.bias_pct == pytest.approx(100 * (np.mean(means) / 1.1e-3 - 1))
     assert check.wcv_pct == pytest.approx(100 * np.std(means, ddof=1) / np.mean(means))
     assert not ice_water_check([1.2e-3, 1.2e-3]).passes
+
+
+def test_docstring_examples_of_the_fits_run():
+    import doctest
+
+    import oncohybrid.quant.adc as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

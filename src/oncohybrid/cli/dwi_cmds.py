@@ -76,6 +76,6 @@ def adc(
     typer.echo(f"b-values: {', '.join(f'{b:g}' for b in result.b_values)} s/mm² "
                f"(from {result.b_value_source})")
     if roi is not None:
-        typer.echo(f"ROI: mean {roi['adc_mean_um2_s']} µm²/s, median "
-                   f"{roi['adc_median_um2_s']} µm²/s, {roi['n_voxels']} voxels")
+        typer.echo(f"ROI: mean {result.roi.mean_um2_s:.1f} µm²/s, median "
+                   f"{result.roi.median_um2_s:.1f} µm²/s, {result.roi.n_voxels} voxels")
     typer.echo(f"# {result.method}")

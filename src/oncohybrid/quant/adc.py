@@ -200,10 +200,12 @@ def fit_adc(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
 
 def fit_ivim(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
              b_threshold: float = 200.0, mask: np.ndarray | None = None,
-             noise_floor: float = 0.0, iterations: int = 12,
+             noise_floor: float = 0.0, iterations: int = 12, refine: bool = True,
              d_star_bounds_mm2_s: tuple[float, float] = (3e-3, 0.5)) -> IvimFit:
     """Segmented IVIM fit (module docstring): D from b ≥ ``b_threshold``, f from the
     intercept against the b = 0 signal, then D* (clamped to ``d_star_bounds_mm2_s``).
+    With ``refine`` (default) the high-b fit is the non-linear least-squares one (as
+    :func:`fit_adc` with ``refine``), else the weighted log-linear one.
 
     Needs b = 0, at least two b-values ≥ ``b_threshold`` and one between.
 
@@ -232,6 +234,12 @@ def fit_ivim(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
         sel = idx[start:start + _CHUNK]
         block = flat[:, sel]
         d, s0p, _ = _wlls(block[high], b[high], noise_floor)
+        if refine:
+            ok = np.isfinite(d)
+            if ok.any():
+                hb = block[high][:, ok]
+                d[ok], s0p[ok] = _gauss_newton(hb, b[high], d[ok], s0p[ok],
+                                               hb > noise_floor, iterations)
         s0 = block[zero].mean(0)
         with np.errstate(divide="ignore", invalid="ignore"):
             f = np.clip(1.0 - s0p / s0, 0.0, 1.0)
@@ -262,7 +270,14 @@ def _fit_d_star(block: np.ndarray, bb: np.ndarray, s0: np.ndarray, f: np.ndarray
             r = (block - base - s0 * f * np.exp(-bb * x)) * w
             return (r * r).sum(0)
 
+    # Start from the best of a log-spaced grid (the D* cost has several minima), then
+    # Gauss-Newton with step halving (a step is kept only where it lowers the residual).
     current = sse(ds)
+    for g in np.geomspace(bounds[0], bounds[1], 24):
+        trial = sse(np.full_like(ds, g))
+        better = trial < current
+        ds = np.where(better, g, ds)
+        current = np.where(better, trial, current)
     for _ in range(iterations):
         e = np.exp(-bb * ds)
         r = (block - base - s0 * f * e) * w
@@ -270,11 +285,14 @@ def _fit_d_star(block: np.ndarray, bb: np.ndarray, s0: np.ndarray, f: np.ndarray
         jj = (j * j).sum(0)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = (j * r).sum(0) / jj
-        trial_x = np.clip(ds + np.where(np.isfinite(step), step, 0.0), *bounds)
-        trial = sse(trial_x)
-        better = trial < current
-        ds = np.where(better, trial_x, ds)
-        current = np.where(better, trial, current)
+        step = np.where(np.isfinite(step), step, 0.0)
+        for scale in (1.0, 0.5, 0.25, 0.125):
+            trial_x = np.clip(ds + scale * step, *bounds)
+            trial = sse(trial_x)
+            better = trial < current
+            ds = np.where(better, trial_x, ds)
+            current = np.where(better, trial, current)
+            step = np.where(better, 0.0, step)
     return ds
 
 

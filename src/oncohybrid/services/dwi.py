@@ -6,7 +6,7 @@ weighted log-linear then non-linear least squares), writes the map in µm²/s as
 Parametric Map (:func:`oncohybrid.report.parametric_map.adc_parametric_map`) and, given a
 spherical ROI (centre in LPS mm, radius in mm), returns its ADC histogram statistics.
 
-Background: voxels whose lowest-b signal is below 5 % of that image's 99th percentile are
+Background: voxels whose lowest-b signal is below 10 % of that image's 99th percentile are
 not fitted (NaN, stored 0 in the map), so air and noise do not enter ROI statistics.
 """
 
@@ -27,7 +27,7 @@ from oncohybrid.report.parametric_map import adc_parametric_map
 __all__ = ["BACKGROUND_FRACTION", "AdcMapResult", "adc_map", "roi_sphere_mask"]
 
 #: Lowest-b signal below this fraction of its 99th percentile is background (not fitted).
-BACKGROUND_FRACTION = 0.05
+BACKGROUND_FRACTION = 0.10
 
 
 @dataclass(frozen=True)
