@@ -142,6 +142,20 @@ def test_invalid_parameters_are_refused_with_the_value() -> None:
         F.riesz_transform(img, (0, 0, 0))
 
 
+def test_response_filter_by_phase2_id_or_spec_is_the_named_filter() -> None:
+    a = np.random.default_rng(0).normal(size=(9, 10, 11))
+    sp = (2.0, 1.0, 1.0)
+    assert np.allclose(F.response_filter("3.B")(a, sp), F.log_filter(a, sp, 1.5, 4.0, "mirror"))
+    assert np.allclose(F.response_filter("6.a")(a, sp),
+                       F.separable_wavelet(a, "db3", "LH", 1, "mirror", rotation_invariant=True))
+    spec = "laws:kernels=E3W5R5,boundary=zero,rotation_invariant=1,pooling=max"
+    assert np.allclose(F.response_filter(spec)(a, sp),
+                       F.laws_filter(a, "E3W5R5", "zero", rotation_invariant=True))
+    for bad in ("nope", "log:sigma_mm", "log:foo=1", "mean:support=4"):
+        with pytest.raises(ValueError, match="filter"):
+            F.response_filter(bad)
+
+
 # ------------------------------------------------------------------------------- phase 2
 #: IBSI 2 phase 2 (IBSI 2 manual, chapter 6, as data): the CT phantom, re-segmentation
 #: [-1000, 400] HU; configuration A = 2D filters on the original grid, B = 3D filters after

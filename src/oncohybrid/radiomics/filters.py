@@ -451,3 +451,85 @@ def riesz_transform(image: np.ndarray, order: Sequence[int], boundary: Boundary 
     with np.errstate(invalid="ignore", divide="ignore"):
         transfer = np.where(norm > 0, coef * num / norm ** big_l, 0.0) * (-1j) ** big_l
     return np.real(np.fft.ifftn(np.fft.fftn(a) * transfer))
+
+
+# ------------------------------------------------------------------------- by identifier
+ResponseFilter = Callable[[np.ndarray, Sequence[float]], np.ndarray]
+
+#: the IBSI 2 phase-2 filters (manual chapter 6): A = 2D, B = 3D; mirror boundary,
+#: Simoncelli periodic
+PHASE2_FILTERS: dict[str, str] = {
+    "2.A": "mean:support=5,dims=2", "2.B": "mean:support=5",
+    "3.A": "log:sigma_mm=1.5,dims=2", "3.B": "log:sigma_mm=1.5",
+    "4.A": "laws:kernels=L5E5,dims=2,rotation_invariant=1,pooling=max,energy_delta=7",
+    "4.B": "laws:kernels=L5E5E5,rotation_invariant=1,pooling=max,energy_delta=7",
+    "5.A": "gabor:sigma_mm=5,lambda_mm=2,gamma=1.5,theta_step_deg=22.5",
+    "5.B": "gabor:sigma_mm=5,lambda_mm=2,gamma=1.5,theta_step_deg=22.5,orthogonal_planes=1",
+    "6.A": "wavelet:wavelet=db3,bands=LH,level=1,rotation_invariant=1",
+    "6.B": "wavelet:wavelet=db3,bands=LLH,level=1,rotation_invariant=1",
+    "7.A": "wavelet:wavelet=db3,bands=HH,level=2,rotation_invariant=1",
+    "7.B": "wavelet:wavelet=db3,bands=HHH,level=2,rotation_invariant=1",
+    "8.A": "simoncelli:level=1,dims=2,boundary=periodic", "8.B": "simoncelli:level=1",
+    "9.A": "simoncelli:level=2,dims=2,boundary=periodic", "9.B": "simoncelli:level=2",
+}
+
+_KINDS: dict[str, tuple[Callable[..., np.ndarray], bool, dict[str, object]]] = {
+    # name: (function, takes spacing, defaults)
+    "mean": (mean_filter, False, {"support": 5, "boundary": "mirror", "dims": 3}),
+    "log": (log_filter, True, {"truncate": 4.0, "boundary": "mirror", "dims": 3}),
+    "laws": (laws_filter, False, {"boundary": "mirror", "dims": 3}),
+    "gabor": (gabor_filter, True, {"boundary": "mirror", "pooling": "mean"}),
+    "wavelet": (separable_wavelet, False, {"boundary": "mirror", "pooling": "mean"}),
+    "simoncelli": (simoncelli_wavelet, False, {"boundary": "periodic"}),
+}
+_INT = {"support", "dims", "energy_delta", "level"}
+_BOOL = {"rotation_invariant", "orthogonal_planes"}
+_STR = {"boundary", "pooling", "kernels", "wavelet", "bands"}
+
+
+def response_filter(spec: str) -> ResponseFilter:
+    """A filter ``f(image, spacing_mm) -> response`` from an IBSI 2 phase-2 id (``"3.B"``)
+    or a spec ``"KIND:key=value,…"`` (kinds: mean, log, laws, gabor, wavelet, simoncelli;
+    keys: the keyword arguments of the matching function, e.g.
+    ``"log:sigma_mm=1.5,boundary=mirror"``). Unset keys take the IBSI 2 phase-2 defaults
+    (mirror boundary; Simoncelli periodic).
+
+    >>> f = response_filter("2.B")
+    >>> f(np.ones((5, 5, 5)), (1.0, 1.0, 1.0)).mean()
+    np.float64(1.0)
+    """
+    text = PHASE2_FILTERS.get(spec.strip().upper(), spec.strip())
+    kind, _, args = text.partition(":")
+    if kind not in _KINDS:
+        raise ValueError(f'unknown filter "{spec}": give an IBSI 2 phase-2 id '
+                         f"({', '.join(PHASE2_FILTERS)}) or KIND:key=value,… with KIND one "
+                         f"of {', '.join(_KINDS)}")
+    fn, takes_spacing, defaults = _KINDS[kind]
+    kwargs: dict[str, object] = dict(defaults)
+    for item in filter(None, (a.strip() for a in args.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f'filter "{spec}": "{item}" is not key=value')
+        key = key.strip()
+        value = value.strip()
+        if key in _INT:
+            kwargs[key] = int(value)
+        elif key in _BOOL:
+            kwargs[key] = value.lower() in ("1", "true", "yes")
+        elif key in _STR:
+            kwargs[key] = value
+        else:
+            kwargs[key] = float(value)
+    if "dims" in kwargs and fn in (separable_wavelet, gabor_filter):
+        kwargs.pop("dims")
+
+    def apply(image: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarray:
+        if takes_spacing:
+            return fn(image, tuple(float(s) for s in spacing_mm), **kwargs)
+        return fn(image, **kwargs)
+
+    try:  # fail now, on a small probe image, rather than deep in a batch
+        apply(np.zeros((5, 5, 5)), (1.0, 1.0, 1.0))
+    except TypeError as exc:
+        raise ValueError(f'filter "{spec}": {exc}') from None
+    return apply
