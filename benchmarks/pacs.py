@@ -238,7 +238,8 @@ def run_stream(args: argparse.Namespace) -> None:
                         samples.append((t, _count_spool(spool)))
                         print(f"t={t:7.1f}s spool={samples[-1][1]:6d} files "
                               f"load={os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
-                        next_sample += args.sample_seconds
+                        # from now: a loop that fell behind samples once, not in a burst
+                        next_sample = time.monotonic() + args.sample_seconds
                     time.sleep(0.05)
             for p in senders:
                 p.wait(timeout=600)
@@ -248,30 +249,31 @@ def run_stream(args: argparse.Namespace) -> None:
             listener.wait(timeout=600)
             log_file.close()
             err = log_path.read_text()
-    stats: dict[str, int] = {}
-    for line in err.splitlines():
-        if line.startswith("stopped: {"):  # the CLI's last line: statistics as JSON
-            stats = json.loads(line.split("stopped: ", 1)[1])
-    problems = [ln for ln in err.splitlines() if " ERROR " in ln or "Traceback" in ln]
-    if problems:
-        print("\n".join(problems[:20]), file=sys.stderr)
-    bound = args.max_spooled if args.max_spooled is not None else 2000
-    peak = max((n for _t, n in samples), default=0)
-    result = {
-        "stream_seconds": args.stream_seconds,
-        "requested_rate_per_s": args.stream_rate,
-        "sent": sent,
-        "achieved_send_rate_per_s": round(sent / elapsed, 1),
-        "spool_samples": samples,
-        "spool_max_files": peak,
-        "spool_last_files": samples[-1][1] if samples else 0,
-        "spool_bound": bound,
-        "bounded": peak <= bound + 32 * 2 * args.concurrency,
-        "listener_stats": stats,
-        "cpus": os.cpu_count(),
-        "load_avg_1min": round(os.getloadavg()[0], 2),
-    }
-    print(json.dumps(result, indent=1))
+        # reported before the temporary folder (the whole store) is removed: that takes minutes
+        stats: dict[str, int] = {}
+        for line in err.splitlines():
+            if line.startswith("stopped: {"):  # the CLI's last line: statistics as JSON
+                stats = json.loads(line.split("stopped: ", 1)[1])
+        problems = [ln for ln in err.splitlines() if " ERROR " in ln or "Traceback" in ln]
+        if problems:
+            print("\n".join(problems[:20]), file=sys.stderr)
+        bound = args.max_spooled if args.max_spooled is not None else 2000
+        peak = max((n for _t, n in samples), default=0)
+        result = {
+            "stream_seconds": args.stream_seconds,
+            "requested_rate_per_s": args.stream_rate,
+            "sent": sent,
+            "achieved_send_rate_per_s": round(sent / elapsed, 1),
+            "spool_samples": samples,
+            "spool_max_files": peak,
+            "spool_last_files": samples[-1][1] if samples else 0,
+            "spool_bound": bound,
+            "bounded": peak <= bound + 32 * 2 * args.concurrency,
+            "listener_stats": stats,
+            "cpus": os.cpu_count(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+        }
+        print(json.dumps(result, indent=1))
 
 
 def main() -> None:
