@@ -75,6 +75,13 @@ def _crop_bounds(mask: np.ndarray, spacing: tuple[float, float, float]
     return out
 
 
+def _as_input(image: np.ndarray, settings: RadiomicsSettings) -> np.ndarray:
+    """float64 and, with ``round_input``, rounded to integers (IBSI CT phantom): done on
+    the part of the image that is used, which gives the same voxels as on the whole."""
+    img = np.asarray(image, dtype=np.float64)
+    return np.round(img) if settings.round_input else img
+
+
 def interpolate(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, float, float],
                 settings: RadiomicsSettings) -> tuple[np.ndarray, np.ndarray,
                                                       tuple[float, float, float]]:
@@ -86,7 +93,7 @@ def interpolate(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, fl
     if target is None or settings.image_interpolation == "none":
         bounds = _crop_bounds(mask, spacing_mm)
         sl = tuple(slice(lo, hi) for lo, hi in bounds)
-        return image[sl], mask[sl], spacing_mm
+        return _as_input(image[sl], settings), mask[sl], spacing_mm
     new_spacing = list(target)
     if settings.by_slice:  # 2D: in-plane only (IBSI 1 §2.4)
         new_spacing[0] = spacing_mm[0]
@@ -111,7 +118,7 @@ def interpolate(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, fl
         src.append((max(0, math.floor(c[0]) - pad),
                     min(image.shape[ax], math.ceil(c[-1]) + pad + 1)))
     sl = tuple(slice(lo, hi) for lo, hi in src)
-    img = image[sl].astype(np.float64)
+    img = _as_input(image[sl], settings)
     frac = mask[sl].astype(np.float64)
     m_order = {"linear": 1, "cubic": 3, "nearest": 0, "none": 1}[settings.mask_interpolation]
     # shrinking axes first (fewer voxels left for the next passes)
@@ -274,9 +281,7 @@ def preprocess(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, flo
         raise InputError(f"image shape {image.shape} and mask shape {mask.shape} must be "
                          "equal and 3-D (z, y, x)")
     spacing = (float(spacing_mm[0]), float(spacing_mm[1]), float(spacing_mm[2]))
-    img = image.astype(np.float64)
-    if settings.round_input:
-        img = np.round(img)
+    img = image  # converted (and rounded) after cropping: interpolate / _as_input
     roi_mask = mask > 0.5 if mask.dtype != bool else mask
     if not roi_mask.any():
         raise InputError("the mask is empty (no voxel inside the ROI)")
