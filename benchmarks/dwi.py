@@ -75,10 +75,10 @@ def main() -> None:
           f"({n_vox} voxels)")
 
     t0 = time.perf_counter()
-    adc = fit_adc(signals, B_VALUES, refine=True, iterations=8)
+    adc = fit_adc(signals, B_VALUES, refine=True)
     t_adc = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ivim = fit_ivim(signals, B_VALUES, iterations=12)
+    ivim = fit_ivim(signals, B_VALUES)
     t_ivim = time.perf_counter() - t0
     ours = t_adc + t_ivim
     print(f"ours: ADC {t_adc:.2f} s + IVIM {t_ivim:.2f} s = {ours:.2f} s "

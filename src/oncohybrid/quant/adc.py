@@ -124,42 +124,49 @@ def _wlls(s: np.ndarray, b: np.ndarray, floor: float) -> tuple[np.ndarray, np.nd
 
 def _gauss_newton(s: np.ndarray, b: np.ndarray, d: np.ndarray, s0: np.ndarray,
                   valid: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-linear LS of S0·exp(−bD) on ``s`` from (d, s0), vectorised Gauss–Newton."""
+    """Non-linear LS of S0·exp(−bD) on ``s`` from (d, s0), vectorised Gauss–Newton.
+
+    A step is kept only where it lowers the residual; the iteration stops early once no
+    voxel moves D by more than 10⁻⁹ relative."""
     bb = b[:, None]
     wv = valid.astype(np.float64)
+    b2 = bb * bb
 
-    def sse(d_: np.ndarray, s0_: np.ndarray) -> np.ndarray:
+    def residual(d_: np.ndarray, s0_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging trial step
-            r = (s - s0_ * np.exp(-bb * d_)) * wv
-            return (r * r).sum(0)
+            e_ = np.exp(-bb * d_)
+            r_ = (s - s0_ * e_) * wv
+            return e_, r_, (r_ * r_).sum(0)
 
-    current = sse(d, s0)
+    e, r, current = residual(d, s0)
     for _ in range(iterations):
-        e = np.exp(-bb * d)
-        r = (s - s0 * e) * wv
-        j0 = e * wv  # ∂model/∂S0
-        j1 = -bb * s0 * e * wv  # ∂model/∂D
-        a00 = (j0 * j0).sum(0)
-        a01 = (j0 * j1).sum(0)
-        a11 = (j1 * j1).sum(0)
-        g0 = (j0 * r).sum(0)
-        g1 = (j1 * r).sum(0)
+        # J = [e, −b·S0·e] (masked); normal equations in closed form.
+        ew = e * wv
+        a00 = (ew * e).sum(0)
+        a01 = -s0 * (bb * ew * e).sum(0)
+        a11 = s0 * s0 * (b2 * ew * e).sum(0)
+        g0 = (e * r).sum(0)
+        g1 = -s0 * (bb * e * r).sum(0)
         det = a00 * a11 - a01 * a01
         with np.errstate(divide="ignore", invalid="ignore"):
             ds0 = (a11 * g0 - a01 * g1) / det
             dd = (a00 * g1 - a01 * g0) / det
-        new_s0, new_d = s0 + ds0, d + dd
-        trial = sse(new_d, new_s0)
+        e_t, r_t, trial = residual(d + dd, s0 + ds0)
         better = np.isfinite(trial) & (trial < current)
-        s0 = np.where(better, new_s0, s0)
-        d = np.where(better, new_d, d)
+        s0 = np.where(better, s0 + ds0, s0)
+        d = np.where(better, d + dd, d)
         current = np.where(better, trial, current)
+        e = np.where(better, e_t, e)
+        r = np.where(better, r_t, r)
+        moved = np.abs(np.where(better, dd, 0.0)) > 1e-9 * np.abs(d)
+        if not moved.any():
+            break
     return d, s0
 
 
 def fit_adc(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
             mask: np.ndarray | None = None, noise_floor: float = 0.0, refine: bool = False,
-            iterations: int = 8, clip_negative: bool = True) -> AdcFit:
+            iterations: int = 5, clip_negative: bool = True) -> AdcFit:
     """Mono-exponential ADC (mm²/s) and S0 maps from ``signals`` ``(n_b, *spatial)``.
 
     Weighted log-linear least squares (weights S², closed form), then with ``refine`` a
@@ -200,7 +207,7 @@ def fit_adc(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
 
 def fit_ivim(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
              b_threshold: float = 200.0, mask: np.ndarray | None = None,
-             noise_floor: float = 0.0, iterations: int = 12, refine: bool = True,
+             noise_floor: float = 0.0, iterations: int = 10, refine: bool = True,
              d_star_bounds_mm2_s: tuple[float, float] = (3e-3, 0.5)) -> IvimFit:
     """Segmented IVIM fit (module docstring): D from b ≥ ``b_threshold``, f from the
     intercept against the b = 0 signal, then D* (clamped to ``d_star_bounds_mm2_s``).
@@ -243,14 +250,7 @@ def fit_ivim(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
         s0 = block[zero].mean(0)
         with np.errstate(divide="ignore", invalid="ignore"):
             f = np.clip(1.0 - s0p / s0, 0.0, 1.0)
-        # D* start: the perfusion residual between b = 0 and the smallest b > 0.
-        b1 = float(b[low].min())
-        r1 = block[b == b1].mean(0) - s0p * np.exp(-b1 * d)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ds = np.log((f * s0) / r1) / b1
-        ds = np.clip(np.where(np.isfinite(ds), ds, 0.02), lo_b, hi_b)
-        ds = _fit_d_star(block, bb, s0, f, d, ds, block > noise_floor, iterations,
-                         (lo_b, hi_b))
+        ds = _fit_d_star(block, bb, s0, f, d, block > noise_floor, iterations, (lo_b, hi_b))
         ds = np.where(f > 0, ds, np.nan)
         out["d"][sel], out["f"][sel], out["ds"][sel], out["s0"][sel] = d, f, ds, s0
     return IvimFit(out["d"].reshape(spatial), out["f"].reshape(spatial),
@@ -258,35 +258,41 @@ def fit_ivim(signals: np.ndarray, b_values: Sequence[float] | np.ndarray, *,
 
 
 def _fit_d_star(block: np.ndarray, bb: np.ndarray, s0: np.ndarray, f: np.ndarray,
-                d: np.ndarray, ds: np.ndarray, valid: np.ndarray, iterations: int,
+                d: np.ndarray, valid: np.ndarray, iterations: int,
                 bounds: tuple[float, float]) -> np.ndarray:
-    """One-parameter Gauss–Newton for D* with S0, f, D fixed (steps kept where the
-    residual falls; D* clamped to ``bounds``)."""
-    base = s0 * (1 - f) * np.exp(-bb * d)
+    """One-parameter least squares for D* with S0, f, D fixed.
+
+    The cost has several minima, so the start is the best of a 48-point log-spaced grid
+    over ``bounds``, evaluated for all voxels by two matrix products (the residual
+    expands to ``Σw·r0² − 2·S0f·Σw·r0·e + (S0f)²·Σw·e²`` with ``e = exp(−b·D*)`` the same
+    for every voxel at a grid point); then Gauss–Newton with one step halving, a step kept
+    only where it lowers the residual, D* clamped to ``bounds``."""
     w = valid.astype(np.float64)
+    r0 = block - s0 * (1 - f) * np.exp(-bb * d)
+    sf = s0 * f
+    wr = w * r0
+    c0 = (wr * r0).sum(0)
+    grid = np.geomspace(bounds[0], bounds[1], 48)
+    e = np.exp(-bb * grid[None, :])  # (n_b, G)
+    cost = c0[None, :] - 2 * sf[None, :] * (e.T @ wr) + (sf * sf)[None, :] * ((e * e).T @ w)
+    best = np.argmin(np.where(np.isfinite(cost), cost, np.inf), axis=0)
+    ds = grid[best]
+    current = cost[best, np.arange(cost.shape[1])]
 
     def sse(x: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            r = (block - base - s0 * f * np.exp(-bb * x)) * w
+            r = (r0 - sf * np.exp(-bb * x)) * w
             return (r * r).sum(0)
 
-    # Start from the best of a log-spaced grid (the D* cost has several minima), then
-    # Gauss-Newton with step halving (a step is kept only where it lowers the residual).
-    current = sse(ds)
-    for g in np.geomspace(bounds[0], bounds[1], 24):
-        trial = sse(np.full_like(ds, g))
-        better = trial < current
-        ds = np.where(better, g, ds)
-        current = np.where(better, trial, current)
     for _ in range(iterations):
-        e = np.exp(-bb * ds)
-        r = (block - base - s0 * f * e) * w
-        j = -bb * s0 * f * e * w
+        ex = np.exp(-bb * ds)
+        r = (r0 - sf * ex) * w
+        j = -bb * sf * ex * w
         jj = (j * j).sum(0)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = (j * r).sum(0) / jj
         step = np.where(np.isfinite(step), step, 0.0)
-        for scale in (1.0, 0.5, 0.25, 0.125):
+        for scale in (1.0, 0.5):
             trial_x = np.clip(ds + scale * step, *bounds)
             trial = sse(trial_x)
             better = trial < current
