@@ -200,3 +200,19 @@ def test_every_family_is_either_computed_or_named_as_missing() -> None:
     assert set(res.settings["families"]) | set(res.settings["families_missing"]) == set(
         FAMILY_FUNCTIONS)
 
+
+
+def test_params_without_a_base_configuration_are_built_from_the_file_alone():
+    """A --params file need not name an IBSI base; the defaults alone are no valid setting
+    (fixed bin number without a bin count), so the file's own values decide."""
+    from oncohybrid.errors import InputError
+    from oncohybrid.radiomics.configs import from_mapping
+
+    s = from_mapping({"discretisation": "fbs", "bin_width": 0.25})
+    assert (s.discretisation, s.bin_width, s.name) == ("fbs", 0.25, "custom")
+    s = from_mapping({"n_bins": 16})
+    assert (s.discretisation, s.n_bins) == ("fbn", 16)
+    import pytest
+
+    with pytest.raises(InputError, match="n_bins"):
+        from_mapping({"texture_dims": ["3D"]})

@@ -102,7 +102,9 @@ def from_mapping(data: Mapping[str, Any], *, source: str = "params") -> Radiomic
     if unknown:
         raise InputError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: "
                          f"base, {', '.join(sorted(known))}")
-    base = ibsi_config(str(base_name)) if base_name is not None else RadiomicsSettings()
+    # Without a base the file itself must make a valid setting (RadiomicsSettings() alone is
+    # not one: fixed bin number needs n_bins), so it is built from the file's values.
+    base = ibsi_config(str(base_name)) if base_name is not None else None
     if "texture_dims" in data and data["texture_dims"] is not None:
         dims = data["texture_dims"]
         dims = [dims] if isinstance(dims, str) else list(dims)
@@ -116,10 +118,10 @@ def from_mapping(data: Mapping[str, Any], *, source: str = "params") -> Radiomic
             if not isinstance(value, (list, tuple)):
                 raise InputError(f"{source}: {key} must be a list, got {value!r}")
             data[key] = tuple(None if v is None else float(v) for v in value)
-    data.setdefault("name", f"{base.name}+params" if base_name is not None else "custom")
+    data.setdefault("name", f"{base.name}+params" if base is not None else "custom")
     try:
-        return replace(base, **data)
-    except TypeError as exc:
+        return replace(base, **data) if base is not None else RadiomicsSettings(**data)
+    except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: {exc}") from None
 
 
