@@ -193,6 +193,34 @@ def _downsample(arr: np.ndarray, grid: VoxelGrid, target_mm: float) -> tuple[np.
     return a, VoxelGrid(shape=tuple(n), affine=aff)  # type: ignore[arg-type]
 
 
+#: 3-D structure that connects pixels only within an axial slice (axis 0): the 2-D
+#: cross (``generate_binary_structure(2, 1)``, the default of 2-D ``binary_fill_holes``)
+#: in the middle plane.
+_IN_SLICE = np.zeros((3, 3, 3), dtype=bool)
+_IN_SLICE[1] = ndimage.generate_binary_structure(2, 1)
+
+
+def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """``binary_fill_holes`` of every axial slice (axis 0), identical to
+    ``np.stack([binary_fill_holes(s) for s in mask])`` (#11: one labelling pass instead of
+    an iterative dilation per slice).
+
+    A background pixel stays background iff it is 4-connected (within its slice) through
+    background to the slice's edge - exactly what the border-seeded dilation of
+    ``binary_fill_holes`` (Soille, Morphological Image Analysis, 2003, ch. 6.3.7) reaches.
+    The structure has no neighbours across slices, so no component crosses a slice.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    lab, n = ndimage.label(~mask, structure=_IN_SLICE)
+    if n == 0:
+        return np.ones(mask.shape, dtype=bool)
+    edge = np.zeros(n + 1, dtype=bool)
+    for side in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
+        edge[side] = True
+    edge[0] = False  # label 0 = the mask itself
+    return ~edge[lab]
+
+
 def _axial_axis(grid: VoxelGrid) -> int:
     """Array axis closest to LPS z (head-foot); PET volumes are acquired axially."""
     dirs = grid.affine[:3, :3] / np.asarray(grid.spacing_mm)
@@ -444,7 +472,7 @@ def _auto_aorta(ct: np.ndarray, grid: VoxelGrid, pet: np.ndarray | None = None) 
     sp = np.asarray(g.spacing_mm)
     pix_mm2 = float(sp[1] * sp[2])
     body = vol > -400.0
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in body])
+    filled = _fill_holes_per_slice(body)
     lung = filled & (vol < -500.0)
     lung_area = lung.sum(axis=(1, 2)) * pix_mm2
     if lung_area.max() < 2000.0:  # < 20 cm^2 of lung: no thorax in the field of view
@@ -620,14 +648,20 @@ def _thorax(ct: np.ndarray, grid: VoxelGrid) -> _Thorax:
     pix_mm2 = float(np.prod(np.delete(sp, zaxis)))
     th = _Thorax(zaxis, vol, np.zeros(len(vol)), np.full(len(vol), np.nan),
                  np.zeros(len(vol)), np.zeros(len(vol)))
+    filled_all = _fill_holes_per_slice(vol > -400.0)
+    # LPS x of a slice's pixels: i*a + j*b + k*c + t; with c == 0 exactly (axial slices
+    # without x-tilt) the k term adds an exact zero, so slice 0's x is every slice's x.
+    same_x = None
+    if grid.affine[0, zaxis] == 0.0:
+        same_x = th.slice_xy(grid, 0)[0]
     for k in range(len(vol)):
-        x, _y = th.slice_xy(grid, k)
         idx = np.zeros(3)
         idx[zaxis] = k
         th.z_mm[k] = float(grid.index_to_lps(idx)[2])
-        filled = ndimage.binary_fill_holes(vol[k] > -400.0)
+        filled = filled_all[k]
         if not filled.any():
             continue
+        x = same_x if same_x is not None else th.slice_xy(grid, k)[0]
         mid = float(x[filled].mean())
         lung = filled & (vol[k] < -500.0)
         th.mid_x[k] = mid
