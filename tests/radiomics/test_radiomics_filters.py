@@ -281,11 +281,14 @@ def test_phase2_intensity_statistics_of_the_response_map_match_the_reference(
     assert not _misses(features, filter_id)
 
 
-def test_phase2_through_the_pipeline_response_filter_hook(ct_phantom) -> None:
-    """``pipeline.extract(response_filter=...)`` gives the same statistics for a local filter
-    (LoG σ 1.5 mm, configuration B); the pipeline filters its crop around the ROI."""
+@pytest.mark.parametrize("filter_id", ["3.B", "8.A", "9.A"])
+def test_phase2_through_the_pipeline_response_filter_hook(ct_phantom, filter_id) -> None:
+    """``pipeline.extract(response_filter=...)`` gives the reference statistics for a local
+    filter (LoG, config B) and for global ones (Simoncelli, config A: they failed while the
+    pipeline filtered only its crop around the ROI)."""
     from oncohybrid.radiomics.pipeline import extract
 
     image, mask, spacing = ct_phantom
-    res = extract(image, mask, spacing, _settings("B"), response_filter=PHASE2["3.B"])
-    assert not _misses(res.features, "3.B")
+    res = extract(image, mask, spacing, _settings(filter_id[-1]),
+                  response_filter=PHASE2[filter_id])
+    assert not _misses(res.features, filter_id)

@@ -155,18 +155,29 @@ def extract(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, float,
             spatial_autocorr: bool = True) -> RadiomicsResult:
     """Preprocess (IBSI 1 §2) and compute every available family (IBSI 1 §3).
 
-    ``response_filter`` (IBSI 2): a function of (image, spacing) applied to the
-    interpolated image; the masks stay those of the unfiltered image (IBSI 2 §3: the ROI is
-    re-segmented on the original intensities) and only intensity statistics are computed
-    from the response map unless ``families`` says otherwise.
+    ``response_filter`` (IBSI 2): a function of (image, spacing) applied to the whole
+    interpolated image (IBSI 2 §2), read in the ROI's crop; the masks stay those of the
+    unfiltered image (IBSI 2 §3: the ROI is re-segmented on the original intensities) and
+    only intensity statistics are computed from the response map unless ``families`` says
+    otherwise.
     """
     t0 = time.perf_counter()
     pre = preprocess(image, mask, spacing_mm, settings)
     t_pre = time.perf_counter() - t0
     filtered = None
     if response_filter is not None:
-        filtered = np.asarray(response_filter(pre.roi.image, pre.roi.spacing_mm),
-                              dtype=np.float64)
+        # IBSI 2 filters the whole (interpolated) image, then reads the ROI: a crop would
+        # change global filters (Simoncelli, Riesz, wide Gabor) near the crop's edges.
+        from .preprocess import interpolate, roi_window
+
+        everywhere = np.ones(np.shape(mask), dtype=bool)
+        whole, _, whole_spacing = interpolate(np.asarray(image), everywhere, spacing_mm,
+                                              settings)
+        response = np.asarray(response_filter(whole, whole_spacing), dtype=np.float64)
+        filtered = response[roi_window(mask, spacing_mm, settings)]
+        if filtered.shape != pre.roi.image.shape:  # the two crops must be the same voxels
+            raise AssertionError(f"filtered window {filtered.shape} differs from the ROI "
+                                 f"crop {pre.roi.image.shape}")
         if families is None:
             families = ["intensity_statistics"]
     result = family_features(pre, settings, families, filtered_image=filtered,

@@ -82,6 +82,45 @@ def _as_input(image: np.ndarray, settings: RadiomicsSettings) -> np.ndarray:
     return np.round(img) if settings.round_input else img
 
 
+def _new_grid_window(mask: np.ndarray, spacing_mm: tuple[float, float, float],
+                     settings: RadiomicsSettings
+                     ) -> tuple[list[float], list[tuple[int, float, float]], list[tuple[int, int]]]:
+    """New spacing, new axes and the new-grid index window covering the mask (±1 source
+    voxel) plus the margin: the crop :func:`interpolate` makes around the ROI."""
+    assert settings.new_spacing_mm is not None
+    new_spacing = list(settings.new_spacing_mm)
+    if settings.by_slice:  # 2D: in-plane only (IBSI 1 §2.4)
+        new_spacing[0] = spacing_mm[0]
+    axes = [_new_axis(n, s, sn) for n, s, sn in zip(mask.shape, spacing_mm, new_spacing,
+                                                    strict=True)]
+    idx = [np.nonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))[0]
+           for ax in range(3)]
+    win_new: list[tuple[int, int]] = []
+    for ax, (n_new, a, b) in enumerate(axes):
+        lo_old, hi_old = idx[ax][0] - 1, idx[ax][-1] + 1
+        m = math.ceil(_MARGIN_MM / new_spacing[ax])
+        lo = max(0, math.floor((lo_old - a) / b) - m)
+        hi = min(n_new, math.ceil((hi_old - a) / b) + m + 1)
+        win_new.append((lo, hi))
+    return new_spacing, axes, win_new
+
+
+def roi_window(mask: np.ndarray, spacing_mm: tuple[float, float, float],
+               settings: RadiomicsSettings) -> tuple[slice, slice, slice]:
+    """Where :func:`preprocess`'s crop around the ROI lies on the whole image's (new) grid.
+
+    IBSI 2 filters the whole image, then reads the ROI (IBSI 2 §2); the pipeline filters the
+    whole interpolated image and takes this window of the response map.
+    """
+    mask = np.asarray(mask)
+    roi_mask = mask > 0.5 if mask.dtype != bool else mask
+    if settings.new_spacing_mm is None or settings.image_interpolation == "none":
+        bounds = _crop_bounds(roi_mask, spacing_mm)
+    else:
+        bounds = _new_grid_window(roi_mask, spacing_mm, settings)[2]
+    return tuple(slice(lo, hi) for lo, hi in bounds)  # type: ignore[return-value]
+
+
 def interpolate(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, float, float],
                 settings: RadiomicsSettings) -> tuple[np.ndarray, np.ndarray,
                                                       tuple[float, float, float]]:
@@ -94,21 +133,7 @@ def interpolate(image: np.ndarray, mask: np.ndarray, spacing_mm: tuple[float, fl
         bounds = _crop_bounds(mask, spacing_mm)
         sl = tuple(slice(lo, hi) for lo, hi in bounds)
         return _as_input(image[sl], settings), mask[sl], spacing_mm
-    new_spacing = list(target)
-    if settings.by_slice:  # 2D: in-plane only (IBSI 1 §2.4)
-        new_spacing[0] = spacing_mm[0]
-    axes = [_new_axis(n, s, sn) for n, s, sn in zip(image.shape, spacing_mm, new_spacing,
-                                                    strict=True)]
-    # new-grid index window covering the mask (±1 source voxel) plus the margin
-    idx = [np.nonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))[0]
-           for ax in range(3)]
-    win_new: list[tuple[int, int]] = []
-    for ax, (n_new, a, b) in enumerate(axes):
-        lo_old, hi_old = idx[ax][0] - 1, idx[ax][-1] + 1
-        m = math.ceil(_MARGIN_MM / new_spacing[ax])
-        lo = max(0, math.floor((lo_old - a) / b) - m)
-        hi = min(n_new, math.ceil((hi_old - a) / b) + m + 1)
-        win_new.append((lo, hi))
+    new_spacing, axes, win_new = _new_grid_window(mask, spacing_mm, settings)
     coords_old = [a + b * np.arange(lo, hi, dtype=np.float64)
                   for (lo, hi), (_, a, b) in zip(win_new, axes, strict=True)]
     order = {"linear": 1, "cubic": 3, "nearest": 0}[settings.image_interpolation]
