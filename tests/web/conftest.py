@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from web_workspace import PASSWORDS, Workspace, build_workspace  # noqa: E402
+from web_workspace import PASSWORDS, Workspace, build_workspace, login_client  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +25,7 @@ def web_app(web_ws: Workspace):
 
 
 def _login(app, username: str, password: str):
-    from fastapi.testclient import TestClient
-
-    c = TestClient(app, base_url="http://testserver")
-    r = c.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
-    r = c.post("/login", data={"username": username, "password": password,
-                               "csrf_token": token, "next": "/"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+    return login_client(app, username, password)
 
 
 @pytest.fixture
