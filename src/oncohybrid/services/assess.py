@@ -238,7 +238,12 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
     clock = _Clock(timings)
     notes: list[str] = []
     with clock("load"):
-        vol, scaling = suv_volume(tp.pet_files, normalisation=Normalisation.BW)
+        import pydicom
+
+        # Read once (as suv_volume reads files) and keep the datasets: the mask SEG of the
+        # record needs the PET headers, which it re-read from disk before (#11).
+        pet_datasets = [pydicom.dcmread(f) for f in tp.pet_files]
+        vol, scaling = suv_volume(pet_datasets, normalisation=Normalisation.BW)
         f = scaling.factors
         sul_per_suv = None
         if Normalisation.BW in f and Normalisation.LBM_JANMA in f:
@@ -287,7 +292,7 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                 "not placed")}
     seg_json["percist_threshold_reference"] = threshold.reference
     return TimepointAnalysis(tp, ct, sul_per_suv, liver, blood, threshold, lesions, seg_json,
-                             notes, pet=vol)
+                             notes, pet=vol, pet_datasets=pet_datasets)
 
 
 #: Environment variable: threads ``assess`` uses when ``workers`` is not given.

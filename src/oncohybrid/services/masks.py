@@ -86,8 +86,9 @@ def write_timepoint_seg(settings: Settings, pet: Any, pet_files: Sequence[Any],
     """Write the measured masks of one timepoint as a SEG into the derived store.
 
     ``pet`` is the timepoint's PET volume (the measurement grid), ``pet_files`` its source
-    files, ``masks`` lesion key → mask volume (:func:`full_grid_mask`), ``lesions`` lesion
-    key → (Tracking UID, site), in segment order. Returns ``None`` when no lesion has a
+    files or the datasets already read from them (their headers are used as they are),
+    ``masks`` lesion key → mask volume (:func:`full_grid_mask`), ``lesions`` lesion key →
+    (Tracking UID, site), in segment order. Returns ``None`` when no lesion has a
     mask. Raises :class:`OncohybridError` when the SEG cannot be built or written (e.g.
     multi-frame PET).
     """
@@ -104,7 +105,8 @@ def write_timepoint_seg(settings: Settings, pet: Any, pet_files: Sequence[Any],
     images = TimepointImages(
         pet_suv=pet,
         lesion_masks={les.lesion_id: full_grid_mask(masks[les.lesion_id], pet) for les in infos},
-        pet_datasets=[pydicom.dcmread(f, stop_before_pixels=True) for f in pet_files])
+        pet_datasets=[f if isinstance(f, pydicom.Dataset)
+                      else pydicom.dcmread(f, stop_before_pixels=True) for f in pet_files])
     if not any(m.any() for m in images.lesion_masks.values()):
         return None
     ds = build_lesion_seg(images, infos, series_number=3000,

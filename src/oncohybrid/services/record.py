@@ -338,7 +338,8 @@ def _store_masks(s: Session, settings: Settings, analysis: Any, tp: Timepoint,
         order = {key: (lesions[key].tracking_uid, lesions[key].site) for key in measured}
         try:
             stored = masks.write_timepoint_seg(
-                settings, analysis.pet, analysis.input.pet_files,
+                settings, analysis.pet,
+                getattr(analysis, "pet_datasets", None) or analysis.input.pet_files,
                 {key: m for key, (m, _row) in measured.items()}, order)
         except OncohybridError as exc:  # e.g. multi-frame PET: outputs re-derive masks
             log.warning("%s: lesion masks not stored: %s", tp.scan_date, exc)

@@ -108,6 +108,7 @@ class TimepointAnalysis:
     segmentation: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     pet: Any = None  # highdicom.Volume in SUVbw
+    pet_datasets: Any = None  # the PET datasets as read (the SEG reuses their headers, #11)
 
     def references(self) -> dict[str, float]:
         """Reference numbers for the case files (SUL for PERCIST, SUV for Deauville)."""
