@@ -110,7 +110,8 @@ def main() -> None:
                     "oncohybrid.segment.threshold", "oncohybrid.tracking",
                     "oncohybrid.response", "oncohybrid.response.selection",
                     "oncohybrid.response.applicability", "oncohybrid.services.quantify",
-                    "oncohybrid.services.record", "oncohybrid.services.masks"):
+                    "oncohybrid.services.record", "oncohybrid.services.masks",
+                    "scipy.signal", "scipy.spatial.distance"):
             importlib.import_module(mod)
         stages: dict[str, float] = {}
         walls = []

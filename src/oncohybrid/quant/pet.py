@@ -34,8 +34,6 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
-from scipy.signal import fftconvolve
-from scipy.spatial.distance import pdist, squareform
 
 from oncohybrid.errors import GeometryError, InputError
 from oncohybrid.segment.grid import GridImage, VoxelGrid, check_same_grid, image_grid
@@ -248,7 +246,10 @@ def _correlate_box(padded: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     out_shape = tuple(p - k + 1 for p, k in zip(padded.shape, kernel.shape, strict=True))
     n_out = int(np.prod(out_shape))
     if n_out * np.count_nonzero(kernel) > 4_000_000:
-        # Large lesion: FFT in float64 leaves ~1e-15 relative noise only.
+        # Large lesion: FFT in float64 leaves ~1e-15 relative noise only. Imported here:
+        # scipy.signal costs ~0.5 s per process and only large lesions need it (#11).
+        from scipy.signal import fftconvolve
+
         return fftconvolve(padded, kernel[::-1, ::-1, ::-1], mode="valid")
     full = ndimage.correlate(padded, kernel, mode="constant", cval=0.0)
     h = [k // 2 for k in kernel.shape]
@@ -543,6 +544,8 @@ def dmax(centroids_lps_mm: np.ndarray) -> tuple[float | None, tuple[int, int] | 
     c = np.asarray(centroids_lps_mm, dtype=np.float64)
     if len(c) < 2:
         return None, None
+    from scipy.spatial.distance import pdist, squareform  # lazy (#11: import time)
+
     d = squareform(pdist(c))
     i, j = np.unravel_index(int(np.argmax(d)), d.shape)
     return float(d[i, j]), (int(min(i, j)), int(max(i, j)))
