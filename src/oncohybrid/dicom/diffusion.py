@@ -42,7 +42,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 
-from oncohybrid.dicom.split import SeriesPart
+from oncohybrid.dicom.split import SeriesPart, fg_item, private_value
 from oncohybrid.dicom.volume import _as_datasets, load_series, series_label, series_parts
 from oncohybrid.errors import DicomError
 
@@ -172,35 +172,6 @@ def _listing(values: Iterable[float]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _fg_item(ds: Dataset, frame: int | None, seq_kw: str) -> Dataset | None:
-    if frame is None:
-        return None
-    groups = []
-    if "PerFrameFunctionalGroupsSequence" in ds:
-        groups.append(ds.PerFrameFunctionalGroupsSequence[frame])
-    if "SharedFunctionalGroupsSequence" in ds and ds.SharedFunctionalGroupsSequence:
-        groups.append(ds.SharedFunctionalGroupsSequence[0])
-    for grp in groups:
-        if seq_kw in grp and grp[seq_kw].value:
-            return grp[seq_kw].value[0]
-    return None
-
-
-def _private(ds: Dataset, group: int, element: int, creator: str) -> object | None:
-    """Private element ``(group, 0x10xx)`` in the block reserved by ``creator`` (any
-    block number: ``(group, 0x00bb)`` holding the creator reserves ``(group, 0xbbxx)``)."""
-    for block in range(0x10, 0x100):
-        owner = ds.get((group, block))
-        if owner is None:
-            continue
-        if creator.lower() in str(owner.value).lower():
-            elem = ds.get((group, (block << 8) | (element & 0xFF)))
-            if elem is None or elem.value in (None, "", b""):
-                return None
-            return elem.value
-    return None
-
-
 def _number(value: object) -> float | None:
     if isinstance(value, bytes):
         return None
@@ -217,7 +188,7 @@ def _number(value: object) -> float | None:
 
 def _csa_b_value(ds: Dataset) -> tuple[float | None, tuple[float, float, float] | None]:
     """``B_value`` and ``DiffusionGradientDirection`` of the Siemens CSA Image Header."""
-    if _private(ds, 0x0029, 0x1010, "SIEMENS CSA HEADER") is None:
+    if private_value(ds, 0x0029, 0x1010, "SIEMENS CSA HEADER") is None:
         return None, None
     with warnings.catch_warnings():  # nibabel warns that its DICOM readers are experimental
         warnings.simplefilter("ignore")
@@ -243,7 +214,7 @@ def _csa_b_value(ds: Dataset) -> tuple[float | None, tuple[float, float, float] 
 def _b_value(ds: Dataset, frame: int | None
              ) -> tuple[float | None, BValueSource | None, str | None,
                         tuple[float, float, float] | None]:
-    item = _fg_item(ds, frame, "MRDiffusionSequence")
+    item = fg_item(ds, frame, "MRDiffusionSequence")
     if item is not None and "DiffusionBValue" in item and item.DiffusionBValue is not None:
         return float(item.DiffusionBValue), BValueSource.STANDARD, \
             "(0018,9087) Diffusion b-value (MR Diffusion functional group)", None
@@ -251,18 +222,18 @@ def _b_value(ds: Dataset, frame: int | None
             and ds.DiffusionBValue != "":
         return float(ds.DiffusionBValue), BValueSource.STANDARD, \
             "(0018,9087) Diffusion b-value", None
-    value = _number(_private(ds, 0x0019, 0x100C, "SIEMENS MR HEADER"))
+    value = _number(private_value(ds, 0x0019, 0x100C, "SIEMENS MR HEADER"))
     if value is not None:
         return value, BValueSource.SIEMENS, "(0019,100C) Siemens B_value", None
     csa_b, csa_g = _csa_b_value(ds)
     if csa_b is not None:
         return csa_b, BValueSource.SIEMENS, "(0029,1010) Siemens CSA B_value", csa_g
-    value = _number(_private(ds, 0x0043, 0x1039, "GEMS_PARM_01"))
+    value = _number(private_value(ds, 0x0043, 0x1039, "GEMS_PARM_01"))
     if value is not None:
         if value >= GE_B_VALUE_OFFSET:
             value -= GE_B_VALUE_OFFSET
         return value, BValueSource.GE, "(0043,1039) GE Slop_int_6 (first value)", None
-    value = _number(_private(ds, 0x2001, 0x1003, "Philips Imaging"))
+    value = _number(private_value(ds, 0x2001, 0x1003, "Philips Imaging"))
     if value is not None:
         return value, BValueSource.PHILIPS, "(2001,1003) Philips Diffusion B-Factor", None
     return None, None, None, None
@@ -270,14 +241,14 @@ def _b_value(ds: Dataset, frame: int | None
 
 def _direction(ds: Dataset, frame: int | None) -> tuple[float, float, float] | None:
     value = None
-    item = _fg_item(ds, frame, "MRDiffusionSequence")
+    item = fg_item(ds, frame, "MRDiffusionSequence")
     if item is not None and "DiffusionGradientDirectionSequence" in item \
             and item.DiffusionGradientDirectionSequence:
         value = item.DiffusionGradientDirectionSequence[0].get("DiffusionGradientOrientation")
     if value is None and frame is None:
         value = ds.get("DiffusionGradientOrientation")
         if value is None:
-            value = _private(ds, 0x0019, 0x100E, "SIEMENS MR HEADER")
+            value = private_value(ds, 0x0019, 0x100E, "SIEMENS MR HEADER")
     if value is None or isinstance(value, bytes):
         return None
     try:
@@ -288,7 +259,7 @@ def _direction(ds: Dataset, frame: int | None) -> tuple[float, float, float] | N
 
 
 def _image_type(ds: Dataset, frame: int | None) -> list[str]:
-    item = _fg_item(ds, frame, "MRImageFrameTypeSequence")
+    item = fg_item(ds, frame, "MRImageFrameTypeSequence")
     value = item.get("FrameType") if item is not None else ds.get("ImageType")
     if value is None:
         return []
@@ -296,7 +267,7 @@ def _image_type(ds: Dataset, frame: int | None) -> list[str]:
 
 
 def _directionality(ds: Dataset, frame: int | None) -> str | None:
-    item = _fg_item(ds, frame, "MRDiffusionSequence")
+    item = fg_item(ds, frame, "MRDiffusionSequence")
     value = item.get("DiffusionDirectionality") if item is not None else None
     if value is None and frame is None:
         value = ds.get("DiffusionDirectionality")
@@ -316,7 +287,7 @@ def plane_diffusion(ds: Dataset, frame: int | None = None) -> DiffusionPlane:
     direction = _direction(ds, frame) or csa_g
     types = _image_type(ds, frame)
     directionality = _directionality(ds, frame)
-    philips_dir = _private(ds, 0x2001, 0x1004, "Philips Imaging")
+    philips_dir = private_value(ds, 0x2001, 0x1004, "Philips Imaging")
     if any(t in ("ADC", "FA", "EADC", "EXP") for t in types):
         kind = DiffusionKind.DERIVED
     elif b is not None and b == 0:

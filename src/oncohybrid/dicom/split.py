@@ -106,17 +106,31 @@ def frame_ranges(numbers: Sequence[int]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _fg(ds: Dataset, frame: int | None, seq_kw: str, attr: str) -> object | None:
-    """Value of ``attr`` in functional group ``seq_kw`` of frame ``frame`` (per-frame, then
-    shared, PS3.3 C.7.6.16), or None."""
+def functional_groups(ds: Dataset, frame: int | None) -> list[Dataset]:
+    """The functional-group items that apply to ``frame``: its per-frame item, then the
+    shared one (PS3.3 C.7.6.16); empty for a classic (single-frame) object."""
     if frame is None:
-        return None
+        return []
     groups = []
     if "PerFrameFunctionalGroupsSequence" in ds:
         groups.append(ds.PerFrameFunctionalGroupsSequence[frame])
     if "SharedFunctionalGroupsSequence" in ds and ds.SharedFunctionalGroupsSequence:
         groups.append(ds.SharedFunctionalGroupsSequence[0])
-    for grp in groups:
+    return groups
+
+
+def fg_item(ds: Dataset, frame: int | None, seq_kw: str) -> Dataset | None:
+    """First item of functional group ``seq_kw`` for ``frame`` (per-frame, then shared)."""
+    for grp in functional_groups(ds, frame):
+        if seq_kw in grp and grp[seq_kw].value:
+            return grp[seq_kw].value[0]
+    return None
+
+
+def _fg(ds: Dataset, frame: int | None, seq_kw: str, attr: str) -> object | None:
+    """Value of ``attr`` in functional group ``seq_kw`` of frame ``frame`` (per-frame, then
+    shared, PS3.3 C.7.6.16), or None."""
+    for grp in functional_groups(ds, frame):
         if seq_kw in grp and grp[seq_kw].value:
             item = grp[seq_kw].value[0]
             if attr in item and item[attr].value not in (None, ""):
@@ -130,16 +144,20 @@ def _top(ds: Dataset, keyword: str) -> object | None:
     return None
 
 
-def _private(ds: Dataset, group: int, element: int, creator: str) -> object | None:
-    """Private element ``(group, element)`` in the block reserved at ``(group,0010)`` by
-    ``creator`` (the usual vendor layout); None when absent or reserved by someone else."""
-    owner = ds.get((group, 0x0010))
-    if owner is None or creator.lower() not in str(owner.value).lower():
-        return None
-    elem = ds.get((group, element))
-    if elem is None or elem.value in (None, "", b""):
-        return None
-    return elem.value
+def private_value(ds: Dataset, group: int, element: int, creator: str) -> object | None:
+    """Private element ``(group, 0x10xx)`` in the block reserved by ``creator``, whichever
+    block number it got (PS3.5 §7.8.1: ``(group, 00bb)`` holding the creator reserves
+    ``(group, bbxx)``); None when absent, empty or reserved by nobody of that name."""
+    for block in range(0x10, 0x100):
+        owner = ds.get((group, block))
+        if owner is None:
+            continue
+        if creator.lower() in str(owner.value).lower():
+            elem = ds.get((group, (block << 8) | (element & 0xFF)))
+            if elem is None or elem.value in (None, "", b""):
+                return None
+            return elem.value
+    return None
 
 
 def _text(value: object | None) -> str | None:
@@ -200,15 +218,15 @@ def _b_value(p: _Plane) -> str | None:
     if value is None and p.frame is None:
         value = _top(ds, "DiffusionBValue")
     if value is None:
-        value = _private(ds, 0x0019, 0x100C, "SIEMENS MR HEADER")
+        value = private_value(ds, 0x0019, 0x100C, "SIEMENS MR HEADER")
     if value is None:
-        ge = _private(ds, 0x0043, 0x1039, "GEMS_PARM_01")
+        ge = private_value(ds, 0x0043, 0x1039, "GEMS_PARM_01")
         if ge is not None:
             multi = hasattr(ge, "__len__") and not isinstance(ge, str | bytes)
             first = _number(ge[0] if multi else ge)  # type: ignore[index]
             value = None if first is None else first % 1e9  # GE adds 10^9 as a flag
     if value is None:
-        value = _private(ds, 0x2001, 0x1003, "Philips Imaging")
+        value = private_value(ds, 0x2001, 0x1003, "Philips Imaging")
     number = _number(value)
     return None if number is None else f"{number:g}"
 
@@ -225,7 +243,7 @@ def _gradient(p: _Plane) -> str | None:
     else:
         value = _top(ds, "DiffusionGradientOrientation")
         if value is None:
-            value = _private(ds, 0x0019, 0x100E, "SIEMENS MR HEADER")
+            value = private_value(ds, 0x0019, 0x100E, "SIEMENS MR HEADER")
     if value is None or isinstance(value, bytes):
         return None
     try:
