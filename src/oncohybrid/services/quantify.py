@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from oncohybrid.detect.physiological import ORGANS
-from oncohybrid.dicom.tracer import FDG, identify_tracer
+from oncohybrid.dicom.tracer import FDG, TracerInfo, identify_tracer
 from oncohybrid.errors import GeometryError, InputError, OncohybridError
 from oncohybrid.quant.pet import LesionMetrics, WholeBodyMetrics, lesion_metrics, whole_body_metrics
 from oncohybrid.quant.references import (
@@ -488,13 +488,20 @@ def tracer_summary(series_uid: str, settings: Any = None) -> dict[str, Any]:
     Returns :meth:`TracerInfo.to_json` (``summary`` is the one-line display text). Raises
     :class:`InputError` when the series has no readable file.
     """
+    return series_tracer(series_uid, settings).to_json()
+
+
+def series_tracer(series_uid: str, settings: Any = None) -> TracerInfo:
+    """:class:`TracerInfo` of a stored series, read from its first readable header.
+
+    Raises :class:`InputError` when the series has no readable file.
+    """
     from oncohybrid.store.queries import series_files
 
-    files = series_files(series_uid, settings)
-    header = _first_header(files)
+    header = _first_header(series_files(series_uid, settings))
     if header is None:
         raise InputError(f"series {series_uid}: no readable DICOM file")
-    return identify_tracer(header).to_json()
+    return identify_tracer(header)
 
 
 def _exclude_physiological(img: GridImage, seg: LesionSegmentation, organs: Sequence[str],

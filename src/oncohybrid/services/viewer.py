@@ -464,25 +464,17 @@ def study_tracer(study_uid: str, settings: Settings | None = None,
     non-positron radionuclide stored as PT) and, for each of ``criteria`` that is not valid
     for this tracer or modality, the reason (response.applicability; issue #12).
     """
-    import pydicom
-
-    from oncohybrid.dicom.tracer import identify_tracer
     from oncohybrid.response.applicability import check_criterion
+    from oncohybrid.services.quantify import series_tracer
 
     settings = settings or get_settings()
     _ct_uid, pt_uid = _study_series(settings, study_uid)
     if pt_uid is None:
         return None
-    header = None
-    for path in series_files(pt_uid, settings):
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True)
-            break
-        except (OSError, pydicom.errors.InvalidDicomError):
-            continue
-    if header is None:
+    try:
+        tracer = series_tracer(pt_uid, settings)
+    except InputError:  # no readable PET file: nothing to show
         return None
-    tracer = identify_tracer(header)
     warnings = list(tracer.problems)
     for c in criteria:
         verdict = check_criterion(c, tracer)
