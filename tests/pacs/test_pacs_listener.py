@@ -60,6 +60,22 @@ def test_received_instances_are_indexed_and_stored_like_ingest(make_listener) ->
     assert list(listener.spool_dir.glob("*.dcm")) == []
 
 
+def test_flush_indexes_every_acknowledged_instance_however_late_receivers_report(
+    make_listener, monkeypatch  # noqa: ANN001
+) -> None:
+    # CI once saw flush() return True with the last acknowledged instance still in a
+    # receiver process's report batch; with a 30 s report interval flush() must still
+    # see all of them (it asks each receiver process for what it holds)
+    monkeypatch.setenv("ONCOHYBRID_PACS_REPORT_INTERVAL_S", "30")
+    listener = make_listener(receive_processes=2)
+    study = pacs_data.make_study(n_ct=3, n_pt=3)
+    assert pacs_net.send(listener.port, study) == [0] * 6
+    start = time.monotonic()
+    assert listener.flush(20)
+    assert time.monotonic() - start < 15
+    assert set(db_instances()) == {str(ds.SOPInstanceUID) for ds in study}
+
+
 def test_resent_instances_are_counted_as_duplicates_not_stored_twice(make_listener) -> None:  # noqa: ANN001
     listener = make_listener()
     study = pacs_data.make_study(n_ct=2, n_pt=2)

@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700  # PS3.4 Table B.2-1
 STATUS_CANNOT_UNDERSTAND = 0xC210  # PS3.4 Table B.2-1 (Cxxx: error, cannot understand)
-REPORT_INTERVAL_S = 0.005  # receiver processes report spooled files this often
+# receiver processes report spooled files this often (the variable is read in each
+# receiver process: tests stretch it to show that flush() does not depend on it)
+REPORT_INTERVAL_S = float(os.environ.get("ONCOHYBRID_PACS_REPORT_INTERVAL_S", "0.005"))
 # how long a rejected caller may take to close the connection after the A-ASSOCIATE-RJ
 REJECT_LINGER_S = 2.0
 
@@ -322,8 +324,9 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
 
     Messages to the listener (``events``): ``("ready",)``, ``("stored", [(file name,
     calling AE), ...])`` for spooled (acknowledged) instances, ``("stats", {name: n})``,
-    and ``("bye",)`` at the end. From the listener (``control``): ``("assoc",
-    address)`` followed by the connection's file descriptor, or ``("stop", grace_s)``.
+    and ``("flushed", token)`` in answer to ``("flush", token)``, and ``("bye",)`` at the end.
+    From the listener (``control``): ``("assoc", address)`` followed by the connection's
+    file descriptor, ``("flush", token)``, or ``("stop", grace_s)``.
     """
     # the listener process decides when to stop (SIGTERM may reach the whole group)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -352,6 +355,10 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
             if msg[0] == "assoc":
                 conn = socket.socket(fileno=reduction.recv_handle(control))
                 server.process_request(conn, tuple(msg[1]))
+            elif msg[0] == "flush":
+                # everything acknowledged so far goes out before the answer (one ordered pipe)
+                report.flush()
+                report.send(("flushed", msg[1]))
             elif msg[0] == "stop":
                 grace_s = float(msg[1])
                 break
@@ -371,4 +378,7 @@ class _ReceiverProcess:
     ready: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     reader: threading.Thread | None = None
+    flush_token: int = 0  # the last ("flush", token) asked, and the last answered
+    flushed: int = 0
+    flushed_event: threading.Event = field(default_factory=threading.Event)
 

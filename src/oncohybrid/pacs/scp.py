@@ -434,6 +434,10 @@ class StorageListener:
                     self.stats.add(name, n)
             elif kind == "ready":
                 proc.ready.set()
+            elif kind == "flushed":
+                with proc.lock:
+                    proc.flushed = max(proc.flushed, int(msg[1]))
+                proc.flushed_event.set()
             elif kind == "bye":
                 return
 
@@ -490,9 +494,44 @@ class StorageListener:
             proc.control.close()
             proc.events.close()
 
+    def _pull_reports(self, deadline: float) -> bool:
+        asked: list[tuple[_ReceiverProcess, int]] = []
+        for proc in self._procs:
+            if not proc.process.is_alive() or not proc.ready.is_set():
+                continue
+            with proc.lock:
+                proc.flush_token += 1
+                token = proc.flush_token
+                proc.flushed_event.clear()
+                try:
+                    proc.control.send(("flush", token))
+                except OSError:
+                    continue
+            asked.append((proc, token))
+        for proc, token in asked:
+            while True:
+                with proc.lock:
+                    if proc.flushed >= token:
+                        break
+                if not proc.process.is_alive():
+                    break  # what it spooled is recovered from the spool at the next start
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                proc.flushed_event.wait(min(left, 0.1))
+                proc.flushed_event.clear()
+        return True
+
     def flush(self, timeout_s: float = 60.0) -> bool:
-        """Wait until every spooled instance has been indexed; False on timeout."""
+        """Wait until every spooled instance has been indexed; False on timeout.
+
+        With receiver processes, each is first asked for the instances it acknowledged
+        but has not reported yet (they report in batches), so that whatever a sender saw
+        acknowledged before this call is indexed when it returns True.
+        """
         deadline = time.monotonic() + timeout_s
+        if not self._pull_reports(deadline):
+            return False
         while self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
                 return False
