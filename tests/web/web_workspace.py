@@ -14,6 +14,11 @@ PASSWORDS = {
     "rita": ("researcher", "rita-researcher-pw"),
     "adam": ("admin", "adam-admin-pass"),
     "fred": ("fellow", "fred-fellow-pass"),
+    "max": ("mentor", "max-mentor-pass"),
+    # the fellowship programme's roles (issue #13): no clinical page at all
+    "amy": ("applicant", "amy-applicant-pass"),
+    "rob": ("reviewer", "rob-reviewer-pass"),
+    "dora": ("director", "dora-director-pass"),
 }
 
 

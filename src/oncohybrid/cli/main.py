@@ -46,6 +46,13 @@ COMMAND_MODULES = [
     "dect_cmds",  # dect calibrate|iodine (dual-energy CT: iodine, VNC, VMI)
     "ceus_cmds",  # ceus tic (contrast-ultrasound time-intensity curves, bolus fits)
     "dwi_cmds",  # dwi adc (diffusion MR: ADC Parametric Map, ROI statistics)
+    "board_cmds",  # board create|session|add|pack|decide|minutes (tumour boards, #15)
+    "teach_cmds",  # teach capture|export|import|ls (teaching file, #14)
+    "study_cmds",  # study … (research studies, cohorts, CRFs, export, #16)
+    "breast_cmds",  # breast audit|report (BI-RADS, #21)
+    "nm_cmds",  # spect, dosimetry (nuclear medicine beyond FDG, #20)
+    "qc_cmds",  # qc iec|… (scanner QC and EARL harmonisation, #20)
+    "fellowship_cmds",  # fellowship call|eligibility|grant|certificate|verify (#13)
 ]
 
 

@@ -106,14 +106,25 @@ class Role(StrEnum):
     FELLOW = "fellow"  # reads identified data, no edits
     RESEARCHER = "researcher"  # pseudonymised data only, no edits
     ADMIN = "admin"  # everything, plus users and the audit log
+    MENTOR = "mentor"  # a senior physician who supervises fellows: a physician's rights
+    # The fellowship programme's roles (issue #13) see no clinical page at all.
+    APPLICANT = "applicant"  # their own application only
+    REVIEWER = "reviewer"  # the applications assigned to them only
+    DIRECTOR = "director"  # the programme director: calls, selection, the fellows' year
+
+    @property
+    def clinical(self) -> bool:
+        """May open clinical pages (worklist, patients, images, reports) at all."""
+        return self in (Role.PHYSICIAN, Role.FELLOW, Role.RESEARCHER, Role.ADMIN,
+                        Role.MENTOR)
 
     @property
     def sees_identity(self) -> bool:
-        return self is not Role.RESEARCHER
+        return self.clinical and self is not Role.RESEARCHER
 
     @property
     def can_edit(self) -> bool:
-        return self in (Role.PHYSICIAN, Role.ADMIN)
+        return self in (Role.PHYSICIAN, Role.ADMIN, Role.MENTOR)
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,14 @@ from oncohybrid.services import audit, batch, users, viewer, worklist
 from oncohybrid.services.catalog import open_database
 from oncohybrid.services.users import Role, SessionInfo
 from oncohybrid.web import clinical, privacy
+from oncohybrid.web.areas import WebContext, register_areas
 from oncohybrid.web.charts import trend_svg
 from oncohybrid.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     NotAuthenticated,
     check_login_csrf,
+    clinical_session,
     cookie_value,
     csrf_session,
     current_session,
@@ -163,8 +165,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def page(request: Request, name: str, sess: SessionInfo | None, status: int = 200,
              **ctx: Any) -> HTMLResponse:
         ctx.update(user=sess.user if sess else None, csrf=sess.csrf_token if sess else "",
-                   Role=Role)
+                   Role=Role, nav_links=areas.nav_for(sess))
         return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    def _client_of(request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    areas = WebContext(settings=settings, templates=templates, page=page, client=_client_of)
 
     # ---------------------------------------------------------------- middleware / errors
     @app.middleware("http")
@@ -321,6 +328,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       date_from: str = "", date_to: str = "", status: str = "",
                       page_no: PageNo = 1,
                       sess: SessionInfo = Depends(current_session)) -> Response:
+        if not sess.user.role.clinical:  # applicants, reviewers, programme director
+            home = areas.homes.get(sess.user.role)
+            if home is None:
+                raise HTTPException(403, "your role does not open clinical pages")
+            return RedirectResponse(home, status_code=303)
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
         result = _worklist(sess, query)
         return page(request, "worklist.html", sess, result=result, query=query,
@@ -331,14 +343,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/worklist")
     def worklist_api(q: str = "", modality: str = "", tracer: str = "", date_from: str = "",
                      date_to: str = "", status: str = "", page_no: PageNo = 1,
-                     sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+                     sess: SessionInfo = Depends(clinical_session)) -> dict[str, Any]:
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
         return _worklist(sess, query)
 
     # ---------------------------------------------------------------- patient timeline
     @app.get("/patients/{patient_pk}", response_class=HTMLResponse)
     def patient_page(request: Request, patient_pk: PatientPk,
-                     sess: SessionInfo = Depends(current_session)) -> Response:
+                     sess: SessionInfo = Depends(clinical_session)) -> Response:
         identified = sess.user.role.sees_identity
         summary = worklist.patient_summary(patient_pk, settings, identified=identified)
         _audit_read(request, sess, patient_pk, "timeline")
@@ -353,7 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/patients/{patient_pk}")
     def patient_api(request: Request, patient_pk: PatientPk,
-                    sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+                    sess: SessionInfo = Depends(clinical_session)) -> dict[str, Any]:
         identified = sess.user.role.sees_identity
         summary = worklist.patient_summary(patient_pk, settings, identified=identified)
         _audit_read(request, sess, patient_pk, "api")
@@ -364,7 +376,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/patients/{patient_pk}/report.pdf")
     def report_pdf(request: Request, patient_pk: PatientPk,
-                   sess: SessionInfo = Depends(current_session)) -> Response:
+                   sess: SessionInfo = Depends(clinical_session)) -> Response:
         identified = sess.user.role.sees_identity
         worklist.patient_summary(patient_pk, settings)  # 404 for an unknown patient
         # Researchers get the pseudonymised report (no name, ID, birth date or dates).
@@ -378,7 +390,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ---------------------------------------------------------------- viewer
     @app.get("/studies/{study_uid}/view", response_class=HTMLResponse)
     def viewer_page(request: Request, study_uid: str,
-                    sess: SessionInfo = Depends(current_session)) -> Response:
+                    sess: SessionInfo = Depends(clinical_session)) -> Response:
         shown_uid, study_uid = study_uid, _study_uid(sess, study_uid)
         patient_pk = worklist.patient_pk_of_study(study_uid, settings)
         summary = worklist.patient_summary(patient_pk, settings,
@@ -396,7 +408,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/studies/{study_uid}/info")
     def viewer_info(study_uid: str,
-                    sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+                    sess: SessionInfo = Depends(clinical_session)) -> dict[str, Any]:
         study_uid = _study_uid(sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         info = viewer.viewer_info(vols)
@@ -416,7 +428,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   cmap: str = "hot", suv_max: SuvMax = 8.0,
                   alpha: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.6,
                   contours: bool = True,
-                  _sess: SessionInfo = Depends(current_session)) -> Response:
+                  _sess: SessionInfo = Depends(clinical_session)) -> Response:
         study_uid = _study_uid(_sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         # Lesion ids are drawn by the page beside the contours (crisp at any zoom).
@@ -431,7 +443,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/studies/{study_uid}/mip/{angle_index}.png")
     def mip_png(study_uid: str, angle_index: Annotated[int, PathParam(ge=0, le=10_000)],
                 cmap: str = "grey_inv", suv_max: SuvMax = 8.0,
-                _sess: SessionInfo = Depends(current_session)) -> Response:
+                _sess: SessionInfo = Depends(clinical_session)) -> Response:
         study_uid = _study_uid(_sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         png = viewer.render_mip_png(vols, angle_index, cmap=cmap, suv_max=suv_max)
@@ -443,7 +455,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               index: Annotated[int, Query(ge=0, le=100_000)],
               fx: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)],
               fy: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)],
-              _sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+              _sess: SessionInfo = Depends(clinical_session)) -> dict[str, Any]:
         study_uid = _study_uid(_sess, study_uid)
         vols = viewer.study_volumes(study_uid, settings)
         return viewer.probe(vols, orientation, index, fx, fy)
@@ -452,7 +464,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/patients/{patient_pk}/lesions", response_class=HTMLResponse)
     def lesions_page(request: Request, patient_pk: PatientPk,
                      tp: Annotated[int | None, Query(ge=0, le=10_000)] = None,
-                     sess: SessionInfo = Depends(current_session)) -> Response:
+                     sess: SessionInfo = Depends(clinical_session)) -> Response:
         summary = worklist.patient_summary(patient_pk, settings,
                                            identified=sess.user.role.sees_identity)
         _audit_read(request, sess, patient_pk, "lesions")
@@ -464,7 +476,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/patients/{patient_pk}/lesions/{lesion_id}")
     def lesion_history(request: Request, patient_pk: PatientPk, lesion_id: str,
-                       sess: SessionInfo = Depends(current_session)) -> dict[str, Any]:
+                       sess: SessionInfo = Depends(clinical_session)) -> dict[str, Any]:
         out = clinical.lesion_history(settings, patient_pk, lesion_id)
         _audit_read(request, sess, patient_pk, "lesion", lesion_id)
         if not sess.user.role.sees_identity:
@@ -612,6 +624,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    # ---------------------------------------------------------------- further areas
+    # Tumour boards, teaching file, research, breast, nuclear medicine, fellowship: each
+    # in its own module (web/areas.py).
+    register_areas(app, areas)
 
     return app
 

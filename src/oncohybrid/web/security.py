@@ -63,6 +63,14 @@ def current_session(request: Request) -> SessionInfo:
     return sess
 
 
+def clinical_session(sess: SessionInfo = Depends(current_session)) -> SessionInfo:
+    """The session of a user whose role may open clinical pages (else 403): applicants,
+    reviewers and the programme director of the fellowship see no patient data."""
+    if not sess.user.role.clinical:
+        raise HTTPException(status_code=403, detail="your role does not open clinical pages")
+    return sess
+
+
 def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if not origin or origin == "null":

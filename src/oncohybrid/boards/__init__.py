@@ -1,0 +1,2 @@
+"""Tumour boards, pure: schedules, agendas, case preparation checklists (issue #15).
+"""

@@ -1,0 +1,3 @@
+"""Breast imaging, pure: the BI-RADS lexicon, assessment categories, report text, elastography,
+the outcome audit (issue #21).
+"""

@@ -1,0 +1,29 @@
+"""Tables of the teaching file area: cases, revisions, collections, quizzes, answers, trainee
+record (issue #14); store/models_teach.py.
+
+Revision ID: teach0001
+Revises: board0001
+Create Date: 2026-12-06 23:50:00
+
+The seven area migrations (board0001 … fellow0001) were laid down as one linear chain
+before the areas were built in parallel, so that each fills its own file and the chain
+stays single-headed whatever order they land in.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401 - used by the area's tables
+from alembic import op  # noqa: F401
+
+revision = "teach0001"
+down_revision = "board0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,86 @@
+"""Areas of the web application that live in their own modules.
+
+The reading room (worklist, patient, viewer, lesions, administration, batches) is built in
+:mod:`oncohybrid.web.app`. Each further area (fellowship programme, teaching file, tumour
+boards, research studies, breast imaging, nuclear medicine, scanner QC) is one module
+``oncohybrid.web.<area>`` with ``register(app, ctx)``: it adds its routes, its navigation
+links and, for roles that see no clinical page, the role's home page. Its templates live
+in ``web/templates/<area>/`` and extend ``base.html``. A module that does not exist yet is
+skipped, so an area can land without touching the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from oncohybrid.config import Settings
+from oncohybrid.services.users import Role, SessionInfo
+
+__all__ = ["AREA_MODULES", "NavLink", "WebContext", "register_areas"]
+
+#: The area modules, in the order of their navigation links.
+AREA_MODULES = [
+    "oncohybrid.web.boards",  # tumour boards (issue #15)
+    "oncohybrid.web.teaching",  # teaching file and self-assessment (issue #14)
+    "oncohybrid.web.research",  # research studies, cohorts, CRFs, dashboard (issue #16)
+    "oncohybrid.web.breast",  # BI-RADS reporting and audit (issue #21)
+    "oncohybrid.web.nuclear",  # SPECT, dosimetry, scanner QC (issue #20)
+    "oncohybrid.web.fellowship",  # fellowship programme (issue #13)
+]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A link of the top bar, shown to the listed roles only."""
+
+    label: str
+    href: str
+    roles: frozenset[Role]
+
+
+@dataclass
+class WebContext:
+    """What an area module gets from the application.
+
+    ``page(request, template, session, status=200, **context)`` renders a template with
+    the signed-in user, the CSRF token and the navigation; ``client(request)`` is the
+    caller's address for the audit log.
+    """
+
+    settings: Settings
+    templates: Jinja2Templates
+    page: Callable[..., HTMLResponse]
+    client: Callable[[Request], str | None]
+    nav: list[NavLink] = field(default_factory=list)
+    #: Where ``/`` sends a role that opens no clinical page (e.g. applicants).
+    homes: dict[Role, str] = field(default_factory=dict)
+
+    def add_nav(self, label: str, href: str, *roles: Role) -> None:
+        self.nav.append(NavLink(label, href, frozenset(roles)))
+
+    def nav_for(self, sess: SessionInfo | None) -> list[NavLink]:
+        if sess is None:
+            return []
+        return [link for link in self.nav if sess.user.role in link.roles]
+
+
+def register_areas(app: FastAPI, ctx: WebContext, modules: list[str] | None = None) -> list[str]:
+    """Import each area module and call its ``register(app, ctx)``; the names registered."""
+    done: list[str] = []
+    for name in AREA_MODULES if modules is None else modules:
+        try:
+            mod: Any = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # the area has not landed
+            if exc.name != name:
+                raise
+            continue
+        mod.register(app, ctx)
+        done.append(name)
+    return done
