@@ -15,7 +15,9 @@ from sqlalchemy import create_engine
 from oncohybrid.store.models import Base
 
 # Every model module, so autogenerate sees all tables (each area keeps its own module).
-for _mod in ("models_pacs", "models_web", "models_record"):
+for _mod in ("models_pacs", "models_web", "models_record", "models_deid", "models_batch",
+             "models_board", "models_teach", "models_research", "models_breast", "models_nm",
+             "models_qc", "models_fellowship"):
     with contextlib.suppress(ModuleNotFoundError):  # area absent in this checkout
         importlib.import_module(f"oncohybrid.store.{_mod}")
 
