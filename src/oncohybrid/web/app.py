@@ -361,7 +361,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         charts = [Markup(trend_svg(t["title"], t["unit"], t["labels"], t["values"]))
                   for t in timeline.get("trends", [])]
         return page(request, "patient.html", sess, patient=summary, timeline=timeline,
-                    charts=charts)
+                    charts=charts, area_actions=areas.actions_for(sess, patient_pk),
+                    area_notes=areas.notes_for(patient_pk))
 
     @app.get("/api/patients/{patient_pk}")
     def patient_api(request: Request, patient_pk: PatientPk,

@@ -31,7 +31,8 @@ AREA_MODULES = [
     "oncohybrid.web.teaching",  # teaching file and self-assessment (issue #14)
     "oncohybrid.web.research",  # research studies, cohorts, CRFs, dashboard (issue #16)
     "oncohybrid.web.breast",  # BI-RADS reporting and audit (issue #21)
-    "oncohybrid.web.nuclear",  # SPECT, dosimetry, scanner QC (issue #20)
+    "oncohybrid.web.nuclear",  # SPECT, dosimetry, PSMA/SSTR (issue #20)
+    "oncohybrid.web.qc",  # scanner registry, phantom QC, EARL (issue #20)
     "oncohybrid.web.fellowship",  # fellowship programme (issue #13)
 ]
 
@@ -61,9 +62,25 @@ class WebContext:
     nav: list[NavLink] = field(default_factory=list)
     #: Where ``/`` sends a role that opens no clinical page (e.g. applicants).
     homes: dict[Role, str] = field(default_factory=dict)
+    #: Buttons of the patient page: (label, href with ``{pk}``, roles), e.g. "Add to a
+    #: tumour board" -> ``/boards/add?patient={pk}``.
+    patient_actions: list[tuple[str, str, frozenset[Role]]] = field(default_factory=list)
+    #: Warnings shown on the patient page (e.g. "SUV not harmonised: scanner QC failed"):
+    #: functions of (settings, patient_pk) returning plain sentences.
+    patient_notes: list[Callable[[Settings, int], list[str]]] = field(default_factory=list)
 
     def add_nav(self, label: str, href: str, *roles: Role) -> None:
         self.nav.append(NavLink(label, href, frozenset(roles)))
+
+    def add_patient_action(self, label: str, href: str, *roles: Role) -> None:
+        self.patient_actions.append((label, href, frozenset(roles)))
+
+    def actions_for(self, sess: SessionInfo, patient_pk: int) -> list[tuple[str, str]]:
+        return [(label, href.format(pk=patient_pk))
+                for label, href, roles in self.patient_actions if sess.user.role in roles]
+
+    def notes_for(self, patient_pk: int) -> list[str]:
+        return [note for fn in self.patient_notes for note in fn(self.settings, patient_pk)]
 
     def nav_for(self, sess: SessionInfo | None) -> list[NavLink]:
         if sess is None:
