@@ -335,6 +335,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return RedirectResponse(home, status_code=303)
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
         result = _worklist(sess, query)
+        badges = areas.badges_for([row["pk"] for row in result["rows"]])
+        for row in result["rows"]:
+            row["badges"] = badges.get(row["pk"], [])
         return page(request, "worklist.html", sess, result=result, query=query,
                     statuses=worklist.STATUSES,
                     filters={"q": q, "modality": modality, "tracer": tracer,

@@ -69,6 +69,18 @@ class WebContext:
     #: functions of (settings, patient_pk) returning plain sentences.
     patient_notes: list[Callable[[Settings, int], list[str]]] = field(default_factory=list)
 
+    #: Badges of worklist rows (e.g. "follow-up CT due 2027-01-05", "interim PET overdue"):
+    #: functions of (settings, patient pks of the page) returning {pk: [short text, …]}.
+    worklist_badges: list[Callable[[Settings, list[int]], dict[int, list[str]]]] = field(
+        default_factory=list)
+
+    def badges_for(self, patient_pks: list[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for fn in self.worklist_badges:
+            for pk, texts in fn(self.settings, patient_pks).items():
+                out.setdefault(pk, []).extend(texts)
+        return out
+
     def add_nav(self, label: str, href: str, *roles: Role) -> None:
         self.nav.append(NavLink(label, href, frozenset(roles)))
 
