@@ -1,0 +1,94 @@
+"""``oncohybrid fellowship …``: the fellowship programme's call, eligibility, grant,
+certificate and its verification (issue #13). ``--json`` prints only JSON; invalid input
+exits 2 with the reason (the JSON path) on stderr and nothing on stdout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+fellowship_app = typer.Typer(help="Fellowship programme: calls, eligibility, grant schedule, "
+                             "applications, certificates.", no_args_is_help=True)
+call_app = typer.Typer(help="Calls for applications (YAML, validated by a JSON Schema).",
+                       no_args_is_help=True)
+fellowship_app.add_typer(call_app, name="call")
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+CALL = typer.Option(None, "--call", help="Call id (default: esor-gustave-roussy-2021).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(fellowship_app, name="fellowship")
+
+
+def _run(compute: Callable[[], Any], as_json: bool, to_json: Callable[[Any], object],
+         to_text: Callable[[Any], str]) -> Any:
+    from oncohybrid.cli.main import fail
+    from oncohybrid.errors import OncohybridError
+
+    try:
+        result = compute()
+    except OncohybridError as exc:
+        fail(exc)
+        return None
+    if as_json:
+        typer.echo(json.dumps(to_json(result), ensure_ascii=False))
+    else:
+        typer.echo(to_text(result))
+    return result
+
+
+@fellowship_app.command("eligibility")
+def eligibility(applicant: Path = typer.Argument(..., help="Applicant JSON file."),
+                call: str | None = CALL, as_json: bool = JSON) -> None:
+    """Judge an applicant against every rule of the call, each with its reason."""
+    from oncohybrid.services import fellowship as svc
+
+    def text(r: Any) -> str:
+        lines = [f"{'ELIGIBLE' if r.eligible else 'NOT ELIGIBLE'}  {r.applicant_id}  "
+                 f"(call {r.call_id})"]
+        lines += [f"  {'ok  ' if x.ok else 'FAIL'}  {x.rule:28s} {x.reason}" for x in r.rules]
+        return "\n".join(lines)
+
+    _run(lambda: svc.eligibility(None, applicant, call), as_json, lambda r: r.as_dict(), text)
+
+
+@fellowship_app.command("grant")
+def grant(call: str | None = CALL, as_json: bool = JSON) -> None:
+    """The grant's monthly payments (cents; the rounding remainder in the last one)."""
+    from oncohybrid.services import fellowship as svc
+
+    def text(s: Any) -> str:
+        rows = [f"{p.month}  {p.amount_eur:>10} EUR" for p in s.payments]
+        return "\n".join([*rows, f"total    {s.total_eur:>10} EUR"])
+
+    _run(lambda: svc.grant_schedule(None, call), as_json, lambda s: s.as_dict(), text)
+
+
+@call_app.command("load")
+def call_load(path: Path = typer.Argument(..., help="Call file (YAML)."),
+              as_json: bool = JSON) -> None:
+    """Validate a call file and keep it in the workspace (usable as --call ID)."""
+    from oncohybrid.services import fellowship as svc
+
+    _run(lambda: svc.load_call_file(None, path), as_json,
+         lambda c: {"id": c.id, "title": c.title, "deadline": c.deadline_date.isoformat(),
+                    "time_zone": c.deadline_zone, "start": c.start.isoformat(),
+                    "rules": [r.id for r in c.rules]},
+         lambda c: f"loaded call {c.id}: {c.title}, deadline {c.deadline_date} "
+                   f"({c.deadline_zone}), {len(c.rules)} rules")
+
+
+@call_app.command("ls")
+def call_ls(as_json: bool = JSON) -> None:
+    """The calls known to the workspace (loaded and bundled)."""
+    from oncohybrid.services import fellowship as svc
+
+    _run(lambda: svc.list_calls(None), as_json,
+         lambda cs: [{"id": c.id, "title": c.title, "deadline": c.deadline_date.isoformat()}
+                     for c in cs],
+         lambda cs: "\n".join(f"{c.id}\t{c.deadline_date}\t{c.title}" for c in cs))
