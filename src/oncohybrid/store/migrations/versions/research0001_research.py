@@ -40,31 +40,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name=op.f("uq_research_studies_key")),
     )
     op.create_table(
-        "teach_collections",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_by", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_collections")),
-        sa.UniqueConstraint("name", name=op.f("uq_teach_collections_name")),
-    )
-    op.create_table(
-        "teach_quizzes",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
-        sa.Column("mode", sa.String(length=16), nullable=False),
-        sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("question_pks", sa.JSON(), nullable=False),
-        sa.Column("params", sa.JSON(), nullable=False),
-        sa.Column("time_limit_s", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_quizzes")),
-    )
-    op.create_index(op.f("ix_teach_quizzes_username"), "teach_quizzes", ["username"], unique=False)
-    op.create_table(
         "research_clinical",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("study_pk", sa.Integer(), nullable=False),
@@ -144,43 +119,6 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_research_exports_study_pk"), "research_exports", ["study_pk"], unique=False
-    )
-    op.create_table(
-        "teach_cases",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("case_id", sa.String(length=40), nullable=False),
-        sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("origin", sa.String(length=16), nullable=False),
-        sa.Column("author", sa.String(length=64), nullable=False),
-        sa.Column("reviewer", sa.String(length=64), nullable=True),
-        sa.Column("history", sa.Text(), nullable=False),
-        sa.Column("findings", sa.Text(), nullable=False),
-        sa.Column("diagnosis", sa.Text(), nullable=False),
-        sa.Column("certainty", sa.String(length=32), nullable=True),
-        sa.Column("discussion", sa.Text(), nullable=False),
-        sa.Column("teaching_points", sa.Text(), nullable=False),
-        sa.Column("references", sa.Text(), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("key_images", sa.JSON(), nullable=False),
-        sa.Column("folder", sa.Text(), nullable=False),
-        sa.Column("pseudonym", sa.String(length=64), nullable=False),
-        sa.Column("ground_truth", sa.JSON(), nullable=False),
-        sa.Column("source_patient_pk", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["source_patient_pk"],
-            ["patients.id"],
-            name=op.f("fk_teach_cases_source_patient_pk_patients"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_cases")),
-        sa.UniqueConstraint("case_id", name=op.f("uq_teach_cases_case_id")),
-    )
-    op.create_index(
-        op.f("ix_teach_cases_source_patient_pk"), "teach_cases", ["source_patient_pk"], unique=False
     )
     op.create_table(
         "research_cohort_patients",
@@ -269,83 +207,6 @@ def upgrade() -> None:
         op.f("ix_research_records_study_pk"), "research_records", ["study_pk"], unique=False
     )
     op.create_table(
-        "teach_collection_items",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("collection_pk", sa.Integer(), nullable=False),
-        sa.Column("case_pk", sa.Integer(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["case_pk"],
-            ["teach_cases.id"],
-            name=op.f("fk_teach_collection_items_case_pk_teach_cases"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["collection_pk"],
-            ["teach_collections.id"],
-            name=op.f("fk_teach_collection_items_collection_pk_teach_collections"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_collection_items")),
-        sa.UniqueConstraint(
-            "collection_pk", "case_pk", name=op.f("uq_teach_collection_items_collection_pk")
-        ),
-    )
-    op.create_index(
-        op.f("ix_teach_collection_items_case_pk"),
-        "teach_collection_items",
-        ["case_pk"],
-        unique=False,
-    )
-    op.create_index(
-        op.f("ix_teach_collection_items_collection_pk"),
-        "teach_collection_items",
-        ["collection_pk"],
-        unique=False,
-    )
-    op.create_table(
-        "teach_questions",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("case_pk", sa.Integer(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("prompt", sa.Text(), nullable=False),
-        sa.Column("params", sa.JSON(), nullable=False),
-        sa.Column("reference", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["case_pk"],
-            ["teach_cases.id"],
-            name=op.f("fk_teach_questions_case_pk_teach_cases"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_questions")),
-    )
-    op.create_index(
-        op.f("ix_teach_questions_case_pk"), "teach_questions", ["case_pk"], unique=False
-    )
-    op.create_table(
-        "teach_revisions",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("case_pk", sa.Integer(), nullable=False),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
-        sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("fields", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["case_pk"],
-            ["teach_cases.id"],
-            name=op.f("fk_teach_revisions_case_pk_teach_cases"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_revisions")),
-        sa.UniqueConstraint("case_pk", "number", name=op.f("uq_teach_revisions_case_pk")),
-    )
-    op.create_index(
-        op.f("ix_teach_revisions_case_pk"), "teach_revisions", ["case_pk"], unique=False
-    )
-    op.create_table(
         "research_crf_audit",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("record_pk", sa.Integer(), nullable=False),
@@ -415,85 +276,15 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_research_crf_values_record_pk"), "research_crf_values", ["record_pk"], unique=False
     )
-    op.create_table(
-        "teach_answers",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("quiz_pk", sa.Integer(), nullable=False),
-        sa.Column("question_pk", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
-        sa.Column("answer", sa.JSON(), nullable=False),
-        sa.Column("score", sa.Float(), nullable=True),
-        sa.Column("correct", sa.Boolean(), nullable=True),
-        sa.Column("result", sa.JSON(), nullable=False),
-        sa.Column("late", sa.Boolean(), nullable=False),
-        sa.Column("marked_by", sa.String(length=64), nullable=True),
-        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["question_pk"],
-            ["teach_questions.id"],
-            name=op.f("fk_teach_answers_question_pk_teach_questions"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["quiz_pk"],
-            ["teach_quizzes.id"],
-            name=op.f("fk_teach_answers_quiz_pk_teach_quizzes"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_answers")),
-        sa.UniqueConstraint("quiz_pk", "question_pk", name=op.f("uq_teach_answers_quiz_pk")),
-    )
-    op.create_index(
-        op.f("ix_teach_answers_question_pk"), "teach_answers", ["question_pk"], unique=False
-    )
-    op.create_index(op.f("ix_teach_answers_quiz_pk"), "teach_answers", ["quiz_pk"], unique=False)
-    op.create_index(op.f("ix_teach_answers_username"), "teach_answers", ["username"], unique=False)
-    op.create_table(
-        "teach_reviews",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
-        sa.Column("question_pk", sa.Integer(), nullable=False),
-        sa.Column("repetitions", sa.Integer(), nullable=False),
-        sa.Column("interval_days", sa.Integer(), nullable=False),
-        sa.Column("easiness", sa.Float(), nullable=False),
-        sa.Column("due", sa.Date(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["question_pk"],
-            ["teach_questions.id"],
-            name=op.f("fk_teach_reviews_question_pk_teach_questions"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teach_reviews")),
-        sa.UniqueConstraint("username", "question_pk", name=op.f("uq_teach_reviews_username")),
-    )
-    op.create_index(
-        op.f("ix_teach_reviews_question_pk"), "teach_reviews", ["question_pk"], unique=False
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_teach_reviews_question_pk"), table_name="teach_reviews")
-    op.drop_table("teach_reviews")
-    op.drop_index(op.f("ix_teach_answers_username"), table_name="teach_answers")
-    op.drop_index(op.f("ix_teach_answers_quiz_pk"), table_name="teach_answers")
-    op.drop_index(op.f("ix_teach_answers_question_pk"), table_name="teach_answers")
-    op.drop_table("teach_answers")
     op.drop_index(op.f("ix_research_crf_values_record_pk"), table_name="research_crf_values")
     op.drop_table("research_crf_values")
     op.drop_index(op.f("ix_research_crf_forms_record_pk"), table_name="research_crf_forms")
     op.drop_table("research_crf_forms")
     op.drop_index(op.f("ix_research_crf_audit_record_pk"), table_name="research_crf_audit")
     op.drop_table("research_crf_audit")
-    op.drop_index(op.f("ix_teach_revisions_case_pk"), table_name="teach_revisions")
-    op.drop_table("teach_revisions")
-    op.drop_index(op.f("ix_teach_questions_case_pk"), table_name="teach_questions")
-    op.drop_table("teach_questions")
-    op.drop_index(
-        op.f("ix_teach_collection_items_collection_pk"), table_name="teach_collection_items"
-    )
-    op.drop_index(op.f("ix_teach_collection_items_case_pk"), table_name="teach_collection_items")
-    op.drop_table("teach_collection_items")
     op.drop_index(op.f("ix_research_records_study_pk"), table_name="research_records")
     op.drop_table("research_records")
     op.drop_index(op.f("ix_research_members_study_pk"), table_name="research_members")
@@ -502,8 +293,6 @@ def downgrade() -> None:
         op.f("ix_research_cohort_patients_cohort_pk"), table_name="research_cohort_patients"
     )
     op.drop_table("research_cohort_patients")
-    op.drop_index(op.f("ix_teach_cases_source_patient_pk"), table_name="teach_cases")
-    op.drop_table("teach_cases")
     op.drop_index(op.f("ix_research_exports_study_pk"), table_name="research_exports")
     op.drop_table("research_exports")
     op.drop_index(op.f("ix_research_dags_study_pk"), table_name="research_dags")
@@ -512,7 +301,4 @@ def downgrade() -> None:
     op.drop_table("research_cohorts")
     op.drop_index(op.f("ix_research_clinical_study_pk"), table_name="research_clinical")
     op.drop_table("research_clinical")
-    op.drop_index(op.f("ix_teach_quizzes_username"), table_name="teach_quizzes")
-    op.drop_table("teach_quizzes")
-    op.drop_table("teach_collections")
     op.drop_table("research_studies")
