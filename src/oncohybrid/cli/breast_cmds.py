@@ -1,0 +1,106 @@
+"""``oncohybrid breast …``: the BI-RADS outcome audit and structured breast reports
+(issue #21). Invalid input exits 2 with the reason on stderr and nothing on stdout."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+breast_app = typer.Typer(help="Breast imaging: BI-RADS outcome audit, structured reports "
+                         "(text EN/FR, PDF, DICOM SR TID 4200), shear-wave elastography.",
+                         no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(breast_app, name="breast")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _fmt(v: float | None, pct: bool = True) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:.1f} %" if pct else f"{v:.1f}"
+
+
+def _audit_text(out: dict[str, Any]) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = StringIO()
+    con = Console(file=buf, width=120, highlight=False)
+    for purpose in ("screening", "diagnostic"):
+        p = out[purpose]
+        t = Table(title=f"{purpose} ({p['exams']} examinations)")
+        for col in ("metric", "value", "95 % CI", "benchmark", "BCSC", "within"):
+            t.add_column(col)
+        for key, bench in p["benchmarks"].items():
+            pct = key != "cdr_per_1000"
+            ci = p["ci95"].get(key)
+            lo, hi = bench["range"]
+            rng = f"{_fmt(lo, pct) if lo is not None else ''} - " \
+                  f"{_fmt(hi, pct) if hi is not None else ''}"
+            t.add_row(key, _fmt(p[key], pct),
+                      "" if ci is None else f"{_fmt(ci[0], pct)} - {_fmt(ci[1], pct)}",
+                      rng, _fmt(bench["bcsc"], pct) if bench["bcsc"] is not None else "",
+                      {True: "yes", False: "NO", None: ""}[bench["within_range"]])
+        con.print(t)
+    left = out["left_out"]
+    con.print(f"left out: {left['category 6']} category 6, {left['diagnostic category 0']} "
+              f"diagnostic category 0, {left['bad exam rows']} bad exam rows "
+              f"{out['bad_rows']}, {left['bad outcome rows']} bad outcome rows "
+              f"{out['bad_outcome_rows']}")
+    for b in out["bad_row_reasons"]:
+        con.print(f"  {b['file']} row {b['row']}: {b['reason']}")
+    for name, g in out["groups"].items():
+        s, d = g["screening"], g["diagnostic"]
+        con.print(f"{out['by']} {name or '(none)'}: screens {s['exams']} recall "
+                  f"{_fmt(s['recall_rate'])} CDR {_fmt(s['cdr_per_1000'], False)}/1000 "
+                  f"PPV1 {_fmt(s['ppv1'])}; diagnostic {d['exams']} PPV2 {_fmt(d['ppv2'])} "
+                  f"PPV3 {_fmt(d['ppv3'])}")
+    for path in out["plots"]:
+        con.print(f"plot: {path}")
+    return buf.getvalue().rstrip()
+
+
+@breast_app.command("audit")
+def audit(exams: Path = typer.Argument(..., help="EXAMS.csv: exam_id, patient_id, date, "
+                                       "radiologist, modality, purpose, assessment, "
+                                       "biopsy_recommended."),
+          outcomes: Path = typer.Option(..., "--outcomes", help="OUTCOMES.csv: patient_id, "
+                                        "date, result, cancer_type, size_mm, nodes, "
+                                        "biopsy_performed."),
+          by: str | None = typer.Option(None, "--by", help="radiologist or modality: one "
+                                        "audit per value under \"groups\"."),
+          plots: Path | None = typer.Option(None, "--plots", help="Write funnel plots per "
+                                            "radiologist (PNG) into this folder."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """The ACR BI-RADS outcome audit (recall rate, CDR, PPV1-3, sensitivity, specificity)
+    with Wilson 95 % CIs and benchmark ranges."""
+    from oncohybrid.cli.main import fail
+    from oncohybrid.errors import OncohybridError
+    from oncohybrid.services import breast as svc
+
+    try:
+        out = svc.audit_files(exams, outcomes, by=by, plots=plots)
+    except OncohybridError as exc:
+        fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(_finite(out), allow_nan=False))
+    else:
+        typer.echo(_audit_text(out))
