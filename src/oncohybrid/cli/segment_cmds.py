@@ -25,10 +25,14 @@ def segment(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only: per label the "
                                  "volume (ml) and connected components."),
+    store: bool = typer.Option(False, "--store", help="Keep the SEG in the workspace for "
+                               "this PET series: `oncohybrid assess` then takes its lesion "
+                               "labels as the record's lesions and its liver/aorta labels "
+                               "as the PERCIST reference VOIs."),
 ) -> None:
     """Segment a PET(/CT) study with your own model and write a DICOM SEG (argmax mask)."""
     from oncohybrid.errors import OncohybridError
-    from oncohybrid.services.segment import segment_study
+    from oncohybrid.services.segment import segment_study, store_labels
 
     try:
         if as_json:
@@ -43,6 +47,8 @@ def segment(
                 task = bar.add_task("segment", total=None)
                 doc = segment_study(pet_dir, model, out, ct_dir=ct, device=device,
                                     progress=lambda m: bar.update(task, description=m))
+        if store:
+            doc["stored"] = store_labels(doc["seg_file"])
     except OncohybridError as exc:
         from oncohybrid.cli.main import fail
 
@@ -52,6 +58,9 @@ def segment(
         typer.echo(json.dumps(doc, indent=2))
         return
     typer.echo(f"{doc['seg_file']}  (model {doc['model']}, {doc['layout']})")
+    if store:
+        typer.echo(f"  kept for PET series {doc['stored']['pet_series_uid']}: "
+                   "`oncohybrid assess` uses its labels")
     for value, item in doc["labels"].items():
         typer.echo(f"  {value} {item['name']}: {item['volume_ml']:.2f} ml in "
                    f"{item['n_components']} component(s)")

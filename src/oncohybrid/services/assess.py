@@ -174,6 +174,7 @@ def group_timepoints(patient_id: str, settings: Settings | None = None) -> list[
     series sharing its Frame of Reference UID (the largest when several). Dates without
     a PET/CT pair are skipped. Raises :class:`StoreError` when nothing usable is stored.
     """
+    from oncohybrid.services.segment import stored_labels_file
     from oncohybrid.store.queries import Filters, list_series, series_files
 
     rows = list_series(Filters(patient_id=patient_id), settings)
@@ -207,6 +208,8 @@ def group_timepoints(patient_id: str, settings: Settings | None = None) -> list[
                 pet_series_uid=pet["series_uid"],
                 ct_series_uid=ct["series_uid"],
                 frame_of_reference_uid=pet["frame_of_reference_uid"],
+                ai_labels_file=stored_labels_file(settings or get_settings(),
+                                                  pet["series_uid"]),
             ))
             break
     if not out:
@@ -253,14 +256,20 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         ct_on_pet = resample_to(ct, vol, default=-1000.0).array
         liver = blood = threshold = None
         manual = p.reference_centres.get(tp.date.isoformat(), {})
+        ai_labels, ai_vois = _ai_labels(tp, vol, notes)
+        centres = {**{k: v.centre_lps_mm for k, v in ai_vois.items()}, **manual}
         try:
-            liver = liver_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv,
-                                    centre_lps_mm=manual.get("liver"))
+            liver = _from_ai(liver_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv,
+                                             centre_lps_mm=centres.get("liver")),
+                             ai_vois.get("liver") if "liver" not in manual else None,
+                             ai_labels, notes)
         except GeometryError as exc:
             notes.append(f"liver reference unavailable: {exc}")
         try:
-            blood = blood_pool_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv,
-                                         centre_lps_mm=manual.get("blood_pool"))
+            blood = _from_ai(blood_pool_reference(vol, ct=ct_on_pet, sul_per_suv=sul_per_suv,
+                                                  centre_lps_mm=centres.get("blood_pool")),
+                             ai_vois.get("blood_pool") if "blood_pool" not in manual else None,
+                             ai_labels, notes)
         except GeometryError as exc:
             notes.append(f"blood-pool reference unavailable: {exc}")
         liver_ok = liver is not None and liver.inside_image and not liver.notes
@@ -274,8 +283,21 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         if threshold.reference == "blood_pool":
             why = "not placed" if liver is None else "; ".join(liver.notes) or "not usable"
             notes.append(f"PERCIST threshold from the blood pool: the liver reference is {why}")
-    found = detect_lesions(vol, ct, threshold, None if liver is None else liver.suv_mean,
-                           sul_per_suv, detection_params(p), stage=clock)
+    from_ai = None
+    if ai_labels is not None:
+        from oncohybrid.services.segment import ai_lesions
+
+        with clock("segmentation"):
+            from_ai = ai_lesions(vol, ct, ai_labels, sul_per_suv, detection_params(p))
+    if from_ai is not None:  # the model's lesion labels replace the threshold detection
+        from oncohybrid.detect.pet_lesions import LesionDetection
+
+        found = LesionDetection(from_ai[0], from_ai[1], {
+            "method": "ai-label", "model": ai_labels.model,  # type: ignore[union-attr]
+            "n_components": len(from_ai[0]), "n_lesions": len(from_ai[0])})
+    else:
+        found = detect_lesions(vol, ct, threshold, None if liver is None else liver.suv_mean,
+                               sul_per_suv, detection_params(p), stage=clock)
     notes.extend(found.notes)
     lesions = found.lesions
     seg_json = {**found.segmentation, "physiological_exclusion": "docs/record.md"}
@@ -293,6 +315,36 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
     seg_json["percist_threshold_reference"] = threshold.reference
     return TimepointAnalysis(tp, ct, sul_per_suv, liver, blood, threshold, lesions, seg_json,
                              notes, pet=vol, pet_datasets=pet_datasets)
+
+
+def _ai_labels(tp: TimepointInput, pet: Any, notes: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The AI label SEG stored for the timepoint's PET series (issue #18) and the PERCIST
+    reference VOIs its organ labels place: ``(labels or None, {region: OrganVoi})``."""
+    if tp.ai_labels_file is None:
+        return None, {}
+    from oncohybrid.services.segment import ai_reference_vois, read_timepoint_labels
+
+    try:
+        labels = read_timepoint_labels(tp.ai_labels_file, pet)
+        return labels, ai_reference_vois(labels, pet)
+    except OncohybridError as exc:
+        notes.append(f"AI labels not used: {exc}")
+        return None, {}
+
+
+def _from_ai(region: Any, voi: Any, labels: Any, notes: list[str]) -> Any:
+    """A reference region placed at an AI organ label's centre, with that provenance
+    (placement ``ai-organ-label``; the label is its anatomy check)."""
+    if voi is None:
+        return region
+    import dataclasses
+
+    why = voi.provenance(labels.model)
+    notes.append(why)
+    extra = () if voi.fits else (f"the PERCIST VOI does not fit inside the AI label "
+                                 f"'{voi.label}'",)
+    return dataclasses.replace(region, placement="ai-organ-label", anatomy_checks=(why,),
+                               notes=(*region.notes, *extra))
 
 
 #: Environment variable: threads ``assess`` uses when ``workers`` is not given.

@@ -27,7 +27,9 @@ import numpy as np
 from oncohybrid import __version__
 from oncohybrid.errors import GeometryError, InputError, OncohybridError
 
-__all__ = ["evaluate_masks", "read_mask", "segment_study"]
+__all__ = ["AI_LABELS_DIR", "AiLabels", "ai_lesions", "ai_reference_vois", "evaluate_masks",
+           "read_mask", "read_timepoint_labels", "segment_study", "store_labels",
+           "stored_labels_file"]
 
 _LESION_WORDS = ("lesion", "tumor", "tumour", "metast", "node", "cancer", "malignan")
 
@@ -232,3 +234,182 @@ def evaluate_masks(pred_path: str | os.PathLike[str], gt_path: str | os.PathLike
     doc.update(prediction=str(pred_path), ground_truth=str(gt_path),
                resampled_to_ground_truth=resampled)
     return doc
+
+
+# ---------------------------------------------------------------------------------------
+# Model labels in the longitudinal record (issue #18): lesion labels become the record's
+# lesions, organ labels place the PERCIST reference VOIs.
+# ---------------------------------------------------------------------------------------
+
+#: Folder below the derived store holding one AI label SEG per PET series
+#: (``<derived>/ai-labels/<PET Series Instance UID>.dcm``); ``assess`` reads it.
+AI_LABELS_DIR = "ai-labels"
+
+
+def _labels_path(settings: Any, pet_series_uid: str) -> Path:
+    import re
+
+    if not re.fullmatch(r"[0-9.]{1,64}", pet_series_uid):
+        raise InputError(f"not a Series Instance UID: {pet_series_uid!r}")
+    return Path(settings.derived_dir) / AI_LABELS_DIR / f"{pet_series_uid}.dcm"
+
+
+def stored_labels_file(settings: Any, pet_series_uid: str | None) -> Path | None:
+    """The AI label SEG stored for a PET series, or None."""
+    if not pet_series_uid:
+        return None
+    try:
+        path = _labels_path(settings, pet_series_uid)
+    except InputError:
+        return None
+    return path if path.is_file() else None
+
+
+def store_labels(seg_file: str | os.PathLike[str], settings: Any = None) -> dict[str, Any]:
+    """Keep a model's label SEG (:func:`segment_study`) for the PET series it segments, so
+    that ``oncohybrid assess`` uses its lesion and organ labels (docs/ai-segmentation.md).
+
+    The SEG must reference a PET series of the workspace ((0008,1115) *Referenced Series
+    Sequence*); a later SEG of the same series replaces the earlier one. Returns
+    ``{"pet_series_uid", "patient_id", "stored", "labels": {number: name}}``.
+    """
+    import shutil
+
+    import pydicom
+
+    from oncohybrid.config import get_settings
+    from oncohybrid.store.queries import Filters, list_series
+
+    settings = settings or get_settings()
+    src = Path(seg_file)
+    try:
+        ds = pydicom.dcmread(src, stop_before_pixels=True)
+    except Exception as exc:  # pydicom raises several types on a non-DICOM file
+        raise InputError(f"{src}: not a readable DICOM file: {exc}") from exc
+    if str(ds.get("Modality", "")) != "SEG":
+        raise InputError(f"{src}: not a DICOM SEG (Modality {ds.get('Modality')!r})")
+    refs = ds.get("ReferencedSeriesSequence") or []
+    if not refs:
+        raise InputError(f"{src}: (0008,1115) Referenced Series Sequence is empty: the SEG "
+                         "does not say which PET series it segments")
+    series_uid = str(refs[0].SeriesInstanceUID)
+    rows = [r for r in list_series(Filters(patient_id=str(ds.get("PatientID", ""))), settings)
+            if r["series_uid"] == series_uid]
+    if not rows or rows[0]["modality"] != "PT":
+        raise InputError(f"{src}: the segmented series {series_uid} is not a PET series of "
+                         f"patient {ds.get('PatientID', '?')} in this workspace (ingest it first)")
+    labels = {int(s.SegmentNumber): str(s.SegmentLabel) for s in ds.SegmentSequence}
+    dest = _labels_path(settings, series_uid)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    shutil.copyfile(src, partial)
+    os.replace(partial, dest)
+    return {"pet_series_uid": series_uid, "patient_id": str(ds.get("PatientID", "")),
+            "stored": str(dest), "labels": labels}
+
+
+class AiLabels:
+    """The labels of one AI SEG on a PET grid: ``masks`` segment label → boolean array."""
+
+    def __init__(self, model: str, masks: dict[str, np.ndarray], source: Path) -> None:
+        from oncohybrid.ai.organs import label_role
+
+        self.model, self.masks, self.source = model, masks, source
+        self.roles = {name: label_role(name) for name in masks}
+
+    def of_role(self, role: str) -> list[str]:
+        return [name for name, r in self.roles.items() if r == role]
+
+
+def read_timepoint_labels(path: str | os.PathLike[str], pet: Any) -> AiLabels:
+    """Each segment of an AI label SEG as a boolean mask on the PET grid (a SEG on another
+    grid is resampled, nearest neighbour; :func:`oncohybrid.services.masks.full_grid_mask`)."""
+    import highdicom as hd
+
+    from oncohybrid.services.masks import full_grid_mask
+
+    p = Path(path)
+    try:
+        seg = hd.seg.segread(p)
+        model = ""
+        masks: dict[str, np.ndarray] = {}
+        for item in seg.SegmentSequence:
+            number = int(item.SegmentNumber)
+            algo = item.get("SegmentationAlgorithmIdentificationSequence") or []
+            if algo and not model:
+                model = str(algo[0].get("AlgorithmName", ""))
+            vol = seg.get_volume(segment_numbers=[number], combine_segments=True,
+                                 skip_overlap_checks=True)
+            masks[str(item.SegmentLabel)] = full_grid_mask(vol, pet)
+    except OncohybridError:
+        raise
+    except Exception as exc:  # highdicom/pydicom raise several types
+        raise InputError(f"{p}: stored AI label SEG cannot be read on the PET grid: {exc}"
+                         ) from exc
+    return AiLabels(model or str(seg.get("SeriesDescription", "AI model")), masks, p)
+
+
+def ai_reference_vois(labels: AiLabels, pet: Any) -> dict[str, Any]:
+    """PERCIST reference VOI placements from the organ labels: region ("liver",
+    "blood_pool") → :class:`oncohybrid.ai.organs.OrganVoi` (the first non-empty label of
+    each role; :mod:`oncohybrid.ai.organs`)."""
+    from oncohybrid.ai.organs import blood_pool_centre, liver_centre
+
+    out: dict[str, Any] = {}
+    for region, place in (("liver", liver_centre), ("blood_pool", blood_pool_centre)):
+        for name in labels.of_role(region):
+            if labels.masks[name].any():
+                out[region] = place(labels.masks[name], label=name, affine=pet.affine)
+                break
+    return out
+
+
+def ai_lesions(pet: Any, ct: Any, labels: AiLabels, sul_per_suv: float | None,
+               params: Any) -> tuple[list[Any], list[str]] | None:
+    """The lesions of one timepoint from the model's lesion labels, or None without one.
+
+    Each connected component (``params.connectivity``) of the union of the lesion labels
+    of at least ``params.min_volume_ml`` is one lesion, measured as the PERCIST-threshold
+    components are (:func:`oncohybrid.quant.pet.lesion_metrics`, CT extent
+    :func:`oncohybrid.detect.ct_lesions.ct_extent`, partial-volume correction when asked):
+    the model's mask replaces the threshold segmentation and the physiological-uptake,
+    faint-focus and CT-only tiers (the model decided what is a lesion). Returns
+    ``(lesions, notes)``.
+    """
+    from oncohybrid.detect.ct_lesions import ct_extent
+    from oncohybrid.detect.pvc import apply_pvc
+    from oncohybrid.quant.pet import lesion_metrics
+    from oncohybrid.segment.components import label_lesions
+    from oncohybrid.tracking.course import DetectedLesion
+
+    names = labels.of_role("lesion")
+    if not names:
+        return None
+    union = np.zeros(tuple(pet.spatial_shape), bool)
+    for name in names:
+        union |= labels.masks[name]
+    voxel_ml = float(abs(np.linalg.det(np.asarray(pet.affine)[:3, :3]))) / 1000.0
+    n_all = int(label_lesions(union, pet.array, connectivity=params.connectivity)[1])
+    # ids in descending SUVmax, as the threshold detection numbers its components
+    lab, n, boxes = label_lesions(union, pet.array, connectivity=params.connectivity,
+                                  min_voxels=int(np.ceil(params.min_volume_ml / voxel_ml - 1e-9)))
+    notes = [f"lesions from AI label(s) {', '.join(repr(x) for x in names)} (model "
+             f"{labels.model}): {n} of {n_all} component(s) of at least "
+             f"{params.min_volume_ml} ml"]
+    mets = lesion_metrics(pet, lab, sul_per_suv=sul_per_suv, boxes=boxes)
+    lesions = []
+    for m, box in zip(mets, boxes, strict=True):
+        pet_mask = pet[box].with_array((lab[box] == m.lesion_id).astype(np.uint8))
+        try:
+            cmask, meas, site, nodal, method = ct_extent(pet_mask, ct, m.centroid_lps_mm,
+                                                         params.ct)
+        except (GeometryError, InputError) as exc:
+            notes.append(f"AI lesion {m.lesion_id}: no CT measurement ({exc})")
+            cmask, meas, site, nodal, method = None, None, "soft tissue", False, {}
+        method = {**method, "detection": f"AI label (model {labels.model})"}
+        det = DetectedLesion(f"ai{m.lesion_id}", m, meas, cmask, site, nodal, method,
+                             pet_mask=pet_mask)
+        if params.pvc_fwhm_mm:
+            apply_pvc(det, pet, lab == m.lesion_id, sul_per_suv, params.pvc_fwhm_mm)
+        lesions.append(det)
+    return lesions, notes

@@ -38,6 +38,8 @@ class TimepointInput:
     pet_series_uid: str | None = None
     ct_series_uid: str | None = None
     frame_of_reference_uid: str | None = None
+    #: an AI model's label SEG for this PET series (lesion and organ labels; issue #18)
+    ai_labels_file: Path | None = None
 
 
 def _finite(v: float | None) -> float | None:
