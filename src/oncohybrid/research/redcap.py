@@ -143,6 +143,8 @@ class Field:
     def free_text(self) -> bool:
         """Notes, or text without a validation: dropped from de-identified exports
         (REDCap's de-identification option "remove unvalidated text fields and notes")."""
+        if self.imaging_source is not None:
+            return False
         return self.type == "notes" or (self.type == "text" and not self.validation)
 
     def row(self) -> list[str]:
