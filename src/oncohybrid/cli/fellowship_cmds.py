@@ -92,3 +92,65 @@ def call_ls(as_json: bool = JSON) -> None:
          lambda cs: [{"id": c.id, "title": c.title, "deadline": c.deadline_date.isoformat()}
                      for c in cs],
          lambda cs: "\n".join(f"{c.id}\t{c.deadline_date}\t{c.title}" for c in cs))
+
+
+@fellowship_app.command("enrol")
+def enrol(applicant: Path = typer.Argument(..., help="The selected applicant's JSON file."),
+          call: str | None = CALL,
+          user: str | None = typer.Option(None, "--user", help="The fellow's platform account "
+                                          "(its reading, boards and teaching fill the logbook)."),
+          mentor: str | None = typer.Option(None, "--mentor", help="The mentor's account."),
+          as_json: bool = JSON) -> None:
+    """Record a selected, eligible applicant as the call's fellow (director's shortcut for
+    a selection made outside the web portal)."""
+    from oncohybrid.services import fellowship as svc
+
+    _run(lambda: svc.enrol(None, applicant, call_id=call, username=user, mentor=mentor),
+         as_json, lambda fid: {"fellow_id": fid}, lambda fid: f"fellow {fid} enrolled")
+
+
+@fellowship_app.command("report")
+def report(fellow_id: str = typer.Argument(..., help="Fellow id (the applicant id)."),
+           out: Path = typer.Option(..., "--out", help="Write the final report PDF here."),
+           sign_off: str | None = typer.Option(None, "--sign-off", help="Sign the final report "
+                                               "off as this mentor (the fellow's mentor)."),
+           as_json: bool = JSON) -> None:
+    """The final written report (PDF) from the logbook and the research record."""
+    from oncohybrid.services import fellowship as svc
+
+    def go() -> Path:
+        if sign_off:
+            svc.sign_off_report(None, fellow_id, mentor=sign_off)
+        return svc.final_report(None, fellow_id, out, username="cli", role="director")
+
+    _run(go, as_json, lambda p: {"fellow_id": fellow_id, "pdf": str(p),
+                                 "signed_off_by": sign_off},
+         lambda p: f"final report written to {p}")
+
+
+@fellowship_app.command("certificate")
+def certificate(fellow_id: str = typer.Argument(..., help="Fellow id (the applicant id)."),
+                out: Path = typer.Option(..., "--out", help="Write the certificate PDF here."),
+                as_json: bool = JSON) -> None:
+    """Issue the certificate (PDF) and print its verification code."""
+    from oncohybrid.services import fellowship as svc
+
+    _run(lambda: svc.issue_certificate(None, fellow_id, out), as_json,
+         lambda r: {"fellow_id": fellow_id, "code": r[0], "pdf": str(r[1])},
+         lambda r: r[0])
+
+
+@fellowship_app.command("verify")
+def verify(code: str = typer.Argument(..., help="The code printed on the certificate."),
+           as_json: bool = JSON) -> None:
+    """Check a certificate's verification code (the signature over its content)."""
+    from oncohybrid.services import fellowship as svc
+
+    def text(r: dict) -> str:
+        if not r["valid"]:
+            return f"INVALID: {r['reason']}"
+        c = r["certificate"]
+        return (f"VALID: certificate {c['serial']}: {c['fellow_name']}, {c['programme']} "
+                f"in {c['topic']}, {c['host']}, {c['start']} to {c['end']}")
+
+    _run(lambda: svc.verify(None, code), as_json, lambda r: r, text)
