@@ -65,6 +65,7 @@ class CategoryInfo:
     management_en: str
     management_fr: str
     likelihood: str
+    likelihood_fr: str
     #: (code value, coding scheme designator, meaning) of CID 6027 "Assessment from BI-RADS"
     code: tuple[str, str, str]
     tissue_diagnosis: bool
@@ -80,41 +81,43 @@ CATEGORY_INFO: dict[Category, CategoryInfo] = {
         "les examens antérieurs",
         "Recall for additional imaging and/or comparison with prior examination(s)",
         "Rappel pour imagerie complémentaire et/ou comparaison avec les examens antérieurs",
-        "N/A", ("397138000", "SCT",
+        "N/A", "N/A", ("397138000", "SCT",
                 "0 - Incomplete - Need additional imaging evaluation +/- priors"), False),
     Category.C1: CategoryInfo(
         "Negative", "Négatif", "Routine screening", "Dépistage selon le rythme habituel",
-        "essentially 0 %", ("397140005", "SCT", "1 - Negative"), False),
+        "essentially 0 %", "quasi nulle", ("397140005", "SCT", "1 - Negative"), False),
     Category.C2: CategoryInfo(
         "Benign", "Bénin", "Routine screening", "Dépistage selon le rythme habituel",
-        "essentially 0 %", ("397141009", "SCT", "2 - Benign"), False),
+        "essentially 0 %", "quasi nulle", ("397141009", "SCT", "2 - Benign"), False),
     Category.C3: CategoryInfo(
         "Probably benign", "Probablement bénin",
         "Short-interval (6-month) follow-up or continued surveillance",
         "Surveillance à court terme (6 mois) ou surveillance rapprochée",
-        "> 0 % but <= 2 %", ("397143007", "SCT", "3 - Probably Benign"), False),
+        "> 0 % but ≤ 2 %", "> 0 % et ≤ 2 %", ("397143007", "SCT", "3 - Probably Benign"), False),
     Category.C4: CategoryInfo(
-        "Suspicious", "Suspect", _TISSUE_EN, _TISSUE_FR, "> 2 % but < 95 %",
+        "Suspicious", "Suspect", _TISSUE_EN, _TISSUE_FR, "> 2 % but < 95 %", "> 2 % et < 95 %",
         ("397144001", "SCT", "4 - Suspicious"), True),
     Category.C4A: CategoryInfo(
         "Low suspicion for malignancy", "Faible suspicion de malignité", _TISSUE_EN,
-        _TISSUE_FR, "> 2 % to <= 10 %", ("MA.II.A.5.4A", "BI", "4A - Low suspicion"), True),
+        _TISSUE_FR, "> 2 % to ≤ 10 %", "> 2 % à ≤ 10 %",
+        ("MA.II.A.5.4A", "BI", "4A - Low suspicion"), True),
     Category.C4B: CategoryInfo(
         "Moderate suspicion for malignancy", "Suspicion modérée de malignité", _TISSUE_EN,
-        _TISSUE_FR, "> 10 % to <= 50 %",
+        _TISSUE_FR, "> 10 % to ≤ 50 %", "> 10 % à ≤ 50 %",
         ("MA.II.A.5.4B", "BI", "4B - Intermediate suspicion"), True),
     Category.C4C: CategoryInfo(
         "High suspicion for malignancy", "Forte suspicion de malignité", _TISSUE_EN,
-        _TISSUE_FR, "> 50 % to < 95 %", ("MA.II.A.5.4C", "BI", "4C - Moderate suspicion"),
+        _TISSUE_FR, "> 50 % to < 95 %", "> 50 % à < 95 %",
+        ("MA.II.A.5.4C", "BI", "4C - Moderate suspicion"),
         True),
     Category.C5: CategoryInfo(
         "Highly suggestive of malignancy", "Hautement évocateur de malignité", _TISSUE_EN,
-        _TISSUE_FR, ">= 95 %", ("397145000", "SCT", "5 - Highly suggestive of malignancy"),
+        _TISSUE_FR, "≥ 95 %", "≥ 95 %", ("397145000", "SCT", "5 - Highly suggestive of malignancy"),
         True),
     Category.C6: CategoryInfo(
         "Known biopsy-proven malignancy", "Malignité prouvée par biopsie",
         "Surgical excision when clinically appropriate",
-        "Exérèse chirurgicale lorsque cliniquement appropriée", "N/A",
+        "Exérèse chirurgicale lorsque cliniquement appropriée", "N/A", "N/A",
         ("MA.II.A.5.6", "BI", "6 - Known biopsy proven malignancy"), False),
 }
 

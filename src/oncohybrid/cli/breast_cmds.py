@@ -104,3 +104,72 @@ def audit(exams: Path = typer.Argument(..., help="EXAMS.csv: exam_id, patient_id
         typer.echo(json.dumps(_finite(out), allow_nan=False))
     else:
         typer.echo(_audit_text(out))
+
+
+def _run(compute, as_json: bool, to_text) -> None:  # noqa: ANN001
+    from oncohybrid.cli.main import fail
+    from oncohybrid.errors import OncohybridError
+
+    try:
+        out = compute()
+    except OncohybridError as exc:
+        fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(_finite(out), allow_nan=False, ensure_ascii=False))
+    else:
+        typer.echo(to_text(out))
+
+
+@breast_app.command("report")
+def report(findings: Path = typer.Argument(..., help="Structured findings JSON (modality, "
+                                           "purpose, composition, findings[] with BI-RADS "
+                                           "descriptors and a category each)."),
+           lang: str = typer.Option("en", "--lang", help="Report language: en or fr."),
+           pdf: Path | None = typer.Option(None, "--pdf", help="Write the report PDF here."),
+           sr: Path | None = typer.Option(None, "--sr", help="Write the DICOM SR (Breast "
+                                          "Imaging Report, TID 4200) here."),
+           signed_by: str | None = typer.Option(None, "--signed-by", help="Sign the report "
+                                                "(SR VerificationFlag VERIFIED)."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """Report text (English or French), per-finding and overall BI-RADS category with its
+    management, PDF and DICOM SR from structured findings."""
+    from oncohybrid.services import breast as svc
+
+    def compute() -> dict[str, Any]:
+        return svc.report_outputs(svc.read_report_json(findings), lang=lang, pdf=pdf, sr=sr,
+                                  signed_by=signed_by)
+
+    _run(compute, as_json, lambda o: o["text"] + "".join(
+        f"\n{k}: {o[k]}" for k in ("pdf", "sr") if o[k]))
+
+
+@breast_app.command("read-sr")
+def read_sr(path: Path = typer.Argument(..., help="A Breast Imaging Report SR file."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """Read a Breast Imaging Report SR (TID 4200) back into its structured findings."""
+    from oncohybrid.services import breast as svc
+
+    _run(lambda: svc.read_sr_file(path), as_json,
+         lambda o: f"{o['text']}\nBI-RADS {o['overall_category']}"
+                   f"{' (verified by ' + o['signed_by'] + ')' if o['verified'] else ''}")
+
+
+@breast_app.command("swe")
+def swe(lesion: list[float] = typer.Option(..., "--lesion", help="Lesion measurement "
+                                           "(repeat for several ROIs)."),
+        fat: list[float] = typer.Option([], "--fat", help="Fat reference measurement "
+                                        "(repeat)."),
+        unit: str = typer.Option("kPa", "--unit", help="kPa or m/s."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """Shear-wave elastography: Emax, Emean (kPa and m/s; E = 3ρc², ρ = 1000 kg/m³) and the
+    lesion-to-fat ratio."""
+    from oncohybrid.services import breast as svc
+
+    def text(o: dict[str, Any]) -> str:
+        ratio = o["lesion_to_fat_ratio"]
+        return (f"Emax {o['emax_kpa']:.1f} kPa ({o['emax_m_s']:.2f} m/s)  Emean "
+                f"{o['emean_kpa']:.1f} kPa ({o['emean_m_s']:.2f} m/s)  lesion/fat "
+                f"{'n/a' if ratio is None else f'{ratio:.2f}'}")
+
+    _run(lambda: svc.swe(lesion, fat, unit), as_json, text)

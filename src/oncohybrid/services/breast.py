@@ -173,3 +173,94 @@ def audit_files(exams_csv: Path, outcomes_csv: Path, by: str | None = None,
     out = audit_json(result)
     out["plots"] = write_funnel_plots(result, plots) if plots is not None else []
     return out
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def read_report_json(path: Path) -> dict[str, Any]:
+    """The structured-findings JSON file as a mapping; InputError naming the file."""
+    import json
+
+    text = read_text(path, "findings JSON")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object with modality and findings")
+    return data
+
+
+def report_outputs(data: dict[str, Any], *, lang: str = "en", pdf: Path | None = None,
+                   sr: Path | None = None, signed_by: str | None = None) -> dict[str, Any]:
+    """Validate a structured report and produce its text (EN and FR), category, and on
+    request its PDF and DICOM SR (TID 4200) files."""
+    from oncohybrid.breast.categories import CATEGORY_INFO
+    from oncohybrid.breast.report import parse_report, report_text
+
+    if lang not in ("en", "fr"):
+        raise InputError(f"--lang: {lang!r} is not en or fr")
+    report = parse_report(data)
+    info = CATEGORY_INFO[report.overall]
+    out: dict[str, Any] = {
+        "overall_category": report.overall.value,
+        "category_name": info.name_fr if lang == "fr" else info.name_en,
+        "management": info.management_fr if lang == "fr" else info.management_en,
+        "likelihood_of_malignancy": info.likelihood_fr if lang == "fr" else info.likelihood,
+        "language": lang,
+        "text": report_text(report, lang),
+        "findings": [{"index": f.index, "type": f.type, "laterality": f.laterality,
+                      "category": f.category.value,
+                      **({"elastography": f.elastography.as_dict()} if f.elastography
+                         else {})}
+                     for f in report.findings],
+        "report": report.as_dict(),
+        "pdf": None, "sr": None,
+    }
+    if pdf is not None:
+        from oncohybrid.breast.pdf import render_breast_pdf
+
+        pdf = Path(pdf)
+        pdf.parent.mkdir(parents=True, exist_ok=True)
+        pdf.write_bytes(render_breast_pdf(report, lang, patient=str(data.get(
+            "patient_name") or data.get("patient_id") or ""), signed_by=signed_by))
+        out["pdf"] = str(pdf)
+    if sr is not None:
+        from oncohybrid.breast.sr import build_breast_sr
+
+        sr = Path(sr)
+        sr.parent.mkdir(parents=True, exist_ok=True)
+        ds = build_breast_sr(report, lang=lang, patient_id=str(data.get("patient_id") or ""),
+                             patient_name=str(data.get("patient_name") or ""),
+                             study_instance_uid=data.get("study_instance_uid") or None,
+                             accession_number=str(data.get("accession_number") or ""),
+                             reader=str(data.get("reader") or ""), signed_by=signed_by)
+        ds.save_as(sr, enforce_file_format=True)
+        out["sr"] = str(sr)
+    return out
+
+
+def read_sr_file(path: Path) -> dict[str, Any]:
+    """A Breast Imaging Report SR file read back into its structured report."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from oncohybrid.breast.sr import read_breast_sr
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError) as exc:
+        raise InputError(f"{path}: not a DICOM file ({exc})") from None
+    return read_breast_sr(ds)
+
+
+def swe(lesion: list[float], fat: list[float], unit: str) -> dict[str, Any]:
+    """Shear-wave elastography summary (Emax, Emean, lesion-to-fat ratio)."""
+    from oncohybrid.breast.elastography import swe_summary
+
+    return swe_summary(lesion, fat, unit, where="swe").as_dict()
