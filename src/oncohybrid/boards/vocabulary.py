@@ -34,6 +34,7 @@ CATEGORY_NAMES = {
     "iSD": "immune stable disease",
     "iUPD": "immune unconfirmed progressive disease",
     "iCPD": "immune confirmed progressive disease",
+    "non-iCR/non-iUPD": "neither immune complete response nor immune unconfirmed progression",
     "IR1": "indeterminate response 1 (early SPD increase)",
     "IR2": "indeterminate response 2 (few lesions growing)",
     "IR3": "indeterminate response 3 (FDG increase without CT progression)",
