@@ -252,10 +252,14 @@ def radiomics_of_patient(patient: str, settings: RadiomicsSettings, app_settings
     if not tps:
         raise InputError(f"--patient {patient}: no assessed PET timepoint in the record "
                          "(run oncohybrid assess first)")
+    from oncohybrid.services.segment_jobs import progress_sink
+
+    say = progress_sink.get() or (lambda _m: None)  # a reading-room job's progress
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for tp_pk, index, label, date, study_uid, pet_uid in tps:
         name = f"TP{index}"
+        say(f"{name}: reading PET")
         try:
             files = series_files(pet_uid, app)
             pet, _ = suv_volume(files)
@@ -276,6 +280,7 @@ def radiomics_of_patient(patient: str, settings: RadiomicsSettings, app_settings
                 notes.append(f"{name} {lesion}: mask shape {mask.shape} is not the PET "
                              f"grid {image.shape}; skipped")
                 continue
+            say(f"{name}: lesion {lesion}")
             result = extract(image, mask, (spacing[0], spacing[1], spacing[2]), settings,
                              response_filter=_filter(filter_id), filter_name=filter_id)
             rows.append({"patient_id": patient, "timepoint": name, "timepoint_label": label,

@@ -108,8 +108,9 @@ def segment_study(pet_dir: str | os.PathLike[str], model_dir: str | os.PathLike[
     from oncohybrid.dicom.volume import load_series, read_series
     from oncohybrid.imaging.resample import resample_to
     from oncohybrid.report.seg import write_dataset
+    from oncohybrid.services.segment_jobs import progress_sink
 
-    say = progress or (lambda _m: None)
+    say = progress or progress_sink.get() or (lambda _m: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     model = load_model(model_dir)

@@ -34,6 +34,7 @@ AREA_MODULES = [
     "oncohybrid.web.nuclear",  # SPECT, dosimetry, PSMA/SSTR (issue #20)
     "oncohybrid.web.qc",  # scanner registry, phantom QC, EARL (issue #20)
     "oncohybrid.web.fellowship",  # fellowship programme (issue #13)
+    "oncohybrid.web.biomarkers",  # AI segmentation and radiomics jobs (issue #18)
 ]
 
 
