@@ -211,7 +211,7 @@ def _cohort_patients(name: str, settings: Settings | None) -> list[str]:
     if fn is None:
         raise InputError(f"--cohort {name!r}: saved cohorts come with research studies, "
                          "which this installation does not have; use --patients or --all")
-    ids = list(fn(name, settings))
+    ids = list(fn(settings, name))
     if not ids:
         raise InputError(f"--cohort {name!r}: the cohort has no patient")
     return ids
