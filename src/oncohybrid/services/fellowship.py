@@ -885,7 +885,7 @@ def logbook(settings: Settings | None, fellow_id: str, *, username: str, role: s
     all_months = sorted({w["start"][:7] for w in view["programme"]} | set(months))
     return {"fellow": view, "summary": logmod.summary(entries),
             "months": [{"month": m, "entries": len(months.get(m, [])),
-                        "items": months.get(m, []), "signoff": view["signoffs"].get(m)}
+                        "rows": months.get(m, []), "signoff": view["signoffs"].get(m)}
                        for m in all_months]}
 
 
