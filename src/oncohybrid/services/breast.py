@@ -264,3 +264,288 @@ def swe(lesion: list[float], fat: list[float], unit: str) -> dict[str, Any]:
     from oncohybrid.breast.elastography import swe_summary
 
     return swe_summary(lesion, fat, unit, where="swe").as_dict()
+
+
+# --------------------------------------------------------------------------- the record
+# Structured reports of the platform's patients, their signing, the pathology results
+# linked to their findings, and the outcome audit of the signed reports.
+
+
+def _settings(settings: Any) -> Any:
+    from oncohybrid.config import get_settings
+
+    return settings or get_settings()
+
+
+def _report_dict(r: Any, identified: bool = True) -> dict[str, Any]:
+    return {"pk": r.id, "patient_pk": r.patient_pk, "exam_date": r.exam_date.isoformat(),
+            "modality": r.modality, "purpose": r.purpose,
+            "overall_category": r.overall_category,
+            "biopsy_recommended": r.biopsy_recommended, "structured": r.structured,
+            "text_en": r.text_en, "text_fr": r.text_fr, "status": r.status,
+            "created_by": r.created_by if identified else None,
+            "signed_by": r.signed_by if identified else None,
+            "signed_at": r.signed_at.isoformat(timespec="seconds") if r.signed_at else None,
+            "has_sr": bool(r.sr_path)}
+
+
+def _validated(data: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    import datetime as dt
+
+    from oncohybrid.breast.report import parse_report
+
+    data = dict(data)
+    data.setdefault("exam_date", dt.date.today().isoformat())
+    report = parse_report(data)
+    return report, report.as_dict()
+
+
+def save_report(settings: Any, patient_pk: int, data: dict[str, Any], username: str,
+                report_pk: int | None = None, client: str | None = None) -> int:
+    """Create (or, for a draft, replace) the structured report of an examination of a
+    patient; the text (EN and FR) and the category are generated from the findings."""
+    import datetime as dt
+
+    from oncohybrid.breast.categories import CATEGORY_INFO
+    from oncohybrid.breast.report import report_text
+    from oncohybrid.errors import StoreError
+    from oncohybrid.services import audit
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Patient
+    from oncohybrid.store.models_breast import BreastReport
+
+    settings = _settings(settings)
+    report, structured = _validated(data)
+    with session_scope(settings) as s:
+        if s.get(Patient, patient_pk) is None:
+            raise StoreError(f"patient #{patient_pk}: not in the study database")
+        if report_pk is None:
+            row = BreastReport(patient_pk=patient_pk, created_by=username)
+            s.add(row)
+        else:
+            row = s.get(BreastReport, report_pk)
+            if row is None or row.patient_pk != patient_pk:
+                raise InputError(f"breast report #{report_pk}: not a report of patient "
+                                 f"#{patient_pk}")
+            if row.status == "signed":
+                raise InputError(f"breast report #{report_pk} is signed and cannot change")
+        assert report.exam_date is not None
+        row.exam_date = report.exam_date
+        row.modality = report.modality
+        row.purpose = report.purpose
+        row.overall_category = report.overall.value
+        row.biopsy_recommended = CATEGORY_INFO[report.overall].tissue_diagnosis
+        row.structured = structured
+        row.text_en = report_text(report, "en")
+        row.text_fr = report_text(report, "fr")
+        row.updated_at = dt.datetime.now(dt.UTC)
+        s.flush()
+        pk = row.id
+    audit.record(settings, username, "breast.report.save" if report_pk is None
+                 else "breast.report.update", f"breast_report:{pk}",
+                 {"patient": patient_pk, "modality": report.modality,
+                  "category": report.overall.value}, client=client)
+    return pk
+
+
+def get_report(settings: Any, report_pk: int, identified: bool = True) -> dict[str, Any]:
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_breast import BreastReport
+
+    with session_scope(_settings(settings)) as s:
+        row = s.get(BreastReport, report_pk)
+        if row is None:
+            raise InputError(f"breast report #{report_pk}: no such report")
+        out = _report_dict(row, identified)
+        out["pathology"] = _pathology_rows(s, report_pk=report_pk)
+        return out
+
+
+def list_reports(settings: Any, patient_pk: int | None = None, status: str | None = None,
+                 identified: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_breast import BreastReport
+
+    stmt = sa.select(BreastReport).order_by(BreastReport.exam_date.desc(),
+                                            BreastReport.id.desc())
+    if patient_pk is not None:
+        stmt = stmt.where(BreastReport.patient_pk == patient_pk)
+    if status:
+        stmt = stmt.where(BreastReport.status == status)
+    with session_scope(_settings(settings)) as s:
+        return [_report_dict(r, identified) for r in s.scalars(stmt.limit(limit))]
+
+
+def sign_report(settings: Any, report_pk: int, username: str,
+                client: str | None = None) -> dict[str, Any]:
+    """Sign a draft: frozen from now on, its DICOM SR (TID 4200, VERIFIED) written to the
+    workspace, and counted in the outcome audit."""
+    import datetime as dt
+
+    from oncohybrid.breast.report import parse_report
+    from oncohybrid.breast.sr import build_breast_sr
+    from oncohybrid.services import audit
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Patient
+    from oncohybrid.store.models_breast import BreastReport
+
+    settings = _settings(settings)
+    with session_scope(settings) as s:
+        row = s.get(BreastReport, report_pk)
+        if row is None:
+            raise InputError(f"breast report #{report_pk}: no such report")
+        if row.status == "signed":
+            raise InputError(f"breast report #{report_pk} is already signed "
+                             f"by {row.signed_by}")
+        patient = s.get(Patient, row.patient_pk)
+        now = dt.datetime.now(dt.UTC)
+        ds = build_breast_sr(parse_report(row.structured), lang="en",
+                             patient_id=patient.patient_id if patient else "",
+                             patient_name=(patient.patient_name or "") if patient else "",
+                             reader=row.created_by, signed_by=username, signed_at=now)
+        rel = Path("breast") / f"report-{row.id}.dcm"
+        dest = settings.derived_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(dest, enforce_file_format=True)
+        row.status = "signed"
+        row.signed_by = username
+        row.signed_at = now
+        row.sr_path = str(rel)
+        out = _report_dict(row)
+    audit.record(settings, username, "breast.report.sign", f"breast_report:{report_pk}",
+                 {"category": out["overall_category"]}, client=client)
+    return out
+
+
+def sr_path(settings: Any, report_pk: int) -> Path:
+    """Where the signed report's SR lies."""
+    rep = get_report(settings, report_pk)
+    if not rep["has_sr"]:
+        raise InputError(f"breast report #{report_pk} is not signed: no SR yet")
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_breast import BreastReport
+
+    settings = _settings(settings)
+    with session_scope(settings) as s:
+        row = s.get(BreastReport, report_pk)
+        return settings.derived_dir / str(row.sr_path)
+
+
+def _pathology_rows(s: Any, report_pk: int | None = None,
+                    patient_pk: int | None = None) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from oncohybrid.store.models_breast import BreastPathology
+
+    stmt = sa.select(BreastPathology).order_by(BreastPathology.diagnosis_date,
+                                               BreastPathology.id)
+    if report_pk is not None:
+        stmt = stmt.where(BreastPathology.report_pk == report_pk)
+    if patient_pk is not None:
+        stmt = stmt.where(BreastPathology.patient_pk == patient_pk)
+    return [{"pk": p.id, "report_pk": p.report_pk, "finding_index": p.finding_index,
+             "diagnosis_date": p.diagnosis_date.isoformat(), "result": p.result,
+             "cancer_type": p.cancer_type, "size_mm": p.size_mm, "nodes": p.nodes,
+             "biopsy_performed": p.biopsy_performed, "histology": p.histology,
+             "concordance": p.concordance, "concordance_note": p.concordance_note}
+            for p in s.scalars(stmt)]
+
+
+def add_pathology(settings: Any, report_pk: int, username: str, *, finding_index: int | None,
+                  diagnosis_date: str, result: str, cancer_type: str | None = None,
+                  size_mm: float | None = None, nodes: str | None = None,
+                  biopsy_performed: bool = True, histology: str = "",
+                  concordance: str | None = None, note: str = "",
+                  client: str | None = None) -> dict[str, Any]:
+    """Link a tissue diagnosis to a finding of a report and record the radiology-pathology
+    concordance (the suggestion of :mod:`oncohybrid.breast.correlation` when the physician
+    gives none)."""
+    import datetime as dt
+
+    from oncohybrid.breast.categories import Category
+    from oncohybrid.breast.correlation import RESULTS, suggest_concordance
+    from oncohybrid.services import audit
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_breast import BreastPathology, BreastReport
+
+    settings = _settings(settings)
+    if result not in RESULTS:
+        raise InputError(f"result: {result!r} is not one of {', '.join(RESULTS)}")
+    if cancer_type not in (None, "", "invasive", "dcis"):
+        raise InputError(f"cancer_type: {cancer_type!r} is not invasive or dcis")
+    if cancer_type and result != "malignant":
+        raise InputError("cancer_type: only a malignant result has a cancer type")
+    if nodes not in (None, "", "positive", "negative"):
+        raise InputError(f"nodes: {nodes!r} is not positive or negative")
+    if concordance not in (None, "", "concordant", "discordant"):
+        raise InputError(f"concordance: {concordance!r} is not concordant or discordant")
+    if size_mm is not None and not 0 < size_mm <= 300:
+        raise InputError(f"size_mm: {size_mm} is not a tumour size in mm")
+    try:
+        day = dt.date.fromisoformat(diagnosis_date)
+    except ValueError:
+        raise InputError(f"diagnosis_date: {diagnosis_date!r} is not a date "
+                         "(YYYY-MM-DD)") from None
+    with session_scope(settings) as s:
+        rep = s.get(BreastReport, report_pk)
+        if rep is None:
+            raise InputError(f"breast report #{report_pk}: no such report")
+        findings = rep.structured.get("findings", [])
+        suggestion = None
+        if finding_index is not None:
+            if not 0 <= finding_index < len(findings):
+                raise InputError(f"finding: report #{report_pk} has no finding "
+                                 f"{finding_index + 1}")
+            suggestion = suggest_concordance(Category(findings[finding_index]["category"]),
+                                             result)
+        verdict = concordance or (suggestion.verdict if suggestion and
+                                  suggestion.verdict != "review" else None)
+        row = BreastPathology(patient_pk=rep.patient_pk, report_pk=report_pk,
+                              finding_index=finding_index, diagnosis_date=day, result=result,
+                              cancer_type=cancer_type or None, size_mm=size_mm,
+                              nodes=nodes or None, biopsy_performed=biopsy_performed,
+                              histology=histology[:255], concordance=verdict,
+                              concordance_note=note or (suggestion.reason if suggestion
+                                                        else ""),
+                              recorded_by=username)
+        s.add(row)
+        s.flush()
+        out = {"pk": row.id, "concordance": verdict,
+               "suggestion": suggestion.verdict if suggestion else None,
+               "reason": suggestion.reason if suggestion else None}
+    audit.record(settings, username, "breast.pathology.add", f"breast_report:{report_pk}",
+                 {"finding": finding_index, "result": result, "concordance": verdict},
+                 client=client)
+    return out
+
+
+def platform_audit(settings: Any, by: str | None = None) -> dict[str, Any]:
+    """The outcome audit of the platform's signed reports against the recorded pathology
+    results (same definitions as :func:`audit_files`)."""
+    import sqlalchemy as sa
+
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_breast import BreastPathology, BreastReport
+
+    exams: list[ba.Exam] = []
+    outcomes: list[ba.Outcome] = []
+    with session_scope(_settings(settings)) as s:
+        for r in s.scalars(sa.select(BreastReport).where(BreastReport.status == "signed")
+                           .order_by(BreastReport.id)):
+            exams.append(ba.Exam(row=r.id, exam_id=str(r.id), patient_id=str(r.patient_pk),
+                                 date=r.exam_date, radiologist=r.signed_by or "",
+                                 modality=r.modality, purpose=r.purpose,
+                                 assessment=r.overall_category,
+                                 biopsy_recommended=r.biopsy_recommended))
+        for p in s.scalars(sa.select(BreastPathology).order_by(BreastPathology.id)):
+            outcomes.append(ba.Outcome(row=p.id, patient_id=str(p.patient_pk),
+                                       date=p.diagnosis_date, result=p.result,
+                                       cancer_type=p.cancer_type or "", size_mm=p.size_mm,
+                                       nodes=p.nodes or "",
+                                       biopsy_performed=p.biopsy_performed))
+    result = ba.audit(exams, outcomes, [], by=by)
+    out = audit_json(result)
+    out["verdicts"] = {e.exam_id: v for e, v in result.judged}
+    return out

@@ -1,0 +1,84 @@
+"""The breast record: reports saved with generated text and category, signed (frozen, SR
+VERIFIED), pathology linked to findings with the concordance, and the outcome audit of
+the signed reports."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+from oncohybrid.breast.categories import Category
+from oncohybrid.breast.correlation import suggest_concordance
+from oncohybrid.config import get_settings
+from oncohybrid.errors import InputError
+from oncohybrid.services import breast as svc
+from oncohybrid.store.db import session_scope
+from oncohybrid.store.models import Patient
+
+MG = {"modality": "MG", "purpose": "screening", "exam_date": "2026-01-05", "composition": "c",
+      "findings": [{"type": "mass", "laterality": "L", "clock": 1, "shape": "irregular",
+                    "margin": "indistinct", "density": "equal", "size_mm": 9,
+                    "category": "0"}]}
+DIAG = {"modality": "US", "purpose": "diagnostic", "exam_date": "2026-01-20",
+        "findings": [{"type": "mass", "laterality": "L", "clock": 1, "shape": "irregular",
+                      "margin": "angular", "orientation": "not_parallel",
+                      "echo_pattern": "hypoechoic", "size_mm": 9, "category": "4B"}]}
+
+
+def _patient(pid: str) -> int:
+    with session_scope() as s:
+        p = Patient(patient_id=pid, patient_name="Test^Breast")
+        s.add(p)
+        s.flush()
+        return p.id
+
+
+def test_report_sign_pathology_and_platform_audit(backend):
+    settings = get_settings()
+    pk = _patient("BR-100")
+    screen = svc.save_report(settings, pk, MG, "dr.a")
+    diag = svc.save_report(settings, pk, DIAG, "dr.b")
+    rep = svc.get_report(settings, diag)
+    assert rep["overall_category"] == "4B" and rep["biopsy_recommended"] is True
+    assert "Catégorie BI-RADS 4B" in rep["text_fr"] and "BI-RADS 4B" in rep["text_en"]
+    # drafts are not audited
+    assert svc.platform_audit(settings)["screening"]["exams"] == 0
+    # a draft may change; a signed report may not
+    changed = dict(DIAG, findings=[dict(DIAG["findings"][0], category="4C")])
+    svc.save_report(settings, pk, changed, "dr.b", report_pk=diag)
+    assert svc.get_report(settings, diag)["overall_category"] == "4C"
+    signed = svc.sign_report(settings, diag, "dr.b")
+    assert signed["status"] == "signed" and signed["has_sr"]
+    with pytest.raises(InputError, match="signed"):
+        svc.save_report(settings, pk, DIAG, "dr.b", report_pk=diag)
+    with pytest.raises(InputError, match="already signed"):
+        svc.sign_report(settings, diag, "dr.b")
+    ds = pydicom.dcmread(svc.sr_path(settings, diag))
+    assert ds.VerificationFlag == "VERIFIED" and ds.PatientID == "BR-100"
+    svc.sign_report(settings, screen, "dr.a")
+    # invasive 8 mm, node-negative, 10 days after the diagnostic exam (25 after the screen)
+    res = svc.add_pathology(settings, diag, "dr.b", finding_index=0,
+                            diagnosis_date="2026-01-30", result="malignant",
+                            cancer_type="invasive", size_mm=8, nodes="negative")
+    assert res["concordance"] == "concordant"
+    out = svc.platform_audit(settings)
+    assert out["verdicts"] == {str(screen): "TP", str(diag): "TP"}
+    assert out["screening"]["exams"] == 1 and out["screening"]["recall_rate"] == 1.0
+    assert out["screening"]["cdr_per_1000"] == 1000.0
+    assert out["diagnostic"]["ppv2"] == 1.0 and out["diagnostic"]["ppv3"] == 1.0
+    assert out["diagnostic"]["minimal_cancer_fraction"] == 1.0
+    by = svc.platform_audit(settings, by="radiologist")
+    assert sorted(by["groups"]) == ["dr.a", "dr.b"]
+    with pytest.raises(InputError, match="finding"):
+        svc.add_pathology(settings, diag, "dr.b", finding_index=3,
+                          diagnosis_date="2026-01-30", result="benign")
+
+
+def test_concordance_suggestions():
+    assert suggest_concordance(Category.C5, "benign").verdict == "discordant"
+    assert suggest_concordance(Category.C4C, "benign").verdict == "discordant"
+    assert suggest_concordance(Category.C4A, "benign").verdict == "concordant"
+    assert suggest_concordance(Category.C4A, "malignant").verdict == "concordant"
+    assert suggest_concordance(Category.C3, "malignant").verdict == "discordant"
+    assert suggest_concordance(Category.C4B, "high-risk").verdict == "concordant"
+    assert "surgical" in suggest_concordance(Category.C4B, "high-risk").reason
