@@ -42,6 +42,7 @@ def board_ws(tmp_path_factory: pytest.TempPathFactory) -> BoardWorkspace:
         assess_patient(p["patient_id"], settings=settings)
     add_user(settings, "fred", "fred-fellow-pass", "fellow", actor="test")
     add_user(settings, "max", "max-mentor-pass", "mentor", actor="test")
+    add_user(settings, "rita", "rita-researcher-pw", "researcher", actor="test")
     return BoardWorkspace(home, settings, truth)
 
 

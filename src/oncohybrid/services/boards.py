@@ -701,3 +701,120 @@ def logbook_entries(settings: Settings | None, username: str, start: dt.date, en
                         "score": None})
     out.sort(key=lambda e: (e["date"], e["category"]))
     return out
+
+
+# --------------------------------------------------------------------------------------
+# presentation mode
+# --------------------------------------------------------------------------------------
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def case_presentation(settings: Settings | None, case_id: int) -> dict[str, Any]:
+    """One case as the room sees it: question, latest response per criterion (with the
+    rule trace and the history for the trend), lesion table baseline vs current, key
+    images (baseline and current study, the axial slice through the first target lesion),
+    earlier and current decisions, and the neighbours on the agenda."""
+    from oncohybrid.services import record as record_service
+
+    settings = settings or get_settings()
+    ref = case_of(settings, case_id)
+    detail = session_detail(settings, ref["session_id"])
+    cases = detail["cases"]
+    k = next(i for i, c in enumerate(cases) if c["case_id"] == ref["case_id"])
+    case = cases[k]
+    rec = record_service.patient_record(case["patient_id"], settings) if case["patient_id"] \
+        else {"timepoints": [], "lesions": []}
+    tps = rec["timepoints"]
+    base, cur = (tps[0], tps[-1]) if tps else (None, None)
+    lesions = []
+    target_centroids: dict[str, list[float] | None] = {}
+    for les in rec["lesions"]:
+        def obs(tp: dict[str, Any] | None, les: dict[str, Any] = les) -> dict[str, Any] | None:
+            if tp is None:
+                return None
+            return next((o for o in les["observations"]
+                         if o["date"] == tp["date"] and o["in_use"]), None)
+
+        o0, o1 = obs(base), obs(cur)
+        role = (les["roles"].get("recist1.1") or next(iter(les["roles"].values()), {})
+                ).get("role", "—") if les["roles"] else "—"
+        size = ("sa_mm" if les["nodal"] else "ld_mm")
+        s0 = _num(o0.get(size)) if o0 and o0["present"] else (0.0 if o0 else None)
+        s1 = _num(o1.get(size)) if o1 and o1["present"] else (0.0 if o1 else None)
+        lesions.append({
+            "lesion_id": les["key"], "site": les["site"], "role": role, "nodal": les["nodal"],
+            "baseline_mm": s0, "current_mm": s1,
+            "change_pct": (round((s1 - s0) / s0 * 100.0, 1) if s0 and s1 is not None
+                           else None),
+            "suv_max_baseline": _num(o0.get("suv_max")) if o0 else None,
+            "suv_max_current": _num(o1.get("suv_max")) if o1 else None,
+        })
+        if role == "target":
+            for tp, o in (("baseline", o0), ("current", o1)):
+                if o and o["present"] and o.get("centroid_lps_mm") and tp not in \
+                        target_centroids:
+                    target_centroids[tp] = list(o["centroid_lps_mm"])
+    order = {"target": 0, "non-target": 1, "new": 2}
+    lesions.sort(key=lambda r: (order.get(r["role"], 3), r["lesion_id"]))
+
+    def study(tp: dict[str, Any] | None) -> str | None:
+        if tp is None:
+            return None
+        return next((x["study_uid"] for x in tp["studies"] if x["linked"]), None)
+
+    images = []
+    for which, tp in (("baseline", base), ("current", cur)):
+        if tp is None or (which == "current" and cur is base):
+            continue
+        images.append({"which": which, "label": tp["label"], "date": tp["date"],
+                       "days": tp["days_since_baseline"], "study_uid": study(tp),
+                       "centroid_lps_mm": target_centroids.get(which)})
+    return {
+        "session": {k2: detail[k2] for k2 in ("session_id", "date", "start_time", "status")},
+        "board": detail["board"], "case": case, "index": k, "count": len(cases),
+        "prev_case_id": cases[k - 1]["case_id"] if k > 0 else None,
+        "next_case_id": cases[k + 1]["case_id"] if k + 1 < len(cases) else None,
+        "lesions": lesions, "images": images,
+        "timepoints": [{"label": t["label"], "date": t["date"],
+                        "days": t["days_since_baseline"]} for t in tps],
+    }
+
+
+def key_image_png(settings: Settings | None, case_id: int, which: str, kind: str) -> bytes:
+    """A key image of a case through :mod:`oncohybrid.services.viewer`'s renderers: the
+    PET coronal MIP (``kind="mip"``) or the fused axial slice through the first target
+    lesion (``kind="fused"``) of the baseline or current study."""
+    import numpy as np
+
+    from oncohybrid.services import viewer
+
+    if which not in ("baseline", "current") or kind not in ("mip", "fused"):
+        raise InputError(f"key image {which}/{kind}: expected baseline|current and mip|fused")
+    pres = case_presentation(settings, case_id)
+    img = next((i for i in pres["images"] if i["which"] == which), None)
+    if img is None or img["study_uid"] is None:
+        raise InputError(f"case {case_id}: no {which} study to show")
+    vols = viewer.study_volumes(img["study_uid"], settings)
+    if kind == "mip":
+        return viewer.render_mip_png(vols, 0, cmap="grey_inv", suv_max=10.0)
+    n_k = vols.shape[0]
+    index = n_k // 2
+    if img["centroid_lps_mm"] is not None:
+        inv = np.linalg.inv(np.asarray(vols.grid.affine, dtype=float))
+        k = int(np.rint((inv @ np.append(img["centroid_lps_mm"], 1.0))[0]))
+        index = min(max(k, 0), n_k - 1)
+    elif vols.pet_on_grid is not None:  # no target: the hottest axial slice
+        index = int(np.argmax(np.asarray(vols.pet_on_grid).reshape(n_k, -1).max(axis=1)))
+    return viewer.render_plane_png(vols, "axial", index, mode="fused", window="soft",
+                                   suv_max=8.0)
+
+
+def patient_brief(settings: Settings | None, patient_pk: int) -> dict[str, Any]:
+    """``{"patient_pk", "patient_id", "name", "issuer"}`` (InputError when unknown)."""
+    with session_scope(settings) as s:
+        p = _patient(s, int(patient_pk))
+        return {"patient_pk": p.id, "patient_id": p.patient_id, "name": p.patient_name,
+                "issuer": p.issuer_of_patient_id}
