@@ -245,10 +245,10 @@ def write_iec_phantom(
     manufacturer: str = "Oncohybrid Phantom Systems",
     model: str = "PhantomPET 1",
     station: str = "PHANTOM-PET1",
-    serial: str = "PP1-0001",
+    serial: str | None = "PP1-0001",
     software: Sequence[str] = ("PP 1.0",),
     reconstruction: str = "OSEM 3i 21s",
-    convolution_kernel: str = "GAUSSIAN 6.0mm",
+    convolution_kernel: str | None = "GAUSSIAN 6.0mm",
     series_description: str = "IEC NEMA IQ",
     uid_seed: str = "",
 ) -> IECPhantom:
@@ -293,7 +293,8 @@ def write_iec_phantom(
     ds.Manufacturer = manufacturer
     ds.ManufacturerModelName = model
     ds.StationName = station
-    ds.DeviceSerialNumber = serial
+    if serial:
+        ds.DeviceSerialNumber = serial
     ds.SoftwareVersions = list(software) if len(software) > 1 else software[0]
     ds.InstitutionName = "Oncohybrid Phantom Hospital"
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = reference_time.strftime("%Y%m%d")
@@ -303,7 +304,7 @@ def write_iec_phantom(
     ds.StudyDescription = "QC NEMA IEC BODY PHANTOM"
     ds.SeriesDescription = series_description
     ds.PatientName = "QC^IEC-PHANTOM"
-    ds.PatientID = f"QC-{serial}"
+    ds.PatientID = f"QC-{serial or station}"
     ds.PatientBirthDate = ""
     ds.PatientSex = "O"
     ds.PatientWeight = "9.7"  # background volume ≈ 9.7 l
@@ -321,7 +322,8 @@ def write_iec_phantom(
     ds.DecayCorrection = "START"
     ds.CorrectedImage = ["DECY", "ATTN", "SCAT", "DTIM", "RAN", "NORM", "DCAL"]
     ds.ReconstructionMethod = reconstruction
-    ds.ConvolutionKernel = convolution_kernel
+    if convolution_kernel:
+        ds.ConvolutionKernel = convolution_kernel
     ds.AttenuationCorrectionMethod = "CT-based"
     ds.ScatterCorrectionMethod = "Model-based"
     ds.RandomsCorrectionMethod = "DLYD"

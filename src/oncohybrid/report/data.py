@@ -159,6 +159,9 @@ class PatientReportData:
     report_date: dt.date = field(default_factory=dt.date.today)
     institution: str | None = None
     suv_max_display: float = 10.0
+    #: Harmonisation warnings (scanner QC, EARL protocol; issue #20), shown under the
+    #: identity block; plain sentences without calendar dates.
+    quality_notes: list[str] = field(default_factory=list)
 
     @property
     def baseline(self) -> TimepointInfo:

@@ -643,6 +643,8 @@ def _patient_story(data: PatientReportData, figs: _Figures, st: dict[str, Paragr
             st["subtitle"]),
         _identity_block(data, st),
     ]
+    # Scanner QC / EARL harmonisation (issue #20): e.g. "SUV not harmonised: …".
+    story += [Paragraph(_esc(note), st["base"]) for note in data.quality_notes]
     summary = _summary_table(data, st)
     if summary is not None:
         story += [Paragraph("Response summary", st["h2"]), summary]

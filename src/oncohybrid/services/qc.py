@@ -604,6 +604,7 @@ def study_status(patient_pk: int, settings: Settings | None = None) -> list[dict
             day = link.acquired_on or st.study_date
             entry = by_study.setdefault(st.id, {
                 "study_pk": st.id, "study_uid": st.study_instance_uid,
+                "description": st.study_description,
                 "date": day.isoformat() if day else None, "scanners": [],
                 "qc_failures": [], "harmonised": True, "pet": []})
             label = ScannerIdentity(sc.manufacturer, sc.model, sc.serial_number,
@@ -614,7 +615,9 @@ def study_status(patient_pk: int, settings: Settings | None = None) -> list[dict
                     for r in _failing(s, sc.id, day):
                         entry["qc_failures"].append({
                             "scanner": sc.key, "scanner_label": label, "kind": r.kind,
-                            "date": r.performed_on.isoformat(), "summary": r.summary})
+                            "date": r.performed_on.isoformat(), "summary": r.summary,
+                            "same_week": r.performed_on.isocalendar()[:2]
+                            == day.isocalendar()[:2]})
                         entry["harmonised"] = False
             if se.modality == "PT":
                 protocols = sc.earl_protocols or {}
@@ -641,7 +644,12 @@ def _notes(statuses: Sequence[dict[str, Any]], labels: Mapping[str, str] | None,
         name = (labels or {}).get(st["study_uid"]) or (
             f"the study of {st['date']}" if with_dates and st["date"] else "a study")
         for f in st["qc_failures"]:
-            when = f" on {f['date']}" if with_dates else ""
+            if with_dates:
+                when = f" on {f['date']}"
+            elif f["same_week"]:
+                when = " in the week of the scan"
+            else:
+                when = " before the scan, with no passing QC of that kind since"
             notes.append(f"SUV not harmonised: {name} was acquired on {f['scanner_label']}, "
                          f"whose {_KIND_WORDS.get(f['kind'], f['kind'])} QC failed{when}"
                          f"{' (' + f['summary'] + ')' if f['summary'] else ''}.")
@@ -661,11 +669,18 @@ def _notes(statuses: Sequence[dict[str, Any]], labels: Mapping[str, str] | None,
 
 
 def patient_notes(settings: Settings, patient_pk: int) -> list[str]:
-    """Sentences for the reading room's patient page (web ``ctx.patient_notes``)."""
+    """Sentences for the reading room's patient page (web ``ctx.patient_notes``). Studies
+    are named by their rank and description, without calendar dates: the page is also
+    shown to researchers, who see pseudonymised data only."""
     try:
-        return _notes(study_status(patient_pk, settings), None, with_dates=True)
+        statuses = study_status(patient_pk, settings)
     except sa.exc.OperationalError:  # database without the QC tables (not upgraded)
         return []
+    n = len(statuses)
+    labels = {st["study_uid"]: f"study {i + 1} of {n}"
+              + (f" ({st['description']})" if st.get("description") else "")
+              for i, st in enumerate(statuses)}
+    return _notes(statuses, labels, with_dates=False)
 
 
 def report_notes(settings: Settings, patient_pk: int,

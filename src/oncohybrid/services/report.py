@@ -233,6 +233,7 @@ def load_report_data(patient: str | int, settings: Settings | None = None, *,
     step = progress or (lambda _m: None)
     with session_scope(settings) as s:
         p = _find_patient(s, patient)
+        patient_pk = p.id
         lesions: list[LesionInfo] = []
         assessments: dict[str, dict[str, Any]] = {}
         cohort: list[CohortPoint] = []
@@ -251,6 +252,10 @@ def load_report_data(patient: str | int, settings: Settings | None = None, *,
         )
     data = PatientReportData(identity=identity, timepoints=tps, lesions=lesions,
                              assessments=assessments, cohort=cohort, reader=reader)
+    from oncohybrid.services import qc  # scanner QC / EARL harmonisation notes (#20)
+
+    data.quality_notes = qc.report_notes(settings, patient_pk,
+                                         {tp.study_uid: tp.label for tp in tps if tp.study_uid})
     if images:
         wanted = [tps[0]] if len(tps) == 1 else [tps[0], tps[-1]]
         for tp in wanted:
