@@ -150,7 +150,7 @@ def _units(ds: Dataset) -> tuple[str, str, float, float]:
     if units and units not in ("CNTS", "COUNTS", "NONE"):
         raise DicomError(f"(0054,1001) Units {units!r}: not Bq/ml and not counts; the "
                          "SPECT values cannot be converted to activity")
-    return "COUNTS", "reconstructed counts (no Bq/ml units in the header)", slope, intercept
+    return "COUNTS", "no Bq/ml in (0054,1001) Units or a Real World Value Mapping", slope, intercept
 
 
 def _geometry(ds: Dataset, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
