@@ -887,7 +887,19 @@ def save_form(key: str, record_id: str, form: str, values: Mapping[str, Any], *,
         if row.locked:
             raise InputError(f"record {record_id}, form {form!r} #{instance} is locked "
                              f"(signed by {row.locked_by}); unlock it first")
-        context = {**_values(s, rec.id), **_values(s, rec.id, form, instance)}
+        stored = _values(s, rec.id, form, instance)
+        context = {**_values(s, rec.id), **stored}
+        values = _merge_submitted(dd, form, values, stored)
+        if not viewer.sees_identity:
+            # A researcher sees identifiers hidden and dates shifted: keep the stored
+            # identifiers, shift typed dates back to the record's calendar.
+            p = s.get(Patient, rec.patient_pk) if rec.patient_pk else None
+            shift = _shift_days(s, p, viewer) or 0
+            for f in dd.form_fields(form):
+                if f.identifier:
+                    values[f.name] = stored.get(f.name, "")
+                elif f.is_date and values.get(f.name):
+                    values[f.name] = _shift_iso(str(values[f.name]).strip(), -shift)
         check = dd.check_form(form, values, context)
         problems = list(check.errors.values())
         if complete and check.missing_required:
@@ -911,6 +923,20 @@ def save_form(key: str, record_id: str, form: str, values: Mapping[str, Any], *,
                   "changed": changed, "complete": complete})
     return {"record_id": record_id, "form": form, "instance": instance, "changed": changed,
             "status": new_status, "hidden": check.hidden}
+
+
+def _merge_submitted(dd: redcap.DataDictionary, form: str, submitted: Mapping[str, Any],
+                     stored: Mapping[str, str]) -> dict[str, Any]:
+    """Submitted values over the stored ones: a field not submitted at all keeps its value
+    (REDCap's import rule "blank values are ignored" applies to absent columns only)."""
+    out: dict[str, Any] = dict(submitted)
+    for f in dd.form_fields(form):
+        if not f.entered:
+            continue
+        given = f.name in submitted or any(k.startswith(f"{f.name}___") for k in submitted)
+        if not given and f.name in stored:
+            out[f.name] = stored[f.name]
+    return out
 
 
 def _signature(values: Mapping[str, str], username: str, at: dt.datetime, form: str,
