@@ -549,3 +549,82 @@ def platform_audit(settings: Any, by: str | None = None) -> dict[str, Any]:
     out = audit_json(result)
     out["verdicts"] = {e.exam_id: v for e, v in result.judged}
     return out
+
+
+# --------------------------------------------------------------------------- CEM
+
+
+def cem_pairs(settings: Any, patient_pk: int) -> dict[str, Any]:
+    """The patient's CEM low-energy and recombined images (mammography series), paired
+    per study, breast and view (:mod:`oncohybrid.breast.cem`)."""
+    import pydicom
+    import sqlalchemy as sa
+
+    from oncohybrid.breast.cem import CEMImage, classify, pair_images
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Instance, Series, Study
+
+    with session_scope(_settings(settings)) as s:
+        rows = s.execute(
+            sa.select(Instance.id, Instance.file_path, Study.study_instance_uid,
+                      Study.study_date)
+            .join(Series, Instance.series_pk == Series.id)
+            .join(Study, Series.study_pk == Study.id)
+            .where(Study.patient_pk == patient_pk, Series.modality == "MG")
+            .order_by(Study.study_date, Instance.id)).all()
+    images, dates = [], {}
+    for pk, path, study_uid, study_date in rows:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - an unreadable file is listed as unpaired
+            continue
+        header = {k: ds.get(k) for k in ("ImageType", "SeriesDescription", "KVP")}
+        lat = str(ds.get("ImageLaterality") or ds.get("Laterality") or "?")
+        images.append(CEMImage(key=pk, study=study_uid, laterality=lat,
+                               view=str(ds.get("ViewPosition") or "?"),
+                               kind=classify(header), time=str(ds.get("AcquisitionTime") or ""),
+                               number=int(ds.get("InstanceNumber") or 0)))
+        dates[study_uid] = study_date.isoformat() if study_date else None
+    out = pair_images(images)
+    for p in out["pairs"]:
+        p["study_date"] = dates.get(p["study"])
+    out["images"] = len(images)
+    return out
+
+
+def cem_png(settings: Any, instance_pk: int, max_px: int = 512) -> bytes:
+    """A mammography image as an 8-bit PNG (VOI LUT or window of the header, else the 0.5-
+    99.5 percentiles; MONOCHROME1 inverted), at most ``max_px`` high."""
+    import io
+
+    import numpy as np
+    import pydicom
+    from PIL import Image
+    from pydicom.pixels import apply_voi_lut
+
+    from oncohybrid.errors import StoreError
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Instance, Series
+
+    with session_scope(_settings(settings)) as s:
+        inst = s.get(Instance, instance_pk)
+        series = s.get(Series, inst.series_pk) if inst else None
+        if inst is None or series is None or series.modality != "MG":
+            raise StoreError(f"instance #{instance_pk}: no mammography image")
+        path = inst.file_path
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array.astype(np.float64)
+    if arr.ndim == 3:
+        arr = arr[0]
+    if "WindowCenter" in ds or "VOILUTSequence" in ds:
+        arr = apply_voi_lut(arr, ds).astype(np.float64)
+    lo, hi = np.percentile(arr, [0.5, 99.5])
+    img = np.clip((arr - lo) / max(hi - lo, 1e-9), 0, 1)
+    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+        img = 1.0 - img
+    pil = Image.fromarray((img * 255).astype(np.uint8))
+    if pil.height > max_px:
+        pil = pil.resize((max(1, round(pil.width * max_px / pil.height)), max_px))
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
