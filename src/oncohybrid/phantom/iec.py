@@ -63,6 +63,7 @@ __all__ = [
     "IECPhantom",
     "PSF",
     "ball_response",
+    "write_cylinder_phantom",
     "write_iec_phantom",
 ]
 
@@ -278,7 +279,88 @@ def write_iec_phantom(
         image = image + rng.normal(0.0, noise_cv * background_bq_ml, image.shape)
     image = np.maximum(image, 0.0).astype(np.float32)
 
-    entropy = f"iec|{uid_seed}|{voxel_mm}|{psf}|{serial}|{reference_time.isoformat()}"
+    study_uid, series_uid = _write_pet(
+        Path(out), image, grid, reference_time=reference_time, manufacturer=manufacturer,
+        model=model, station=station, serial=serial, software=software,
+        reconstruction=reconstruction, convolution_kernel=convolution_kernel,
+        series_description=series_description, study_description="QC NEMA IEC BODY PHANTOM",
+        total_bq=background_bq_ml * 9700.0, uid_seed=f"iec|{uid_seed}|{voxel_mm}|{psf}")
+    directory = Path(out)
+    return IECPhantom(
+        directory=directory, sphere_centres_lps_mm=centres,
+        ring_centre_lps_mm=(float(cx), float(cy), float(cz)), sphere_bq_ml=sphere_bq_ml,
+        background_bq_ml=background_bq_ml, psf=psf, spacing_mm=(dz, dy, dx),
+        reference_time=reference_time, series_uid=series_uid, study_uid=study_uid,
+        extra={"grid_origin_mm": list(origin), "grid_shape": list(grid.shape)},
+    )
+
+
+#: Uniform cylinder for cross-calibration: 200 mm inner diameter, 200 mm long (the
+#: NEMA NU 2 / EARL calibration cylinder size; ~6.3 l).
+CYLINDER_DIAMETER_MM: float = 200.0
+CYLINDER_LENGTH_MM: float = 200.0
+
+
+def write_cylinder_phantom(
+    out: str | Path,
+    *,
+    activity_bq_ml: float = 5000.0,
+    calibration_error: float = 0.0,
+    voxel_mm: Sequence[float] = (4.0, 4.0, 4.0),
+    psf: PSF = PSF(6.0),
+    noise_cv: float = 0.0,
+    seed: int = 0,
+    reference_time: datetime = datetime(2026, 11, 2, 8, 0, 0),
+    manufacturer: str = "Oncohybrid Phantom Systems",
+    model: str = "PhantomPET 1",
+    station: str = "PHANTOM-PET1",
+    serial: str | None = "PP1-0001",
+    software: Sequence[str] = ("PP 1.0",),
+    reconstruction: str = "OSEM 3i 21s",
+    convolution_kernel: str | None = "GAUSSIAN 6.0mm",
+) -> dict[str, Any]:
+    """Write a uniform cylinder of ``activity_bq_ml`` (true, at ``reference_time``) whose
+    PET values are off by ``calibration_error`` (0.05: the scanner reads 5 % high), as a
+    PET series; returns the ground truth."""
+    dz, dy, dx = (float(v) for v in voxel_mm)
+    if min(dz, dy, dx) <= 0 or not activity_bq_ml > 0:
+        raise InputError("voxel_mm and activity_bq_ml must be positive")
+    n = int(math.ceil(280.0 / dx))
+    nz = int(math.ceil((CYLINDER_LENGTH_MM + 60.0) / dz)) + 1
+    origin = (-(n - 1) / 2.0 * dx, -(n - 1) / 2.0 * dy, -(nz - 1) / 2.0 * dz)
+    grid = AxialGrid((nz, n, n), (dz, dy, dx), origin)
+    r = CYLINDER_DIAMETER_MM / 2.0
+    disk = _fraction_2d(grid, lambda x, y: x * x + y * y <= r * r)
+    zs = grid.axis(2)
+    inside_z = (np.abs(zs) <= CYLINDER_LENGTH_MM / 2.0).astype(np.float64)
+    vol = inside_z[:, None, None] * disk[None]
+    image = activity_bq_ml * (1.0 + calibration_error) * _blur(vol, grid, psf)
+    if noise_cv > 0:
+        rng = np.random.default_rng(seed)
+        image = image + rng.normal(0.0, noise_cv * activity_bq_ml, image.shape) * (vol > 0.5)
+    image = np.maximum(image, 0.0).astype(np.float32)
+    volume_ml = math.pi * r * r * CYLINDER_LENGTH_MM / 1000.0
+    study_uid, series_uid = _write_pet(
+        Path(out), image, grid, reference_time=reference_time, manufacturer=manufacturer,
+        model=model, station=station, serial=serial, software=software,
+        reconstruction=reconstruction, convolution_kernel=convolution_kernel,
+        series_description="CALIBRATION CYLINDER", study_description="QC UNIFORM CYLINDER",
+        total_bq=activity_bq_ml * volume_ml,
+        uid_seed=f"cyl|{activity_bq_ml}|{calibration_error}|{voxel_mm}|{psf}")
+    return {"directory": str(out), "activity_bq_ml": activity_bq_ml,
+            "calibration_error": calibration_error, "volume_ml": volume_ml,
+            "reference_time": reference_time.isoformat(), "series_uid": series_uid,
+            "study_uid": study_uid}
+
+
+def _write_pet(out: Path, image: np.ndarray, grid: AxialGrid, *, reference_time: datetime,
+               manufacturer: str, model: str, station: str, serial: str | None,
+               software: Sequence[str], reconstruction: str, convolution_kernel: str | None,
+               series_description: str, study_description: str, total_bq: float,
+               uid_seed: str) -> tuple[str, str]:
+    """Write ``image`` (Bq/ml) as a PET Image Storage series of a QC phantom: Units BQML,
+    Decay Correction START at ``reference_time``, F-18 injected one hour before."""
+    entropy = f"{uid_seed}|{serial}|{reference_time.isoformat()}"
 
     def uid(*parts: object) -> str:
         return generate_uid(entropy_srcs=[entropy, *map(str, parts)])
@@ -301,7 +383,7 @@ def write_iec_phantom(
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = reference_time.strftime("%H%M%S")
     ds.AccessionNumber = ""
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "QC NEMA IEC BODY PHANTOM"
+    ds.StudyDescription = study_description
     ds.SeriesDescription = series_description
     ds.PatientName = "QC^IEC-PHANTOM"
     ds.PatientID = f"QC-{serial or station}"
@@ -327,12 +409,12 @@ def write_iec_phantom(
     ds.AttenuationCorrectionMethod = "CT-based"
     ds.ScatterCorrectionMethod = "Model-based"
     ds.RandomsCorrectionMethod = "DLYD"
-    ds.NumberOfSlices = nz
+    ds.NumberOfSlices = nz = grid.shape[0]
     radio = Dataset()
     radio.Radiopharmaceutical = "Fluorodeoxyglucose"
     radio.RadiopharmaceuticalStartTime = injection.strftime("%H%M%S")
     radio.RadiopharmaceuticalStartDateTime = injection.strftime("%Y%m%d%H%M%S")
-    radio.RadionuclideTotalDose = ds_str(background_bq_ml * 9700.0 * 2.0 ** (60 * 60 / half))
+    radio.RadionuclideTotalDose = ds_str(total_bq * 2.0 ** (60 * 60 / half))
     radio.RadionuclideHalfLife = ds_str(half)
     radio.RadionuclidePositronFraction = "0.9673"
     nuclide = Dataset()
@@ -352,13 +434,6 @@ def write_iec_phantom(
             "DecayFactor": ("DS", "1"),
         }
 
-    directory = Path(out)
-    write_series(directory, grid=grid, shared=ds, sop_class_uid=PET_IMAGE_STORAGE,
+    write_series(out, grid=grid, shared=ds, sop_class_uid=PET_IMAGE_STORAGE,
                  slices=pet_slices(image, per_slice), uid=lambda k: uid("sop", k))
-    return IECPhantom(
-        directory=directory, sphere_centres_lps_mm=centres,
-        ring_centre_lps_mm=(float(cx), float(cy), float(cz)), sphere_bq_ml=sphere_bq_ml,
-        background_bq_ml=background_bq_ml, psf=psf, spacing_mm=(dz, dy, dx),
-        reference_time=reference_time, series_uid=series_uid, study_uid=study_uid,
-        extra={"grid_origin_mm": list(origin), "grid_shape": list(grid.shape)},
-    )
+    return study_uid, series_uid
