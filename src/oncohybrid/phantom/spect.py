@@ -7,7 +7,8 @@ Ground truth by construction:
   when its centre lies inside), so each organ holds a whole number of SPECT voxels and its
   activity is exactly its concentration × volume; the CT grid divides each SPECT voxel
   into ``ct_factor``³ voxels (aligned boundaries), and the organ's CT number fixes its
-  density through :func:`oncohybrid.nm.dose.density_g_ml` (ρ = 1 + HU/1000 ≤ 100 HU).
+  density through :func:`density_g_ml` (ρ = 1 + HU/1000 ≤ 100 HU, the platform's stated
+  CT calibration).
 - The activity of organ *o* at time *t* after administration follows the kinetics given
   (``("mono-exp", A0_MBq, T_eff_h)`` or ``("bi-exp", A0_MBq, T_washout_h, T_uptake_h)`` for
   A0·(e^(−ln2 t/T_w) − e^(−ln2 t/T_u))), scaled by the cycle's administered activity over
@@ -39,8 +40,6 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from oncohybrid.nm.dose import density_g_ml
-from oncohybrid.nm.isotopes import ISOTOPES, Isotope
 from oncohybrid.phantom.anatomy import AxialGrid
 from oncohybrid.phantom.writer import (
     CT_IMAGE_STORAGE,
@@ -50,11 +49,38 @@ from oncohybrid.phantom.writer import (
     write_series,
 )
 
-__all__ = ["DEFAULT_KINETICS", "NM_IMAGE_STORAGE", "Organ", "SpectCycle", "SpectPhantom",
-           "analytic_tia_mbq_h", "write_nm_dataset", "write_spect_patient"]
+__all__ = ["DEFAULT_KINETICS", "NM_IMAGE_STORAGE", "NUCLIDES", "Organ", "PhantomNuclide",
+           "SpectCycle", "SpectPhantom", "analytic_tia_mbq_h", "write_nm_dataset",
+           "write_spect_patient"]
 
 NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 REFERENCE_ACTIVITY_MBQ = 7400.0
+
+
+@dataclass(frozen=True)
+class PhantomNuclide:
+    """The phantom's own copy of the few nuclide facts it writes (``phantom`` sits beside
+    ``nm`` and may not import it; the tests then compare two transcriptions): half-life
+    (h; NNDC NuDat 3, Lu-177 ICRP 107) and photopeaks (keV) for the energy windows."""
+
+    symbol: str
+    half_life_h: float
+    photopeaks_kev: tuple[float, ...]
+
+
+NUCLIDES = {n.symbol: n for n in (
+    PhantomNuclide("Tc-99m", 6.0067, (140.5,)),
+    PhantomNuclide("In-111", 2.8047 * 24, (171.3, 245.4)),
+    PhantomNuclide("I-123", 13.2234, (159.0,)),
+    PhantomNuclide("I-131", 8.0252 * 24, (364.5,)),
+    PhantomNuclide("Lu-177", 6.647 * 24, (112.9, 208.4)),
+)}
+
+
+def density_g_ml(hu: float) -> float:
+    """The organ density the phantom states for its CT number: ρ = 1 + HU/1000 up to
+    100 HU, 1.1 + 0.00058·(HU − 100) above (the calibration docs/nm.md states)."""
+    return 1.0 + hu / 1000.0 if hu <= 100.0 else 1.1 + 0.00058 * (hu - 100.0)
 
 
 @dataclass(frozen=True)
@@ -145,8 +171,8 @@ class SpectPhantom:
     seed: int = 7
 
     @property
-    def nuclide(self) -> Isotope:
-        return ISOTOPES[self.isotope]
+    def nuclide(self) -> PhantomNuclide:
+        return NUCLIDES[self.isotope]
 
     @property
     def acquisition_duration_s(self) -> float:
@@ -199,7 +225,7 @@ class SpectPhantom:
 
 
 def write_nm_dataset(path: Path, values: np.ndarray, grid: AxialGrid, *, header: Dataset,
-                     units: str, isotope: Isotope, injected_mbq: float,
+                     units: str, isotope: PhantomNuclide, injected_mbq: float,
                      administration: dt.datetime, acquisition: dt.datetime,
                      frames_in_rotation: int, frame_duration_ms: int, series_uid: str,
                      sop_uid: str, radiopharmaceutical: str) -> Path:
