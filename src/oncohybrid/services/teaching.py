@@ -159,6 +159,38 @@ def _scrub(obj: Any, days: int, uid_map: dict[str, str], identifiers: Sequence[s
     return obj
 
 
+_TEXT_VRS = ("LO", "SH", "LT", "ST", "UT", "UC")
+_COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)")
+
+
+def _shift_text_dates(ds: pydicom.Dataset, days: int) -> int:
+    """Shift dates written inside free text (``YYYYMMDD`` or ``YYYY-MM-DD``) at any depth.
+
+    The Annex E table keeps attributes it does not list, e.g. a SEG's (0070,0081)
+    *Content Description* "Tracked lesions of 20240924" (our own SEG writer's); such a
+    date would reveal the real scan date next to the shifted (0008,0020) *Study Date*.
+    """
+    count = 0
+
+    def compact(m: re.Match[str]) -> str:
+        try:
+            d = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            return m.group(0)
+        return (d + dt.timedelta(days=days)).strftime("%Y%m%d")
+
+    for elem in list(ds):
+        if elem.VR == "SQ":
+            for item in elem.value:
+                count += _shift_text_dates(item, days)
+        elif elem.VR in _TEXT_VRS and isinstance(elem.value, str) and elem.value:
+            new = _shift_iso(_COMPACT_DATE.sub(compact, elem.value), days)
+            if new != elem.value:
+                elem.value = new
+                count += 1
+    return count
+
+
 def _identifiers(patient: Patient) -> list[str]:
     found = [patient.patient_id]
     if patient.patient_name:
@@ -292,6 +324,7 @@ def capture_case(patient_id: str, *, title: str, timepoints: Sequence[dt.date] |
                     for path in paths:
                         ds = _read(path)
                         engine.apply(ds)
+                        _shift_text_dates(ds, shift)
                         dest = tmp / f"tp{pos}" / mod / f"{ds.SOPInstanceUID}.dcm"
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         ds.save_as(dest, enforce_file_format=True)
@@ -304,6 +337,7 @@ def capture_case(patient_id: str, *, title: str, timepoints: Sequence[dt.date] |
                     if src.exists():
                         ds = _read(str(src))
                         engine.apply(ds)
+                        _shift_text_dates(ds, shift)
                         dest = tmp / f"tp{pos}" / "SEG.dcm"
                         ds.save_as(dest, enforce_file_format=True)
                         entry["mask_seg"] = f"tp{pos}/SEG.dcm"
