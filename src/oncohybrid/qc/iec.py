@@ -253,19 +253,23 @@ def _background_rois(plane_mask: np.ndarray, spacing2: Sequence[float],
     §7.4.1 leaves the exact placement to the analyst)."""
     r37 = BACKGROUND_ROI_DIAMETER_MM / 2.0
     edt = ndimage.distance_transform_edt(plane_mask, sampling=spacing2)
-    ok = edt >= BACKGROUND_MARGIN_MM + r37
-    rows, cols = np.nonzero(ok)
-    pts = np.stack([rows, cols], axis=1).astype(np.float64)
-    keep = np.ones(len(pts), bool)
     sp = np.asarray(spacing2)
-    for c, rad in [*centres2, (ring2, LUNG_INSERT_RADIUS_MM)]:
-        dist = np.sqrt((((pts - c) * sp) ** 2).sum(axis=1))
-        keep &= dist >= rad + BACKGROUND_MARGIN_MM + r37
-    pts = pts[keep]
+    pts = np.zeros((0, 2))
+    # NEMA's 15 mm margins first; a smaller field of view (or phantom) gets smaller ones.
+    for margin in (BACKGROUND_MARGIN_MM, 10.0, 5.0, 0.0, -r37 / 2.0):
+        rows, cols = np.nonzero(edt >= margin + r37)
+        pts = np.stack([rows, cols], axis=1).astype(np.float64)
+        keep = np.ones(len(pts), bool)
+        for c, rad in [*centres2, (ring2, LUNG_INSERT_RADIUS_MM)]:
+            dist = np.sqrt((((pts - c) * sp) ** 2).sum(axis=1))
+            keep &= dist >= rad + max(margin, 5.0) + r37
+        pts = pts[keep]
+        if len(pts) >= n:
+            break
     if len(pts) == 0:
         raise SpheresNotFoundError(
-            "no room for the NEMA background ROIs (37 mm, 15 mm from the phantom edge and "
-            "the spheres): the image does not look like the IEC body phantom")
+            "no room for background ROIs (37 mm) away from the spheres and the lung insert "
+            "in the phantom: the image does not look like the IEC body phantom")
     # Start with the candidate nearest the ring (anterior band), then farthest points.
     d_ring = (((pts - ring2) * sp) ** 2).sum(axis=1)
     chosen = [int(np.argmin(d_ring))]
