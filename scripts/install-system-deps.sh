@@ -4,8 +4,9 @@
 set -euo pipefail
 # Fonts: DejaVu (Latin, Greek, Cyrillic) and TrueType CJK fallbacks for the PDF reports
 # (ReportLab embeds TrueType outlines only; Noto CJK is CFF-based OpenType).
+# libreoffice-impress renders the tumour-board slides (PPTX) to PDF in the tests.
 PKGS=(postgresql dcmtk dicom3tools orthanc orthanc-dicomweb chromium poppler-utils
-      fonts-dejavu-core fonts-droid-fallback fonts-wqy-zenhei)
+      fonts-dejavu-core fonts-droid-fallback fonts-wqy-zenhei libreoffice-impress)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -164,6 +164,22 @@ def test_pseudonymised_pack_and_slides_hold_no_name_or_id(in_ws, tmp_path):
     # responses are still there for the scientific presentation
     for code in expected_responses(in_ws.settings, p1).values():
         assert f"{code} — {SPELLED[code]}" in xml
+    # Rendered by LibreOffice (Debian libreoffice-impress, installed by
+    # scripts/install-system-deps.sh): one page per slide, text as written.
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice not installed: slides checked by python-pptx read-back only")
+    subprocess.run([soffice, "--headless", "--norestore",
+                    f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+                    "--convert-to", "pdf", "--outdir", str(tmp_path / "lo"),
+                    str(tmp_path / "ps.pptx")], check=True, capture_output=True, timeout=180)
+    rendered = tmp_path / "lo" / "ps.pdf"
+    assert pdf_pages(rendered) == out["slides"] == 1 + 3 * 2
+    assert len(render_pngs(rendered, tmp_path / "lo-png")) == out["slides"]
+    slide_text = pdf_text(rendered)
+    assert len(set(re.findall(r"PSN-[0-9A-F]{10}", slide_text))) == 2
+    for word in forbidden:
+        assert word.lower() not in slide_text.lower(), word
 
 
 def test_unknown_ids_exit_2_naming_the_id_and_write_nothing(in_ws, tmp_path):

@@ -364,6 +364,10 @@ def _pptx_bytes(detail: dict[str, Any], mats: list[CaseMaterial], *, pseudonymis
         text(slide, 0.4, SLIDE_H_IN - 0.85, SLIDE_W_IN - 0.8, 0.7, [footer], size=14)
 
     s = prs.slides.add_slide(prs.slide_layouts[0])
+    # the layout's placeholders are laid out for 4:3; span the 16:9 width
+    for shape, top, height in ((s.shapes.title, 2.0, 1.6), (s.placeholders[1], 3.8, 1.2)):
+        shape.left, shape.width = Inches(0.6), Inches(SLIDE_W_IN - 1.2)
+        shape.top, shape.height = Inches(top), Inches(height)
     s.shapes.title.text = f"{b['name']} — tumour board"
     s.placeholders[1].text = (f"{b['specialty']} · {detail['date']} · {len(mats)} case(s)"
                               + (" · pseudonymised" if pseudonymised else ""))
@@ -391,10 +395,12 @@ def _pptx_bytes(detail: dict[str, Any], mats: list[CaseMaterial], *, pseudonymis
         header(s, f"{title} — key images", footer)
         figs = m.figures
         if figs is not None and (figs.mip or figs.slices):
-            if figs.mip:
-                picture(s, figs.mip, 0.3, 1.1, 6.2, 5.4)
-            if figs.slices:
-                picture(s, figs.slices[0][1], 6.7, 1.1, 6.3, 5.4)
+            # baseline | current side by side in each row: MIPs above, fused slice below
+            if figs.mip and figs.slices:
+                picture(s, figs.mip, 0.3, 1.05, SLIDE_W_IN - 0.6, 2.95)
+                picture(s, figs.slices[0][1], 0.3, 4.0, SLIDE_W_IN - 0.6, 2.6)
+            elif figs.mip or figs.slices:
+                picture(s, figs.mip or figs.slices[0][1], 0.3, 1.05, SLIDE_W_IN - 0.6, 5.5)
         else:
             text(s, 0.4, 2.0, 10, 1, [m.note or "No images available."], size=20)
         # 3. trend and lesions
@@ -414,7 +420,7 @@ def _pptx_bytes(detail: dict[str, Any], mats: list[CaseMaterial], *, pseudonymis
                 rows.append([les.lesion_id, les.site or "—", les.role,
                              "—" if b0 is None else f"{b0:.0f} mm",
                              "—" if b1 is None else f"{b1:.0f} mm", delta])
-            table(s, rows, 6.7, 1.2, 6.3, [0.14, 0.2, 0.2, 0.16, 0.16, 0.14], size=13)
+            table(s, rows, 6.7, 1.2, 6.3, [0.13, 0.17, 0.19, 0.18, 0.18, 0.15], size=12)
     buf = io.BytesIO()
     prs.save(buf)
     return buf.getvalue(), len(prs.slides)
