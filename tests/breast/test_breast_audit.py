@@ -179,3 +179,17 @@ def test_funnel_plots_per_radiologist(tmp_path):
                                       "funnel_recall_rate.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert sorted(out["plots"]) == sorted(str(p) for p in pngs)
+
+
+def test_semicolon_separated_windows_1252_export_is_read(tmp_path):
+    # a French spreadsheet export: ";" separators, an accented reader name in cp1252
+    exams = EXAMS.replace(",", ";").replace("drA", "Dr Hélène").encode("cp1252")
+    (tmp_path / "exams.csv").write_bytes(exams)
+    (tmp_path / "outcomes.csv").write_text(OUTCOMES)
+    res = CliRunner().invoke(app, ["breast", "audit", str(tmp_path / "exams.csv"), "--outcomes",
+                                   str(tmp_path / "outcomes.csv"), "--by", "radiologist",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["screening"]["exams"] == 7
+    assert out["groups"]["Dr Hélène"]["screening"]["exams"] == 4

@@ -157,7 +157,11 @@ def _required(value: str, name: str) -> str:
 def _rows(text: str, columns: tuple[str, ...], what: str):
     """Data rows of a CSV text as (data-row number, {column: value}); the header must name
     every column (case and surrounding spaces ignored, extra columns allowed)."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    first = text.split("\n", 1)[0]
+    # spreadsheets in French (and other) locales write ";"-separated files
+    delimiter = max((",", ";", "\t"), key=first.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         raise InputError(f"{what}: the file is empty (expected a header row with "

@@ -28,15 +28,19 @@ SCREENING_MODALITIES = ("MG", "DBT", "CEM")
 
 
 def read_text(path: Path, what: str) -> str:
-    """The text of a CSV file (UTF-8, a BOM allowed); InputError naming the file."""
+    """The text of a CSV file (UTF-8 with or without a BOM, else Windows-1252); InputError
+    naming the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        raise InputError(f"{what} {path}: not a text (CSV) file")
     try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} {path}: not UTF-8 text ({exc.reason} at byte "
-                         f"{exc.start})") from None
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # spreadsheet exports on Windows are Windows-1252 (accented reader names)
+        return data.decode("cp1252", errors="replace")
 
 
 def _purpose_json(p: ba.PurposeAudit) -> dict[str, Any]:
