@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from oncohybrid.errors import InputError
 from oncohybrid.quant.adc import AdcHistogram, adc_histogram, fit_adc
 from oncohybrid.report.parametric_map import adc_parametric_map
 
-__all__ = ["BACKGROUND_FRACTION", "AdcMapResult", "adc_map", "roi_sphere_mask"]
+__all__ = ["BACKGROUND_FRACTION", "AdcMapResult", "adc_map", "fit_series_adc",
+           "roi_sphere_mask"]
 
 #: Lowest-b signal below this fraction of its 99th percentile is background (not fitted).
 BACKGROUND_FRACTION = 0.10
@@ -76,6 +78,17 @@ def roi_sphere_mask(shape: tuple[int, int, int], affine: np.ndarray,
     return (d2 <= radius_mm ** 2).reshape(shape)
 
 
+def fit_series_adc(signals: np.ndarray, b_values: Sequence[float], *,
+                   refine: bool = True) -> Any:
+    """:func:`oncohybrid.quant.adc.fit_adc` of a series' signals (lowest b first) with its
+    background left out: lowest-b signal below :data:`BACKGROUND_FRACTION` of its 99th
+    percentile is not fitted (NaN)."""
+    low = signals[0]
+    threshold = BACKGROUND_FRACTION * float(np.percentile(low, 99))
+    return fit_adc(signals, np.asarray(b_values, dtype=np.float64), mask=low > threshold,
+                   refine=refine)
+
+
 def adc_map(series_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             b_values: Sequence[float] | None = None,
             roi_centre_lps_mm: Sequence[float] | None = None,
@@ -109,10 +122,7 @@ def adc_map(series_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             raise InputError(
                 f"ROI centre ({_fmt(roi_centre_lps_mm)}) mm, radius {roi_radius_mm:g} mm "
                 f"holds no voxel of the image")
-    low = signals[0]
-    threshold = BACKGROUND_FRACTION * float(np.percentile(low, 99))
-    mask = low > threshold
-    fit = fit_adc(signals, b, mask=mask, refine=refine)
+    fit = fit_series_adc(signals, b, refine=refine)
     adc_um2_s = (fit.adc_mm2_s * 1e6).astype(np.float32)
     lowest = next(v for v in dwi.volumes if v.b_value == chosen[0])
     files = set(lowest.part.files)

@@ -342,7 +342,7 @@ def patient_summary(patient_pk: int, settings: Settings | None = None, *,
                     }
                     for se in series
                 ],
-                "viewable": any(se.modality in ("CT", "PT") for se in series),
+                "viewable": any(se.modality in ("CT", "PT", "MR", "US") for se in series),
             })
     head["studies"] = studies
     return head

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from oncohybrid import __version__
 from oncohybrid.config import Settings, get_settings
 from oncohybrid.errors import InputError, OncohybridError, StoreError
-from oncohybrid.services import audit, batch, users, viewer, worklist
+from oncohybrid.services import audit, batch, users, viewer, viewer_advanced, worklist
 from oncohybrid.services.catalog import open_database
 from oncohybrid.services.users import Role, SessionInfo
 from oncohybrid.web import clinical, privacy
@@ -396,6 +396,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def viewer_page(request: Request, study_uid: str,
                     sess: SessionInfo = Depends(clinical_session)) -> Response:
         shown_uid, study_uid = study_uid, _study_uid(sess, study_uid)
+        if sess.user.role.sees_identity and viewer_advanced.shows(settings, study_uid):
+            # MR diffusion, ultrasound cine, DECT iodine: their own viewer (issue #19)
+            return RedirectResponse(f"/studies/{study_uid}/advanced", status_code=303)
         patient_pk = worklist.patient_pk_of_study(study_uid, settings)
         summary = worklist.patient_summary(patient_pk, settings,
                                            identified=sess.user.role.sees_identity)

@@ -35,6 +35,7 @@ AREA_MODULES = [
     "oncohybrid.web.qc",  # scanner registry, phantom QC, EARL (issue #20)
     "oncohybrid.web.fellowship",  # fellowship programme (issue #13)
     "oncohybrid.web.biomarkers",  # AI segmentation and radiomics jobs (issue #18)
+    "oncohybrid.web.viewer_advanced",  # MR diffusion, CEUS cine, DECT iodine viewer (#19)
 ]
 
 
