@@ -97,6 +97,8 @@ def test_roles(app, ws):
     assert rita.get("/breast").status_code == 403
     audit = rita.get("/breast/audit")
     assert audit.status_code == 200 and "/breast/reports/" not in audit.text
+    grouped = rita.get("/breast/audit?by=radiologist").text
+    assert "pam" not in grouped and "reader 1" in grouped
     assert login(app, "amy").get("/breast/audit").status_code == 403
     # CSRF
     pam = login(app, "pam")

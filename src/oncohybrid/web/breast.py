@@ -231,6 +231,9 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         researcher = not sess.user.role.sees_identity
         if researcher:  # aggregate numbers only: no report links, no reader names
             rows = []
+            if by == "radiologist":
+                out["groups"] = {f"reader {i}": g
+                                 for i, g in enumerate(out["groups"].values(), start=1)}
         return ctx.page(request, "breast/audit.html", sess, audit=out, rows=rows, by=by,
                         source="signed reports", plots=[], researcher=researcher)
 
