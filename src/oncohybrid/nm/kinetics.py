@@ -310,3 +310,12 @@ def _curve(name: str, p: dict[str, float], t: np.ndarray) -> np.ndarray:
         return p["a0_mbq"] * np.exp(-p["lambda_per_h"] * t)
     return p["a0_mbq"] * (np.exp(-p["lambda_washout_per_h"] * t)
                           - np.exp(-p["lambda_uptake_per_h"] * t))
+
+
+def fit_from_json(fit: dict[str, Any], times_h: Sequence[float],
+                  activities_mbq: Sequence[float], physical_half_life_h: float) -> TacFit:
+    """Rebuild a :class:`TacFit` from its :meth:`TacFit.to_json` (for plots of stored runs)."""
+    return TacFit(str(fit["model"]), {k: float(v) for k, v in fit["parameters"].items()},
+                  fit.get("r2"), float("nan"), tuple(float(t) for t in times_h),
+                  tuple(float(a) for a in activities_mbq),
+                  math.log(2.0) / physical_half_life_h, str(fit.get("choice", "")))

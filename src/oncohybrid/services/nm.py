@@ -655,3 +655,119 @@ def patient_runs(settings: Settings, patient_pk: int) -> list[dict[str, Any]]:
         return [{"id": r.id, "cycle": r.cycle, "method": r.method, "isotope": r.isotope,
                  "created_at": r.created_at.isoformat() if r.created_at else None,
                  "created_by": r.created_by, "doc": json.loads(r.result_json)} for r in runs]
+
+
+def run_by_id(settings: Settings, run_id: int) -> dict[str, Any] | None:
+    """One stored dosimetry run (with its JSON document) or None."""
+    with session_scope(settings) as s:
+        r = s.get(NmDosimetryRun, run_id)
+        if r is None:
+            return None
+        return {"id": r.id, "patient_pk": r.patient_pk, "cycle": r.cycle, "method": r.method,
+                "isotope": r.isotope, "created_by": r.created_by,
+                "created_at": r.created_at.isoformat() if r.created_at else None,
+                "doc": json.loads(r.result_json)}
+
+
+def nm_patients(settings: Settings) -> list[dict[str, Any]]:
+    """Patients with stored NM series: pk, Patient ID, number of NM series and of
+    dosimetry runs (for the reading room's dosimetry list)."""
+    with session_scope(settings) as s:
+        rows = s.execute(
+            sa.select(Patient.id, Patient.patient_id, sa.func.count(sa.distinct(Series.id)))
+            .join(Study, Study.patient_pk == Patient.id)
+            .join(Series, Series.study_pk == Study.id)
+            .where(Series.modality == "NM")
+            .group_by(Patient.id, Patient.patient_id).order_by(Patient.patient_id)).all()
+        runs = dict(s.execute(sa.select(NmDosimetryRun.patient_pk, sa.func.count())
+                              .group_by(NmDosimetryRun.patient_pk)).all())
+    return [{"pk": pk, "patient_id": pid, "nm_series": n, "runs": int(runs.get(pk, 0))}
+            for pk, pid, n in rows]
+
+
+def tracer_lesion_table(settings: Settings, patient_id: str, *, scan_date: str | None = None,
+                        blood_pool_suv_mean: float | None = None,
+                        liver_suv_mean: float | None = None,
+                        parotid_suv_mean: float | None = None,
+                        spleen_suv_mean: float | None = None,
+                        liver_suv_max: float | None = None,
+                        spleen_suv_max: float | None = None) -> dict[str, Any]:
+    """The record's lesions at one PET date with the tracer-specific score: the PROMISE V2
+    miPSMA expression score for PSMA ligands (:func:`oncohybrid.nm.psma.expression_score`)
+    or the Krenning grade for SSTR ligands (:func:`oncohybrid.response.krenning.grade_from_suv`,
+    SUVmax against liver and spleen SUVmax). References not given leave the score empty
+    with the reason."""
+    from decimal import Decimal
+
+    from pydicom import Dataset
+
+    from oncohybrid.dicom.tracer import PSMA, SSTR, identify_tracer
+    from oncohybrid.nm.psma import expression_score
+    from oncohybrid.response.krenning import grade_from_suv
+    from oncohybrid.services.record import patient_record
+
+    try:
+        rec = patient_record(patient_id, settings)
+    except OncohybridError:
+        return {"date": None, "tracer": None, "family": None, "rows": [], "reason":
+                "no longitudinal record for this patient (run the assessment first)"}
+    dates = [t["date"] for t in rec["timepoints"]]
+    if not dates:
+        return {"date": None, "tracer": None, "family": None, "rows": [],
+                "reason": "no PET time point in the record"}
+    date = scan_date if scan_date in dates else dates[-1]
+    tracer = None
+    with session_scope(settings) as s:
+        tracer = s.scalar(sa.select(Series.radiopharmaceutical)
+                          .join(Study, Series.study_pk == Study.id)
+                          .join(Patient, Study.patient_pk == Patient.id)
+                          .where(Patient.patient_id == patient_id, Series.modality == "PT",
+                                 Study.study_date == dt.date.fromisoformat(date))
+                          .limit(1))
+    ds = Dataset()
+    ds.Modality = "PT"
+    item = Dataset()
+    item.Radiopharmaceutical = tracer or ""
+    ds.RadiopharmaceuticalInformationSequence = [item]
+    family = identify_tracer(ds).family if tracer else "unknown"
+    reason = None
+    rows = []
+    for les in rec["lesions"]:
+        obs = [o for o in les["observations"] if o["date"] == date and o["in_use"]]
+        if not obs:
+            continue
+        suv = obs[-1].get("suv_max")
+        score = None
+        why = None
+        if suv is None:
+            why = "no SUVmax"
+        elif family == PSMA:
+            if None in (blood_pool_suv_mean, parotid_suv_mean) or (
+                    liver_suv_mean is None and spleen_suv_mean is None):
+                why = "blood pool, liver (spleen for PSMA-1007) and parotid SUVmean needed"
+            else:
+                try:
+                    score = expression_score(float(suv), blood_pool_suv_mean=blood_pool_suv_mean,
+                                             liver_suv_mean=liver_suv_mean,
+                                             parotid_suv_mean=parotid_suv_mean,
+                                             spleen_suv_mean=spleen_suv_mean,
+                                             tracer=tracer or "")
+                except InputError as exc:
+                    why = str(exc)
+        elif family == SSTR:
+            if liver_suv_max is None:
+                why = "liver SUVmax needed (spleen SUVmax for grade 4)"
+            else:
+                score = grade_from_suv(Decimal(str(suv)), Decimal(str(liver_suv_max)),
+                                       None if spleen_suv_max is None
+                                       else Decimal(str(spleen_suv_max)))
+        else:
+            why = f"tracer family {family}: no PSMA or SSTR score"
+        rows.append({"key": les["key"], "site": les["site"], "suv_max": suv, "score": score,
+                     "reason": why})
+    if family not in (PSMA, SSTR):
+        reason = f"the PET of {date} is {tracer or 'of unknown tracer'} ({family})"
+    return {"date": date, "dates": dates, "tracer": tracer, "family": family,
+            "score_name": ("miPSMA expression score (PROMISE V2)" if family == PSMA
+                           else "Krenning score" if family == SSTR else None),
+            "rows": rows, "reason": reason}
