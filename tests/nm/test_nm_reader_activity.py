@@ -112,3 +112,13 @@ def test_spect_cli_json_and_counts_without_sensitivity_exit_2(lu_counts_two_cycl
 def test_non_nm_folder_is_refused(tmp_path):
     with pytest.raises(InputError, match="no NM reconstructed tomography"):
         read_nm(tmp_path)
+
+
+def test_decay_correction_to_administration_is_undone(lu_cycle):
+    root, truth = lu_cycle
+    ds = pydicom.dcmread(_nm_file(root, 1, 3))  # 96 h
+    plain = spect_activity(read_nm_dataset(ds)).bq_ml.array
+    ds.DecayCorrection = "ADMIN"  # same pixels, now said to be referred to the injection
+    act = spect_activity(read_nm_dataset(ds))
+    assert np.allclose(act.bq_ml.array, plain * math.exp(-math.log(2) * 96 / (6.647 * 24)))
+    assert any("Decay Correction ADMIN" in p for p in act.provenance)

@@ -91,6 +91,8 @@ class NmSeries:
     label: str
     image_type: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: (0054,1102) *Decay Correction* when present (``START``, ``ADMIN``, ``NONE``).
+    decay_correction: str | None = None
 
     @property
     def voxel_ml(self) -> float:
@@ -280,7 +282,8 @@ def read_nm_dataset(ds: Dataset, label: str | None = None) -> NmSeries:
         manufacturer=str(ds.get("Manufacturer", "") or ""),
         model=str(ds.get("ManufacturerModelName", "") or ""),
         station=str(ds.get("StationName", "") or ""), label=label, image_type=image_type,
-        notes=tuple(notes))
+        notes=tuple(notes),
+        decay_correction=str(ds.get("DecayCorrection", "") or "").strip().upper() or None)
 
 
 def read_nm(source: str | os.PathLike[str]) -> NmSeries:

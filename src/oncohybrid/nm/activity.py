@@ -5,7 +5,8 @@ Two routes, the first that the series allows (recorded in :class:`SpectActivity`
 1. **Vendor quantitative reconstruction**: the pixels are Bq/ml already
    ((0054,1001) ``BQML`` or a Real World Value Mapping in Bq/ml;
    :mod:`oncohybrid.dicom.nm`), referred to the acquisition start as the vendors'
-   quantitative SPECT does (e.g. Siemens xSPECT Quant, GE Q.Metrix).
+   quantitative SPECT does (e.g. Siemens xSPECT Quant, GE Q.Metrix); a series whose
+   (0054,1102) *Decay Correction* is ``ADMIN`` is decayed back to the acquisition start.
 2. **Counts × calibration**: C (Bq/ml) = N / (S · T) · 10⁶ / V_voxel · λT/(1 − e^(−λT)),
    with N the reconstructed counts of a voxel, S the system's tomographic sensitivity
    (cps/MBq, measured on a phantom of the same isotope, energy window and
@@ -127,6 +128,15 @@ def spect_activity(nm: NmSeries, *, sensitivity_cps_mbq: float | None = None,
         notes.append(f"Bq/ml = counts / ({sensitivity_cps_mbq:g} cps/MBq × {duration:g} s) "
                      f"/ {nm.voxel_ml:.4f} ml × {decay:.6f} (decay during acquisition, "
                      f"{iso.symbol} T½ {iso.half_life_h:g} h)")
+    if nm.decay_correction == "ADMIN":
+        # values referred to the administration: back to the acquisition start
+        if nm.administration is None or nm.acquisition_start is None:
+            raise InputError(f"{nm.label}: (0054,1102) Decay Correction ADMIN but the "
+                             "administration or acquisition time is missing")
+        hours = (nm.acquisition_start - nm.administration).total_seconds() / 3600.0
+        values = values * iso.decay_factor(hours)
+        notes.append(f"(0054,1102) Decay Correction ADMIN: × {iso.decay_factor(hours):.6f} "
+                     f"(decay over {hours:.2f} h) to the acquisition start")
     bq_ml = nm.volume.with_array(np.asarray(values, dtype=np.float64))
     ref = nm.acquisition_start.isoformat() if nm.acquisition_start else None
     if ref:
