@@ -112,6 +112,10 @@ def test_cli_audit_has_wilson_cis_and_cited_benchmarks(tmp_path):
     assert b["within_range"] is False  # 3/7 = 43 %
     assert "Radiology 2017" in d["benchmarks"]["ppv2"]["bcsc_source"]
     assert s["benchmarks"]["cdr_per_1000"]["within_range"] is True  # 142.9 >= 2.5
+    # BCSC means as published (Lehman 2017, Sprague 2017 abstracts)
+    assert s["benchmarks"]["ppv1"]["bcsc"] == 0.044 and d["benchmarks"]["sensitivity"]["bcsc"] \
+        == 0.878
+    assert d["benchmarks"]["minimal_cancer_fraction"]["within_range"] is None  # no range
 
 
 def test_cli_audit_by_radiologist(tmp_path):
