@@ -139,3 +139,16 @@ def test_an_unquoted_norway_in_the_country_list_is_explained(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text(CALL_2022.replace('"NO"', "NO"))
     _refused(["fellowship", "call", "load", str(f)], "$.rules[1].params.countries", '"NO"')
+
+
+def test_the_schemas_are_printed_and_the_bundled_files_follow_them():
+    from fellowship_data import GOOD
+    from jsonschema import Draft202012Validator
+
+    applicant_schema = _ok(["fellowship", "schema", "applicant"])
+    Draft202012Validator.check_schema(applicant_schema)
+    assert not list(Draft202012Validator(applicant_schema).iter_errors(GOOD))
+    call_schema = _ok(["fellowship", "schema", "call"])
+    Draft202012Validator.check_schema(call_schema)
+    assert bundled_call().source["id"] == "esor-gustave-roussy-2021"
+    _refused(["fellowship", "schema", "nope"], "nope")

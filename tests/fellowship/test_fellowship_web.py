@@ -251,3 +251,24 @@ def test_uploads_without_a_session_or_csrf_token_are_refused(web):
     r = amy.post("/fellowship/apply/upload", data={"kind": "cv"},
                  files={"file": ("cv.pdf", PDF)})
     assert r.status_code == 403
+
+
+def test_self_registration_creates_an_applicant_account_only(web):
+    settings, app = web
+    from fastapi.testclient import TestClient
+
+    anon = TestClient(app)
+    assert "test-open-call" in anon.get("/fellowship/register").text or \
+        "ESOR" in anon.get("/fellowship/register").text
+    r = anon.post("/fellowship/register", data={"username": "newbie", "password": "password"})
+    assert r.status_code == 400 and "password" in r.text
+    r = anon.post("/fellowship/register", data={"username": "newbie", "password": PW},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    role = {u["username"]: u["role"] for u in users.list_users(settings)}["newbie"]
+    assert role == "applicant"
+    # A role cannot be smuggled in.
+    anon.post("/fellowship/register", data={"username": "sneaky", "password": PW,
+                                            "role": "director"})
+    assert {u["username"]: u["role"] for u in users.list_users(settings)}["sneaky"] == \
+        "applicant"

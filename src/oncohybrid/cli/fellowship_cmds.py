@@ -154,3 +154,17 @@ def verify(code: str = typer.Argument(..., help="The code printed on the certifi
                 f"in {c['topic']}, {c['host']}, {c['start']} to {c['end']}")
 
     _run(lambda: svc.verify(None, code), as_json, lambda r: r, text)
+
+
+@fellowship_app.command("schema")
+def schema(which: str = typer.Argument("applicant", help="applicant or call")) -> None:
+    """Print the JSON Schema of the applicant file or of a call."""
+    from oncohybrid.cli.main import fail
+    from oncohybrid.errors import InputError
+    from oncohybrid.fellowship.applicant import applicant_schema
+    from oncohybrid.fellowship.call import call_schema
+
+    if which not in ("applicant", "call"):
+        fail(InputError(f"schema: {which!r} is not 'applicant' or 'call'"))
+    typer.echo(json.dumps(applicant_schema() if which == "applicant" else call_schema(),
+                          indent=2))
