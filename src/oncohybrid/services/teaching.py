@@ -88,7 +88,7 @@ from oncohybrid.teaching import (
 from oncohybrid.teaching.scoring import CRITERION_CATEGORIES, ORDINAL_SCALES, point_voxel
 
 __all__ = [
-    "CASE_FORMAT", "EDIT_FIELDS", "answer_question", "capture_case", "case_detail",
+    "CASE_FORMAT", "CASE_STATUSES", "CERTAINTIES", "EDIT_FIELDS", "answer_question", "capture_case", "case_detail",
     "case_volumes", "click_labels", "export_case", "import_case", "list_cases",
     "logbook_entries", "trainee_record", "create_quiz", "quiz_view", "finish_quiz",
     "update_case", "set_status", "add_question", "delete_question", "mark_answer",
@@ -1513,3 +1513,14 @@ def scales() -> dict[str, Any]:
     return {"ordinal": {k: list(range(lo, hi + 1)) for k, (lo, hi, _b, _c)
                         in ORDINAL_SCALES.items()},
             "categories": {k: list(v) for k, v in CRITERION_CATEGORIES.items()}}
+
+
+def question_tags(settings: Settings | None = None) -> set[str]:
+    """The ``criterion:`` and ``kind:`` tags of the questions of published cases."""
+    settings = settings or get_settings()
+    with session_scope(settings) as s:
+        rows = s.execute(sa.select(TeachQuestion, TeachCase)
+                         .join(TeachCase, TeachQuestion.case_pk == TeachCase.id)
+                         .where(TeachCase.status == "published")).all()
+        return {t for q, c in rows for t in _question_tags(q, c)
+                if t.startswith(("criterion:", "kind:"))}
