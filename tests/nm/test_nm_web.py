@@ -43,6 +43,13 @@ def nm_web(tmp_path_factory):
     return settings, app, demo, truth
 
 
+def _pdf_text(data: bytes) -> str:
+    import subprocess
+
+    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
+                          check=True).stdout.decode()
+
+
 def _pk(client) -> int:
     page = client.get("/nuclear")
     assert page.status_code == 200
@@ -91,6 +98,12 @@ def test_physician_runs_dosimetry_from_the_page(nm_web):
     for img in ("tac", "dvh"):
         png = c.get(f"/nuclear/runs/{run_id}/{img}.png")
         assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = c.get(f"/nuclear/runs/{run_id}/report.pdf")
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+    text = _pdf_text(pdf.content)
+    assert "α/β 2.6 Gy" in text and "0.1479 MeV/decay" in text
+    for v in doc["vois"]:
+        assert f"{v['dose_gy']:.3f}" in text
     entries = audit.list_entries(settings, action="nm.dosimetry")
     assert entries and entries[0]["username"] == demo[0]
 

@@ -116,6 +116,7 @@ def dosimetry(
                                            "the one nearest 96 h)."),
     store: bool = typer.Option(True, "--store/--no-store", help="Keep the result in the "
                                "workspace (cumulative doses across cycles)."),
+    pdf: Path = typer.Option(None, "--pdf", help="Also write the dosimetry report (PDF)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """MIRD dosimetry of a radionuclide-therapy cycle: TIA, absorbed dose, BED, DVH per VOI."""
@@ -131,6 +132,10 @@ def dosimetry(
     except OncohybridError as exc:
         fail(exc)
         return
+    if pdf is not None:
+        from oncohybrid.nm.report import dosimetry_pdf
+
+        dosimetry_pdf(doc, pdf)
     if as_json:
         typer.echo(json.dumps(doc))
         return

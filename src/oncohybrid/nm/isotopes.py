@@ -59,7 +59,7 @@ class Isotope:
         return math.exp(-self.decay_constant_per_h * hours)
 
     def to_json(self) -> dict[str, object]:
-        return {"symbol": self.symbol, "half_life_h": self.half_life_h,
+        return {"symbol": self.symbol, "half_life_h": round(self.half_life_h, 6),
                 "electron_mev_per_decay": self.electron_mev,
                 "photon_mev_per_decay": self.photon_mev, "source": self.source}
 

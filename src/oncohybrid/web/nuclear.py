@@ -153,6 +153,26 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         return ctx.page(request, "nuclear/run.html", sess, run=run, doc=run["doc"],
                         patient=head)
 
+    @app.get("/nuclear/runs/{run_id}/report.pdf")
+    def nuclear_pdf(request: Request, run_id: DbKey,
+                    sess: SessionInfo = Depends(viewer)) -> Response:
+        import tempfile
+        from pathlib import Path as FsPath
+
+        from oncohybrid.nm.report import dosimetry_pdf
+
+        run = _run(run_id)
+        head = _patient(run["patient_pk"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = dosimetry_pdf(run["doc"], FsPath(tmp) / "dosimetry.pdf",
+                                 patient_label=head["label"])
+            data = path.read_bytes()
+        audit.record(settings, sess.user.username, "report.download",
+                     f"patient:{run['patient_pk']}", {"view": f"dosimetry:{run_id}"},
+                     ctx.client(request))
+        return Response(data, media_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="dosimetry-{run_id}.pdf"'})
+
     @app.get("/nuclear/runs/{run_id}/tac.png")
     def nuclear_tac(run_id: DbKey, sess: SessionInfo = Depends(viewer)) -> Response:
         from oncohybrid.nm.plots import tac_png
