@@ -120,3 +120,23 @@ def test_reissuing_prints_the_same_certificate(fellow, tmp_path):
     first = _cli("fellowship", "certificate", fellow, "--out", str(tmp_path / "a.pdf"))[1]
     second = _cli("fellowship", "certificate", fellow, "--out", str(tmp_path / "b.pdf"))[1]
     assert first == second
+
+
+def test_link_sets_the_mentor_who_may_then_sign_off(write_applicant, tmp_path):
+    users.add_user(None, "mentor3", PASSWORD, "mentor")
+    users.add_user(None, "fellow3", PASSWORD, "fellow")
+    code, out, err = _cli("fellowship", "enrol", str(write_applicant(applicant(
+        applicant_id="APP-3"))), "--json")
+    assert code == 0, err
+    code, _, err = _cli("fellowship", "report", "APP-3", "--out", str(tmp_path / "r.pdf"),
+                        "--sign-off", "mentor3")
+    assert code == 1 and "none assigned" in err
+    code, out, err = _cli("fellowship", "link", "APP-3", "--user", "fellow3", "--mentor",
+                          "mentor3", "--json")
+    assert code == 0 and json.loads(out) == {"fellow_id": "APP-3", "user": "fellow3",
+                                             "mentor": "mentor3"}
+    code, _, err = _cli("fellowship", "link", "APP-3", "--mentor", "fellow3")
+    assert code == 2 and "not a mentor" in err
+    code, _, err = _cli("fellowship", "report", "APP-3", "--out", str(tmp_path / "r.pdf"),
+                        "--sign-off", "mentor3")
+    assert code == 0, err

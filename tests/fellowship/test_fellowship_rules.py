@@ -160,3 +160,13 @@ def test_each_declaration_must_be_true(field, rule):
     res, by_id = judge(**{field: False})
     assert not by_id[rule].ok and not res.eligible
     assert sum(not r.ok for r in res.rules) == 1
+
+
+@pytest.mark.parametrize("society,category,ok", [
+    ("ESR", "full", True), ("esr", "Full", True), ("European Society of Radiology", "full", True),
+    ("ESR", "Full member", True), ("ESR", "full membership", True),
+    ("ESR", "junior", False), ("ESR", "full-time", False), ("ESTRO", "full", False)])
+def test_society_may_be_named_in_short_or_in_full(society, category, ok):
+    by_id = judge(**{"society_membership.society": society,
+                     "society_membership.category": category})[1]
+    assert by_id["society_full_member"].ok is ok

@@ -109,6 +109,23 @@ def enrol(applicant: Path = typer.Argument(..., help="The selected applicant's J
          as_json, lambda fid: {"fellow_id": fid}, lambda fid: f"fellow {fid} enrolled")
 
 
+@fellowship_app.command("link")
+def link(fellow_id: str = typer.Argument(..., help="Fellow id (the applicant id)."),
+         user: str | None = typer.Option(None, "--user", help="The fellow's platform account."),
+         mentor: str | None = typer.Option(None, "--mentor", help="The mentor's account."),
+         as_json: bool = JSON) -> None:
+    """Link the fellow's platform account (whose work fills the logbook) and the mentor."""
+    from oncohybrid.services import fellowship as svc
+
+    def go() -> dict:
+        svc.set_year(None, fellow_id, username=user, mentor=mentor, actor="cli")
+        v = svc.fellow_view(None, fellow_id, username="cli", role="director")
+        return {"fellow_id": fellow_id, "user": v["username"], "mentor": v["mentor"]}
+
+    _run(go, as_json, lambda r: r,
+         lambda r: f"fellow {fellow_id}: account {r['user'] or '-'}, mentor {r['mentor'] or '-'}")
+
+
 @fellowship_app.command("report")
 def report(fellow_id: str = typer.Argument(..., help="Fellow id (the applicant id)."),
            out: Path = typer.Option(..., "--out", help="Write the final report PDF here."),

@@ -11,7 +11,8 @@ day" there, i.e. every instant before the next local midnight (issue #13).
   after the deadline means not yet certified). A 29 February anniversary falls on
   28 February in a common year.
 - ``european_radiologist``: the certification country is in the call's list.
-- ``society_full_member``: the named society and membership category (case-insensitive).
+- ``society_full_member``: the named society (its short or full name) and membership
+  category (case-insensitive; "Full member" counts as "full").
 - ``membership_fee_paid``: the call's year is among the fee-paid years.
 - ``english_level`` / ``french_level`` / ``language_level``: the CEFR level (Council of
   Europe 2001) is at least the minimum; "native" counts as C2; a language the applicant
@@ -107,10 +108,23 @@ def _european(call: Call, a: Applicant, spec: RuleSpec) -> RuleResult:
                       "countries.")
 
 
+def _norm_category(text: str) -> str:
+    t = " ".join(text.strip().lower().split())
+    for suffix in (" membership", " member"):
+        if t.endswith(suffix):
+            t = t[: -len(suffix)]
+    return t
+
+
 def _society(call: Call, a: Applicant, spec: RuleSpec) -> RuleResult:
     want_soc, want_cat = spec.params["society"], spec.params["category"]
-    soc_ok = a.society.strip().lower() == want_soc.lower()
-    cat_ok = a.membership_category.strip().lower() == want_cat.lower()
+    # The society may be written by its short or its full name (ESR, European Society of
+    # Radiology); the category as "full", "Full member" or "full membership".
+    names = {want_soc.lower()}
+    if call.society.get("short", "").lower() == want_soc.lower():
+        names.add(call.society.get("name", "").lower())
+    soc_ok = " ".join(a.society.strip().lower().split()) in names
+    cat_ok = _norm_category(a.membership_category) == _norm_category(want_cat)
     if soc_ok and cat_ok:
         return RuleResult(spec.id, True, f"{want_soc} membership category is {want_cat}.")
     if not soc_ok:
