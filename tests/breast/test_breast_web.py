@@ -129,3 +129,19 @@ def test_cem_pairs(app, ws):
     assert len(imgs) == 4
     png = c.get(imgs[0])
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mri_report_from_the_form(app, ws):
+    c = login(app, "pam")
+    form = {"modality": "MRI", "purpose": "diagnostic", "exam_date": "2026-11-03",
+            "fgt": "c", "bpe": "moderate", "bpe_symmetry": "symmetric", "nme_present": "1",
+            "nme_laterality": "L", "nme_clock": "3", "nme_size_mm": "35",
+            "nme_nme_distribution": "segmental", "nme_nme_pattern": "clumped",
+            "nme_kinetics_initial": "fast", "nme_kinetics_delayed": "washout",
+            "nme_category": "4B", "patient": str(ws.patient_pk), "csrf_token": csrf_of(c)}
+    r = c.post("/breast/reports", data=form, follow_redirects=True)
+    assert r.status_code == 200, r.text
+    assert "non-mass enhancement in a segmental distribution, clumped internal enhancement, " \
+        "spanning 35 mm; kinetics: fast initial enhancement, washout delayed phase" in r.text
+    assert "rehaussement sans masse (non-mass enhancement) de distribution segmentaire" in r.text
+    assert "Background parenchymal enhancement: moderate, symmetric." in r.text

@@ -38,10 +38,13 @@ AUDIT_VIEWERS = (*VIEWERS, Role.RESEARCHER)
 #: The blocks of the mammography form: form prefix -> (finding type, its descriptor fields)
 _BLOCKS = {
     "mass": ("mass", ("shape", "margin", "density", "orientation", "echo_pattern",
-                      "posterior_features")),
+                      "posterior_features", "internal_enhancement", "conspicuity",
+                      "kinetics_initial", "kinetics_delayed")),
     "calc": ("calcifications", ("morphology", "distribution")),
     "asym": ("asymmetry", ("asymmetry_kind",)),
     "ad": ("architectural_distortion", ()),
+    "nme": ("non_mass_enhancement", ("nme_distribution", "nme_pattern", "conspicuity",
+                                     "kinetics_initial", "kinetics_delayed")),
 }
 
 
@@ -56,6 +59,9 @@ def _lexicon_choices() -> dict[str, Any]:
                                for c in mg_assoc]
     return {"fields": fields, "composition": [(k, v["en"]) for k, v in
                                               lex["composition"].items()],
+            "fgt": [(k, v["en"]) for k, v in lex["mri_fgt"].items()],
+            "bpe": [(k, v["en"]) for k, v in lex["bpe"].items()],
+            "bpe_symmetry": [(k, v["en"]) for k, v in lex["bpe_symmetry"].items()],
             "depth": list(lex["depth"]), "modalities": [(k, v["en"]) for k, v in
                                                         lex["modalities"].items()],
             "categories": ["0", "1", "2", "3", "4", "4A", "4B", "4C", "5", "6"]}
@@ -73,7 +79,8 @@ def _form_to_report(form: Any) -> dict[str, Any]:
             raise InputError("structured JSON: expected an object")
         return data
     data: dict[str, Any] = {k: form.get(k) for k in ("modality", "purpose", "exam_date",
-                                                     "composition", "indication")
+                                                     "composition", "fgt", "bpe",
+                                                     "bpe_symmetry", "indication")
                             if form.get(k)}
     findings = []
     for prefix, (ftype, fields) in _BLOCKS.items():
