@@ -272,3 +272,14 @@ def test_self_registration_creates_an_applicant_account_only(web):
                                             "role": "director"})
     assert {u["username"]: u["role"] for u in users.list_users(settings)}["sneaky"] == \
         "applicant"
+
+
+def test_a_closed_call_takes_no_application(web):
+    settings, _ = web
+    from oncohybrid.errors import InputError
+
+    with pytest.raises(InputError, match="closed at the end of 2021-06-15"):
+        svc.save_application(settings, "ann", "esor-gustave-roussy-2021", {"name": "x"})
+    ann = client(web, "ann")
+    page = ann.get("/fellowship/apply?call=esor-gustave-roussy-2021").text
+    assert "The deadline of this call has passed." in page and 'id="save"' not in page

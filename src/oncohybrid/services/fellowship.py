@@ -221,6 +221,9 @@ def save_application(settings: Settings | None, username: str, call_id: str,
     settings = settings or get_settings()
     call = get_call(settings, call_id)
     now = now or _now()
+    if now >= call.deadline_end:
+        raise InputError(f"call {call.id} closed at the end of {call.deadline_date} "
+                         f"({call.deadline_zone}); applications can no longer be changed")
     data = dict(data)
     data.pop("submitted_at", None)
     with session_scope(settings) as s:
