@@ -50,6 +50,15 @@ def ws(tmp_path_factory):
     ph = write_dect_phantom(home / "dect", seed=7)
     calibrate_dect(ph.low_dir, ph.high_dir, ph.inserts_json, home / "cal.json")
     iodine_maps(ph.low_dir, ph.high_dir, home / "cal.json", data / "dect-out")
+    # one patient with all three studies (as a cancer centre's patient would have them)
+    import pydicom
+
+    ident = pydicom.dcmread(next(Path(ph.low_dir).glob("*.dcm")), stop_before_pixels=True)
+    for f in [*(data / "dwi").glob("*.dcm"), data / "ceus" / "cine.dcm"]:
+        ds = pydicom.dcmread(f)
+        for kw in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex"):
+            setattr(ds, kw, ident.get(kw, ""))
+        ds.save_as(f)
     ing = Ingestor(settings)
     try:
         ing.ingest_paths([data / "dwi", data / "ceus", ph.low_dir, data / "dect-out" /
@@ -204,3 +213,73 @@ def test_bad_requests_name_the_problem(ws) -> None:
     assert c.get(f"{base}/layer/adc/99.png").status_code == 400
     assert c.get(f"/api/advanced/{study}/series/1.2.3/layer/adc/0.png").status_code == 404
     assert re.search("frame|cine", c.get(f"{base}/frame/0.png").text)
+
+
+def test_saved_measurements_appear_in_the_patient_pdf(ws, tmp_path) -> None:
+    import shutil
+    import subprocess
+
+    from oncohybrid.services.worklist import patient_pk_of_study
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler's pdftotext is missing")
+    c = _client(ws)
+    csrf = {"X-CSRF-Token": csrf_of(c)}
+    mr, ct, us = ws["studies"]["MR"], ws["studies"]["CT"], ws["studies"]["US"]
+    dwi = _series(c, mr, "dwi")
+    t = ws["dwi"].tissues[1]  # liver, ADC 1100 µm²/s
+    aff = ws["dwi"].affine
+    col = (t.centre_xy_mm[0] - aff[0, 3]) / aff[0, 2]
+    row = (t.centre_xy_mm[1] - aff[1, 3]) / aff[1, 1]
+    roi = {"kind": "roi", "layer": "adc", "index": 2, "fx": (col + 0.5) / 48,
+           "fy": (row + 0.5) / 48, "radius_mm": 8.0}
+    saved = c.post(f"/api/advanced/{mr}/series/{dwi['series_uid']}/measurements", json=roi,
+                   headers=csrf)
+    assert saved.status_code == 200, saved.text
+    adc = saved.json()["values"]["adc"]["adc_mean_um2_s"]
+    assert adc == pytest.approx(1100, rel=0.02)
+    # the fellow may look but not save; a forged number is never taken
+    fellow = _client(ws, "fred")
+    assert fellow.post(f"/api/advanced/{mr}/series/{dwi['series_uid']}/measurements",
+                       json=roi, headers={"X-CSRF-Token": csrf_of(fellow)}).status_code == 403
+    forged = c.post(f"/api/advanced/{mr}/series/{dwi['series_uid']}/measurements",
+                    json={**roi, "adc": 1.0}, headers=csrf).json()
+    assert forged["values"]["adc"]["adc_mean_um2_s"] == adc
+    dect = _series(c, ct, "dect")
+    lesion = next(i for i in ws["dect"].inserts if i.role == "lesion")
+    from oncohybrid.dicom.volume import load_series
+
+    vol = load_series(ws["dect"].low_dir)
+    idx = np.linalg.solve(np.asarray(vol.affine), [*lesion.centre_xy_mm, 4.5, 1.0])[:3]
+    n_k, n_j, n_i = vol.spatial_shape
+    iod = c.post(f"/api/advanced/{ct}/series/{dect['series_uid']}/measurements", headers=csrf,
+                 json={"kind": "roi", "layer": "image", "index": 1, "fx": (idx[2] + 0.5) / n_i,
+                       "fy": (idx[1] + 0.5) / n_j, "radius_mm": lesion.radius_mm - 2}).json()
+    assert iod["values"]["means"]["iodine"] == pytest.approx(lesion.iodine_mg_ml, abs=0.3)
+    cine = _series(c, us, "ceus")
+    fit = c.post(f"/api/advanced/{us}/series/{cine['series_uid']}/measurements", headers=csrf,
+                 json={"kind": "tic", "x": 65, "y": 45, "w": 30, "h": 30}).json()
+    assert fit["values"]["r2"] > 0.95
+    assert len(c.get(f"/api/advanced/{mr}/measurements").json()) == 2
+    bad = c.post(f"/api/advanced/{mr}/series/{dwi['series_uid']}/measurements",
+                 json={"kind": "volume"}, headers=csrf)
+    assert bad.status_code == 400 and "roi or tic" in bad.text
+
+    pk = patient_pk_of_study(mr, ws["settings"])
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(c.get(f"/patients/{pk}/report.pdf").content)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert "MR diffusion, dual-energy CT and contrast-ultrasound measurements" in flat
+    assert f"ADC mean {adc:.0f}" in flat
+    assert f"iodine {iod['values']['means']['iodine']:.2f} mg/mL" in flat
+    assert f"lognormal fit, R² {fit['values']['r2']:.3f}" in flat
+    assert "2026-01-01" in flat  # the MR study date
+    # the researcher's pseudonymised report keeps the numbers, not the dates
+    from oncohybrid.services.report import build_patient_report
+
+    pseudo = build_patient_report(pk, ws["settings"], out=tmp_path / "p.pdf", pseudonymise=True)
+    ptext = " ".join(subprocess.run(["pdftotext", "-layout", str(pseudo), "-"],
+                                    capture_output=True, text=True, check=True).stdout.split())
+    assert f"ADC mean {adc:.0f}" in ptext and "2026-01-01" not in ptext

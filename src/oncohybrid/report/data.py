@@ -162,6 +162,9 @@ class PatientReportData:
     #: Harmonisation warnings (scanner QC, EARL protocol; issue #20), shown under the
     #: identity block; plain sentences without calendar dates.
     quality_notes: list[str] = field(default_factory=list)
+    #: Measurements saved in the advanced viewer (MR diffusion ADC, DECT iodine, CEUS TIC;
+    #: issue #19): ``{"date": datetime.date | None, "what": str, "values": str}``.
+    advanced_measurements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def baseline(self) -> TimepointInfo:

@@ -673,6 +673,8 @@ def _patient_story(data: PatientReportData, figs: _Figures, st: dict[str, Paragr
         story += [Paragraph("Lesions", st["h2"]), lesions, Paragraph(
             "LD long axis, SA short axis (axial plane); Δ size: change of the RECIST size "
             "(SA for nodes, LD otherwise) from baseline.", st["caption"])]
+    if data.advanced_measurements:  # MR diffusion, DECT iodine, CEUS (issue #19)
+        story += _advanced_section(data, st)
     plots = [png for png in (figs.waterfall, figs.spider) if png is not None]
     if plots:
         cell_w = _BODY_W / 2 - 2 * mm
@@ -690,6 +692,31 @@ def _patient_story(data: PatientReportData, figs: _Figures, st: dict[str, Paragr
         story += [KeepTogether(b) for b in blocks]
     story.append(_signoff(data, st))
     return story
+
+
+def _advanced_section(data: PatientReportData, st: dict[str, ParagraphStyle]
+                      ) -> list[Flowable]:
+    """Measurements saved in the advanced viewer: ROI ADC (µm²/s), iodine (mg/mL), CEUS
+    bolus fits; dates as ``day N`` once pseudonymised."""
+    base = data.baseline.date
+
+    def when(d: Any) -> str:
+        if d is None:
+            return "—"
+        if data.identity.pseudonymised:
+            return "—" if base is None else f"day {(d - base).days}"
+        return d.isoformat()
+
+    rows = [["Date", "Measurement", "Values"]] + [
+        [Paragraph(_esc(when(m["date"])), st["cell"]), Paragraph(_esc(m["what"]), st["cell"]),
+         Paragraph(_esc(m["values"]), st["cell"])] for m in data.advanced_measurements]
+    w = _BODY_W
+    return [Paragraph("MR diffusion, dual-energy CT and contrast-ultrasound measurements",
+                      st["h2"]), _table(rows, [0.14 * w, 0.3 * w, 0.56 * w]),
+            Paragraph("ROIs drawn and saved by the reader in the viewer; ADC in µm²/s "
+                      "(mono-exponential fit over the series' b-values), iodine in mg/mL "
+                      "(calibrated two-material decomposition), CEUS parameters of the "
+                      "fitted bolus model (EFSUMB terms).", st["caption"])]
 
 
 def _write(buf: io.BytesIO, out: str | os.PathLike[str]) -> Path:

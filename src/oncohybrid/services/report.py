@@ -252,8 +252,12 @@ def load_report_data(patient: str | int, settings: Settings | None = None, *,
         )
     data = PatientReportData(identity=identity, timepoints=tps, lesions=lesions,
                              assessments=assessments, cohort=cohort, reader=reader)
-    from oncohybrid.services import qc  # scanner QC / EARL harmonisation notes (#20)
+    from oncohybrid.services import (
+        qc,  # scanner QC / EARL harmonisation notes (#20)
+        viewer_advanced,  # ADC/iodine/TIC measurements (#19)
+    )
 
+    data.advanced_measurements = viewer_advanced.report_rows(settings, patient_pk)
     data.quality_notes = qc.report_notes(settings, patient_pk,
                                          {tp.study_uid: tp.label for tp in tps if tp.study_uid})
     if images:

@@ -426,3 +426,121 @@ def shows(settings: Settings, study_uid: str) -> bool:
             if files and _is_iodine_map(files):
                 return True
     return False
+
+
+# ---------------------------------------------------------------------------------------
+# Measurements kept for the report: a reader saves an ROI (ADC, iodine, signal) or a TIC
+# fit; the numbers are recomputed here from the images, never taken from the browser.
+# ---------------------------------------------------------------------------------------
+
+#: Folder below the derived store: one JSON list of saved measurements per study.
+MEASUREMENTS_DIR = "advanced-measurements"
+_save_lock = threading.Lock()
+
+
+def _measurements_path(settings: Settings, study_uid: str) -> Path:
+    import re
+
+    if not re.fullmatch(r"[0-9.]{1,64}", study_uid):
+        raise InputError(f"not a Study Instance UID: {study_uid!r}")
+    return Path(settings.derived_dir) / MEASUREMENTS_DIR / f"{study_uid}.json"
+
+
+def study_measurements(settings: Settings, study_uid: str) -> list[dict[str, Any]]:
+    """The measurements saved on a study, oldest first."""
+    import json
+
+    path = _measurements_path(settings, study_uid)
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")))
+
+
+def save_measurement(settings: Settings, study_uid: str, series_uid: str,
+                     body: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Recompute and keep one measurement for the report.
+
+    ``body``: ``{"kind": "roi", "layer", "index", "fx", "fy", "radius_mm"}`` (disc ROI on
+    MR/CT: ADC statistics, layer means, iodine) or ``{"kind": "tic", "x", "y", "w", "h",
+    "model"}`` (CEUS bolus fit). Returns the stored entry.
+    """
+    import datetime as dt
+    import json
+    import os
+
+    view = study_layers(settings, study_uid).get(series_uid)
+    kind = body.get("kind")
+    try:
+        if kind == "roi":
+            layer = str(body["layer"])
+            res = roi_stats(view, layer, int(body["index"]), float(body["fx"]),
+                            float(body["fy"]), float(body["radius_mm"]))
+            values: dict[str, Any] = {"n_voxels": res["n_voxels"],
+                                      "radius_mm": round(float(body["radius_mm"]), 2),
+                                      "slice": res["slice"], "centre_lps_mm": res["centre_lps_mm"],
+                                      "means": res["means"], "adc": res["adc"]}
+            label = _layer(view, layer).label
+        elif kind == "tic":
+            model = str(body.get("model") or "lognormal")
+            res = tic_of_roi(view, int(body["x"]), int(body["y"]), int(body["w"]),
+                             int(body["h"]), model=model)
+            values = {"model": res["model"], "r2": res["r2"], "parameters": res["parameters"],
+                      "roi": res["roi"]}
+            label = "CEUS time-intensity curve"
+        else:
+            raise InputError(f"measurement kind {kind!r}: expected roi or tic")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"measurement: missing or invalid field ({exc})") from None
+    entry = {"kind": kind, "series_kind": view.kind, "series_uid": series_uid, "label": label,
+             "values": values, "reader": actor,
+             "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    path = _measurements_path(settings, study_uid)
+    with _save_lock:
+        items = study_measurements(settings, study_uid)
+        items.append(entry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(items, indent=1), encoding="utf-8")
+        os.replace(partial, path)
+    return entry
+
+
+def _summary(entry: dict[str, Any]) -> str:
+    """One line of numbers of a saved measurement, as the report prints it."""
+    v = entry["values"]
+    if entry["kind"] == "tic":
+        p = v["parameters"]
+        bits = [f"{v['model']} fit, R² {v['r2']:.3f}"]
+        for key, name, unit in (("peak_enhancement", "PE", ""), ("time_to_peak_s", "TTP", " s"),
+                                ("rise_time_s", "RT", " s"), ("mean_transit_time_s", "mTT", " s"),
+                                ("wash_in_rate_per_s", "WiR", "/s"),
+                                ("wash_in_perfusion_index", "WiPI", "")):
+            if p.get(key) is not None:
+                bits.append(f"{name} {p[key]:.3g}{unit}")
+        return "; ".join(bits)
+    bits = [f"disc r {v['radius_mm']:g} mm, {v['n_voxels']} voxels"]
+    if v.get("adc"):
+        a = v["adc"]
+        bits.append(f"ADC mean {a['adc_mean_um2_s']:.0f}, median {a['adc_median_um2_s']:.0f} "
+                    f"µm²/s (10–90 %: {a['adc_p10_um2_s']:.0f}–{a['adc_p90_um2_s']:.0f})")
+    if "iodine" in v["means"]:
+        bits.append(f"iodine {v['means']['iodine']:.2f} mg/mL")
+    if entry["series_kind"] in ("ct", "dect") and "image" in v["means"]:
+        bits.append(f"CT {v['means']['image']:.0f} HU")
+    return "; ".join(bits)
+
+
+def report_rows(settings: Settings, patient_pk: int) -> list[dict[str, Any]]:
+    """The saved measurements of a patient's studies for the PDF report, by study date:
+    ``[{"date": datetime.date | None, "what": str, "values": str}]`` (no identifiers)."""
+    with session_scope(settings) as s:
+        studies = s.execute(sa.select(Study.study_instance_uid, Study.study_date)
+                            .where(Study.patient_pk == patient_pk)
+                            .order_by(Study.study_date)).all()
+    kinds = {"dwi": "MR diffusion", "mr": "MR", "dect": "DECT", "ct": "CT", "ceus": "CEUS"}
+    rows = []
+    for uid, date in studies:
+        for entry in study_measurements(settings, uid):
+            what = f"{kinds.get(entry['series_kind'], entry['series_kind'])}: {entry['label']}"
+            rows.append({"date": date, "what": what, "values": _summary(entry)})
+    return rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
@@ -20,7 +20,7 @@ from oncohybrid.services import audit, worklist
 from oncohybrid.services import viewer_advanced as va
 from oncohybrid.services.users import Role, SessionInfo
 from oncohybrid.web.areas import WebContext
-from oncohybrid.web.security import require_roles
+from oncohybrid.web.security import require_edit, require_roles
 
 __all__ = ["register"]
 
@@ -84,6 +84,29 @@ def register(app: FastAPI, ctx: WebContext) -> None:
             _sess: SessionInfo = Depends(viewer)) -> dict[str, Any]:
         view = va.study_layers(settings, study_uid).get(series_uid)
         return va.roi_stats(view, layer, index, fx, fy, radius_mm)
+
+    @app.get("/api/advanced/{study_uid}/measurements")
+    def measurements(study_uid: Uid, _sess: SessionInfo = Depends(viewer)
+                     ) -> list[dict[str, Any]]:
+        return va.study_measurements(settings, study_uid)
+
+    @app.post("/api/advanced/{study_uid}/series/{series_uid}/measurements")
+    async def save(request: Request, study_uid: Uid, series_uid: Uid,
+                   sess: SessionInfo = Depends(require_edit)) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(status_code=400, detail="expected a JSON body") from None
+        if not isinstance(body, dict):
+            raise HTTPException(status_code=400, detail="expected a JSON object")
+        entry = va.save_measurement(settings, study_uid, series_uid, body,
+                                    sess.user.username)
+        patient_pk = worklist.patient_pk_of_study(study_uid, settings)
+        audit.record(settings, sess.user.username, "advanced.measurement",
+                     f"patient:{patient_pk}", {"kind": entry["kind"],
+                                               "series_kind": entry["series_kind"]},
+                     ctx.client(request))
+        return entry
 
     @app.get("/api/advanced/{study_uid}/series/{series_uid}/tic")
     def tic(study_uid: Uid, series_uid: Uid,

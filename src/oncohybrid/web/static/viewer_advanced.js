@@ -234,6 +234,8 @@
     if (isCine()) { tic(a, b); return; }
     const radius = Math.hypot((b.fx - a.fx) * a.r.width, (b.fy - a.fy) * a.r.height) * pixelSizeMm();
     if (radius <= 0) return;
+    state.lastRoi = { series: state.series.series_uid, kind: "roi", layer: state.layer, index: state.index, fx: a.fx, fy: a.fy,
+      radius_mm: Math.max(radius, 0.5) };
     const params = new URLSearchParams({ layer: state.layer, index: String(state.index),
       fx: String(a.fx), fy: String(a.fy), radius_mm: String(Math.max(radius, 0.5)) });
     fetch(seriesApi() + "/roi?" + params).then((r) => r.json()).then(showRoi);
@@ -249,6 +251,7 @@
   }
 
   function showRoi(d) {
+    q("#adv-roi-saved").hidden = true;
     const dl = q("#adv-roi-values");
     dl.textContent = "";
     q("#adv-roi-result").hidden = false;
@@ -272,6 +275,7 @@
     const x = Math.round(Math.min(a.fx, b.fx) * c.columns), y = Math.round(Math.min(a.fy, b.fy) * c.rows);
     const w = Math.max(1, Math.round(Math.abs(b.fx - a.fx) * c.columns));
     const h = Math.max(1, Math.round(Math.abs(b.fy - a.fy) * c.rows));
+    state.lastTic = { series: state.series.series_uid, kind: "tic", x: x, y: y, w: w, h: h, model: q("#adv-tic-model").value };
     const params = new URLSearchParams({ x: String(x), y: String(y), w: String(w), h: String(h),
       model: q("#adv-tic-model").value });
     fetch(seriesApi() + "/tic?" + params).then((r) => r.json()).then(showTic);
@@ -279,6 +283,7 @@
 
   function showTic(d) {
     q("#adv-tic").hidden = false;
+    q("#adv-tic-saved").hidden = true;
     const dl = q("#adv-tic-values");
     dl.textContent = "";
     if (d.detail) { row(dl, "Error", String(d.detail)); return; }
@@ -301,6 +306,19 @@
     g.fillText("echo power", 34, 12);
     cv.dataset.points = String(t.length);
   }
+
+  // save the last ROI / TIC for the report (the server recomputes the numbers)
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  function save(body, done) {
+    if (!body) return;
+    fetch(api + "/series/" + encodeURIComponent(body.series) + "/measurements", {
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body),
+    }).then((r) => { if (r.ok) q(done).hidden = false; });
+  }
+  const roiSave = q("#adv-roi-save"), ticSave = q("#adv-tic-save");
+  if (roiSave) roiSave.addEventListener("click", () => save(state.lastRoi, "#adv-roi-saved"));
+  if (ticSave) ticSave.addEventListener("click", () => save(state.lastTic, "#adv-tic-saved"));
 
   fetch(api + "/info").then((r) => r.json()).then((info) => {
     state.info = info;
