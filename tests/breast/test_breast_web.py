@@ -143,5 +143,5 @@ def test_mri_report_from_the_form(app, ws):
     assert r.status_code == 200, r.text
     assert "non-mass enhancement in a segmental distribution, clumped internal enhancement, " \
         "spanning 35 mm; kinetics: fast initial enhancement, washout delayed phase" in r.text
-    assert "rehaussement sans masse (non-mass enhancement) de distribution segmentaire" in r.text
+    assert "rehaussement non-masse de distribution segmentaire" in r.text
     assert "Background parenchymal enhancement: moderate, symmetric." in r.text
