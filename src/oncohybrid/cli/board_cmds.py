@@ -237,3 +237,30 @@ def ls(as_json: bool = JSON) -> None:
 
     _run(lambda: {"boards": boards.list_boards(None), "sessions": boards.list_sessions(None)},
          as_json, text)
+
+
+@board_app.command("dicom")
+def dicom(session_id: str = typer.Argument(..., help="Session id."),
+          out: Path = typer.Option(..., "--out", help="Folder for the DICOM files (created)."),
+          by: str = BY, as_json: bool = JSON) -> None:
+    """Write per case an Encapsulated PDF of its pack section and a Key Object Selection
+    ("For Conference") of its key images."""
+    from oncohybrid.services import boards_pacs
+
+    _run(lambda: boards_pacs.write_dicom(None, _id(session_id, "session"), out, actor=by),
+         as_json, lambda r: "\n".join(r["files"]) or "no case with images")
+
+
+@board_app.command("send")
+def send(session_id: str = typer.Argument(..., help="Session id."),
+         node: str = typer.Option(..., "--node", help="Configured PACS node "
+                                  "(oncohybrid pacs node add)."),
+         out: Path = typer.Option(None, "--out", help="Keep the DICOM files in this folder."),
+         by: str = BY, as_json: bool = JSON) -> None:
+    """Send each case's Encapsulated PDF and Key Object Selection to a PACS node."""
+    from oncohybrid.services import boards_pacs
+
+    _run(lambda: boards_pacs.send_session(None, _id(session_id, "session"), node,
+                                          out_dir=out, actor=by),
+         as_json, lambda r: f"{r['sent']} object(s) sent to {r['node']}"
+         + "".join(f"\nfailed: {f['file']}: {f['reason']}" for f in r["failed"]))

@@ -265,7 +265,10 @@ def _agenda(detail: dict[str, Any], mats: list[CaseMaterial], st: dict[str, Any]
 
 
 def _render_pack_pdf(detail: dict[str, Any], mats: list[CaseMaterial], *,
-                     pseudonymised: bool) -> tuple[bytes, dict[str, int]]:
+                     pseudonymised: bool, agenda: bool = True, first: int = 1,
+                     total: int | None = None) -> tuple[bytes, dict[str, int]]:
+    """The pack (agenda + case sections); without ``agenda`` the case sections alone,
+    numbered from ``first`` of ``total`` (one case's section for the PACS)."""
     from reportlab.platypus import PageBreak
 
     from oncohybrid.report import pdf as rp
@@ -278,18 +281,21 @@ def _render_pack_pdf(detail: dict[str, Any], mats: list[CaseMaterial], *,
     for _pass in range(3):  # pass 1 finds the start pages, pass 2 prints them
         buf = io.BytesIO()
         doc = rp._doc(buf, title, "Tumour-board meeting pack")
-        story: list[Any] = [rp._SetHeader("meeting agenda")]
-        story += _agenda(detail, mats, st, pages, pseudonymised=pseudonymised)
+        story: list[Any] = []
+        if agenda:
+            story += [rp._SetHeader("meeting agenda"),
+                      *_agenda(detail, mats, st, pages, pseudonymised=pseudonymised)]
         found: dict[str, int] = {}
-        for k, m in enumerate(mats, start=1):
-            story.append(PageBreak())
+        for k, m in enumerate(mats, start=first):
+            if story:
+                story.append(PageBreak())
             story.append(rp._SetHeader(m.label, bookmark=f"c{k}", outline=f"{k}. {m.label}",
                                        pages=found))
-            story += _case_sheet(m, k, len(mats), st)
+            story += _case_sheet(m, k, total or len(mats), st)
             if m.data is not None and m.figures is not None:
                 story += rp._patient_story(m.data, m.figures, st, bookmark=f"r{k}")
         doc.build(story, canvasmaker=rp._NumberedCanvas)
-        if found == pages:
+        if found == pages or not agenda:
             break
         pages = found
     return buf.getvalue(), pages
