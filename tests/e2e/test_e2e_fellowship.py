@@ -173,6 +173,10 @@ def test_fellowship_journey(page, e2e_ws, open_call, tmp_path):
     expect(summary.locator("tr[data-category=study-read]")).to_contain_text("1")
     expect(summary.locator("tr[data-category=board-attended]")).to_contain_text("1")
     expect(page.locator("#logbook")).to_contain_text("tracer")
+    # The assessed demo patient's criteria on record are counted (criteria applied).
+    expect(page.locator("#logbook")).to_contain_text(re.compile(r"criteria \S+"))
+    expect(page.locator("#logbook .fs-entry[data-category=board-attended]")).to_contain_text(
+        "E2E lymphoma board")
     page.fill("#report-form textarea[name=summary]", "A year of hybrid imaging in oncology.")
     page.click("#report-form button")
     shot(page, "fellowship-02-logbook")
