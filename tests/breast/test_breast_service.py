@@ -82,3 +82,24 @@ def test_concordance_suggestions():
     assert suggest_concordance(Category.C3, "malignant").verdict == "discordant"
     assert suggest_concordance(Category.C4B, "high-risk").verdict == "concordant"
     assert "surgical" in suggest_concordance(Category.C4B, "high-risk").reason
+
+
+def test_patient_notes_follow_up_and_missing_pathology(backend):
+    settings = get_settings()
+    pk = _patient("BR-200")
+    three = dict(DIAG, exam_date="2026-03-01",
+                 findings=[dict(DIAG["findings"][0], category="3")])
+    r3 = svc.save_report(settings, pk, three, "dr.a")
+    assert svc.patient_notes(settings, pk) == []  # drafts say nothing
+    svc.sign_report(settings, r3, "dr.a")
+    # 182 days after 2026-03-01
+    assert svc.patient_notes(settings, pk) == [
+        "BI-RADS 3 (US 2026-03-01): short-interval follow-up due 2026-08-30."]
+    r4 = svc.save_report(settings, pk, dict(DIAG, exam_date="2026-09-01"), "dr.a")
+    svc.sign_report(settings, r4, "dr.a")
+    assert svc.patient_notes(settings, pk) == [
+        "BI-RADS 4B (US 2026-09-01): tissue diagnosis recommended, no pathology result "
+        "recorded."]
+    svc.add_pathology(settings, r4, "dr.a", finding_index=0, diagnosis_date="2026-09-10",
+                      result="benign")
+    assert svc.patient_notes(settings, pk) == []

@@ -70,6 +70,13 @@ def test_report_form_text_category_sign_and_audit(app, ws):
     audit = c.get("/breast/audit").text
     assert re.search(rf'/breast/reports/{pk}".*?class="verdict">(\w+)<', audit, re.S).group(1) \
         == "TP"
+    # discordant suggestion: a benign result of the 4C mass; shown on the patient page
+    c.post(f"/breast/reports/{pk}/pathology",
+           data={"csrf_token": csrf_of(c), "finding": "1", "diagnosis_date": "2026-11-21",
+                 "result": "benign", "biopsy_performed": "yes"})
+    assert ">discordant<" in c.get(url).text
+    patient_page = c.get(f"/patients/{ws.patient_pk}").text
+    assert "Discordant radiology-pathology result of 2026-11-21" in patient_page
     pdf = c.get(f"/breast/reports/{pk}/report.pdf?lang=fr")
     assert pdf.status_code == 200 and pdf.content[:4] == b"%PDF"
     # signed reports are frozen

@@ -632,3 +632,41 @@ def cem_png(settings: Any, instance_pk: int, max_px: int = 512) -> bytes:
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def patient_notes(settings: Any, patient_pk: int) -> list[str]:
+    """Sentences for the patient page: what the latest signed breast report still asks for
+    (BI-RADS 3 follow-up date, BI-RADS 0 work-up, BI-RADS 4/5 without a pathology result)
+    and discordant radiology-pathology results."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_breast import BreastPathology, BreastReport
+
+    notes: list[str] = []
+    with session_scope(_settings(settings)) as s:
+        reports = s.scalars(sa.select(BreastReport).where(
+            BreastReport.patient_pk == patient_pk, BreastReport.status == "signed")
+            .order_by(BreastReport.exam_date.desc(), BreastReport.id.desc())).all()
+        paths = s.scalars(sa.select(BreastPathology).where(
+            BreastPathology.patient_pk == patient_pk)).all()
+        if reports:
+            last = reports[0]
+            cat = last.overall_category
+            what = f"BI-RADS {cat} ({last.modality} {last.exam_date.isoformat()})"
+            if cat == "3":
+                due = last.exam_date + dt.timedelta(days=182)
+                notes.append(f"{what}: short-interval follow-up due {due.isoformat()}.")
+            elif cat == "0":
+                notes.append(f"{what}: additional imaging and/or comparison pending.")
+            elif last.biopsy_recommended and not any(p.report_pk == last.id for p in paths):
+                notes.append(f"{what}: tissue diagnosis recommended, no pathology result "
+                             "recorded.")
+        for p in paths:
+            if p.concordance == "discordant":
+                notes.append(f"Discordant radiology-pathology result of "
+                             f"{p.diagnosis_date.isoformat()} (breast report #{p.report_pk}):"
+                             " repeat biopsy or surgical excision to be decided.")
+    return notes

@@ -277,3 +277,4 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         return Response(svc.cem_png(settings, instance_pk), media_type="image/png")
 
     ctx.add_patient_action("CEM pairs", "/breast/cem?patient={pk}", *VIEWERS)
+    ctx.patient_notes.append(svc.patient_notes)
