@@ -140,3 +140,14 @@ def test_link_sets_the_mentor_who_may_then_sign_off(write_applicant, tmp_path):
     code, _, err = _cli("fellowship", "report", "APP-3", "--out", str(tmp_path / "r.pdf"),
                         "--sign-off", "mentor3")
     assert code == 0, err
+
+
+def test_enrolling_the_same_applicant_twice_is_refused(fellow, write_applicant):
+    code, out, err = _cli("fellowship", "enrol", str(write_applicant(applicant())), "--json")
+    assert code == 2 and out == "" and "$.applicant_id" in err and "already exists" in err
+
+
+def test_an_ineligible_applicant_cannot_be_enrolled(write_applicant):
+    code, out, err = _cli("fellowship", "enrol", str(write_applicant(applicant(
+        **{"languages.fr": "A2"}))), "--json")
+    assert code == 2 and out == "" and "French level A2 is below the required B2" in err

@@ -643,6 +643,9 @@ def enrol(settings: Settings | None, applicant_path: str | Path, *, call_id: str
         for who in (username, mentor):
             if who and _role_of(s, who) is None:
                 raise InputError(f"user {who!r} does not exist")
+        if s.scalar(sa.select(Fellow.id).where(Fellow.fellow_id == a.applicant_id)) is not None:
+            raise InputError(f"{applicant_path}: $.applicant_id: fellow {a.applicant_id!r} "
+                             "already exists")
         app = FellowshipApplication(call_id=call.id, username=f"enrolled:{a.applicant_id}",
                                     data=a.data, status="accepted", eligible=True,
                                     eligibility=result.as_dict(), submitted_at=a.submitted_at)
