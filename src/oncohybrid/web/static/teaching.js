@@ -123,6 +123,14 @@
     }
     fb.dataset.score = String(j.score);
     fb.dataset.correct = j.correct ? "true" : "false";
+    const total = document.getElementById("quiz-score");
+    if (total) {
+      const score = Number(total.dataset.score) + Number(j.score);
+      const max = Number(total.dataset.max) + 1;
+      total.dataset.score = String(score);
+      total.dataset.max = String(max);
+      total.textContent = (Math.round(score * 100) / 100) + " of " + max;
+    }
   }
 
   if (quizEl) {
