@@ -27,12 +27,48 @@ def register(app: typer.Typer) -> None:
             "clinical", "--size", help="clinical (neck to pelvis) | small (fast tests)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the ground truth JSON."),
+        dwi: bool = typer.Option(False, "--dwi", help="Add an MR DWI study per timepoint "
+                                 "(same patient and day) with known ADC per tissue."),
+        dwi_encoding: str = typer.Option(
+            "vendor", "--dwi-encoding", help="b-value encoding: vendor (the patient's "
+            "vendor), all (standard, siemens, siemens-csa, ge, philips in turn), or one of "
+            "them."),
+        dwi_layout: str = typer.Option("classic", "--dwi-layout", help="classic (one MR "
+                                       "image per plane) | enhanced (standard encoding)."),
+        dwi_b_values: str = typer.Option("0,50,400,800", "--dwi-b-values",
+                                         help="b-values in s/mm², comma-separated."),
+        dwi_snr: float = typer.Option(50.0, "--dwi-snr", help="S0 / noise σ (Rician)."),
+        dwi_directions: int = typer.Option(0, "--dwi-directions", help="0: trace images; "
+                                           "3: three orthogonal directions per b > 0."),
     ) -> None:
-        """Write DICOM CT + PET per timepoint and ground_truth.json (see docs/phantom.md)."""
+        """Write DICOM CT + PET per timepoint and ground_truth.json (see docs/phantom.md);
+        with --dwi also an MR DWI study per timepoint (docs/dwi.md)."""
         from oncohybrid.cli.main import fail
+        from oncohybrid.errors import InputError
         from oncohybrid.phantom import generate_cohort
+        from oncohybrid.phantom.dwi import ENCODINGS, add_dwi_studies
 
         try:
+            b_values: list[float] = []
+            if dwi:
+                if dwi_encoding not in ("vendor", "all", *ENCODINGS):
+                    raise InputError(f"--dwi-encoding must be vendor, all or one of "
+                                     f"{', '.join(ENCODINGS)}, got {dwi_encoding!r}")
+                if dwi_layout not in ("classic", "enhanced"):
+                    raise InputError(f"--dwi-layout must be classic or enhanced, got "
+                                     f"{dwi_layout!r}")
+                if dwi_directions not in (0, 3):
+                    raise InputError(f"--dwi-directions must be 0 or 3, got {dwi_directions}")
+                if not dwi_snr > 0:
+                    raise InputError(f"--dwi-snr must be positive, got {dwi_snr}")
+                try:
+                    b_values = [float(v) for v in dwi_b_values.split(",") if v.strip()]
+                except ValueError:
+                    raise InputError(f"--dwi-b-values: expected numbers like 0,50,400,800, "
+                                     f"got {dwi_b_values!r}") from None
+                if len(set(b_values)) < 2 or min(b_values) < 0:
+                    raise InputError(f"--dwi-b-values: an ADC needs at least two different "
+                                     f"b-values ≥ 0, got {dwi_b_values!r}")
             if as_json:
                 truth = generate_cohort(
                     out, patients=patients, timepoints=timepoints, vendor=vendor, seed=seed,
@@ -52,6 +88,10 @@ def register(app: typer.Typer) -> None:
                         out, patients=patients, timepoints=timepoints, vendor=vendor,
                         seed=seed, noise_free=noise_free, size=size, progress=step,
                     )
+            if dwi:
+                truth = add_dwi_studies(out, truth, encoding=dwi_encoding, layout=dwi_layout,
+                                        b_values=b_values, snr=dwi_snr,
+                                        directions=dwi_directions, seed=seed)
         except OncohybridError as exc:
             fail(exc)
             return
@@ -61,5 +101,6 @@ def register(app: typer.Typer) -> None:
         n_lesions = sum(len(p["lesion_ids"]) for p in truth["patients"])
         typer.echo(
             f"wrote {patients} patient(s) × {timepoints} timepoint(s), {n_lesions} lesions, "
+            f"{'with MR DWI, ' if dwi else ''}"
             f"to {out} (ground truth: {Path(out) / 'ground_truth.json'})"
         )

@@ -41,6 +41,7 @@ __all__ = [
     "ENCODINGS",
     "DwiPhantom",
     "DwiTissue",
+    "add_dwi_studies",
     "csa2_header",
     "write_dwi_series",
 ]
@@ -121,16 +122,17 @@ def _ds(value: float) -> str:
 
 
 def _common(ds: Dataset, uids: dict[str, str], encoding: str, rows: int, cols: int) -> None:
-    ds.PatientName = "DWI^Phantom"
-    ds.PatientID = "DWI-PHANTOM"
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
+    ds.PatientName = uids.get("patient_name", "DWI^Phantom")
+    ds.PatientID = uids.get("patient_id", "DWI-PHANTOM")
+    ds.PatientBirthDate = uids.get("birth_date", "")
+    ds.PatientSex = uids.get("sex", "O")
     ds.StudyInstanceUID = uids["study"]
     ds.SeriesInstanceUID = uids["series"]
     ds.FrameOfReferenceUID = uids["for"]
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = "20260101"
+    date = uids.get("study_date", "20260101")
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = date
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = "120000"
-    ds.AccessionNumber = ""
+    ds.AccessionNumber = uids.get("accession", "")
     ds.ReferringPhysicianName = ""
     ds.StudyID = "1"
     ds.SeriesNumber = 5
@@ -189,12 +191,14 @@ def write_dwi_series(directory: str | Path, *, encoding: str = "standard",
                      tissues: Sequence[DwiTissue] = DEFAULT_TISSUES, snr: float = 50.0,
                      s0_reference: float = 1000.0, shape: tuple[int, int, int] = (4, 48, 48),
                      pixel_mm: float = 2.0, slice_mm: float = 4.0, directions: int = 0,
-                     seed: int = 0) -> DwiPhantom:
+                     seed: int = 0, patient: dict[str, str] | None = None) -> DwiPhantom:
     """Write a DWI series of the phantom into ``directory`` and return the ground truth.
 
     ``shape`` is (slices, rows, columns); ``directions`` 0 writes trace-weighted images,
     3 writes three orthogonal directional images per b > 0 instead. ``snr`` is
-    ``s0_reference / σ`` (``inf`` for no noise).
+    ``s0_reference / σ`` (``inf`` for no noise). ``patient``: the study's identity
+    (``patient_id``, ``patient_name``, ``birth_date`` and ``study_date`` as DICOM DA,
+    ``sex``, ``accession``); default a "DWI-PHANTOM" patient scanned on 2026-01-01.
 
     Example:
         >>> truth = write_dwi_series(tmp, encoding="ge")  # doctest: +SKIP
@@ -238,7 +242,8 @@ def write_dwi_series(directory: str | Path, *, encoding: str = "standard",
         else:
             raise ValueError(f"directions must be 0 (trace) or 3, got {directions}")
         images.extend((float(b), d) for d in dirs)
-    uids = {"study": generate_uid(), "series": generate_uid(), "for": generate_uid()}
+    uids = {"study": generate_uid(), "series": generate_uid(), "for": generate_uid(),
+            **(patient or {})}
     planes: list[np.ndarray] = []
     for b, _d in images:
         clean = np.zeros((nz, ny, nx))
@@ -354,3 +359,67 @@ def _enhanced(uids: dict[str, str],
     ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
     ds.PixelData = np.ascontiguousarray(np.concatenate(list(volumes))).tobytes()
     return ds
+
+
+#: The b-value encoding of each PET/CT vendor of the cohort (oncohybrid.phantom.vendors).
+VENDOR_ENCODING = {"siemens": "siemens", "ge": "ge", "philips": "philips"}
+
+
+def add_dwi_studies(out: str | Path, truth: dict, *, encoding: str = "vendor",
+                    layout: str = "classic",
+                    b_values: Sequence[float] = (0, 50, 400, 800), snr: float = 50.0,
+                    directions: int = 0, seed: int = 0) -> dict:
+    """Give every timepoint of a phantom cohort (:func:`oncohybrid.phantom.generate_cohort`)
+    an MR DWI study of the same patient on the same day, in ``<patient>/TP<k>/MR/``, and
+    add its truth to the timepoint as ``"dwi"`` (``ground_truth.json`` is rewritten).
+
+    ``encoding``: ``vendor`` (the patient's PET/CT vendor: Siemens (0019,100C), GE
+    (0043,1039), Philips (2001,1003)), ``all`` (the five encodings in turn over the
+    timepoints: standard, Siemens, Siemens CSA only, GE, Philips), or one of
+    :data:`ENCODINGS`. The tissues are :data:`DEFAULT_TISSUES` (known ADC; one IVIM).
+    """
+    import json
+
+    root = Path(out)
+    if encoding not in ("vendor", "all", *ENCODINGS):
+        raise ValueError(f"DWI encoding must be vendor, all or one of {', '.join(ENCODINGS)}, "
+                         f"got {encoding!r}")
+    n = 0
+    for p in truth["patients"]:
+        for tp in p["timepoints"]:
+            if encoding == "vendor":
+                enc = VENDOR_ENCODING.get(p["vendor"], "standard")
+            elif encoding == "all":
+                enc = ENCODINGS[n % len(ENCODINGS)]
+            else:
+                enc = encoding
+            folder = root / Path(tp["pt_dir"]).parent / "MR"
+            identity = {"patient_id": p["patient_id"], "patient_name": p["patient_name"],
+                        "birth_date": p["birth_date"].replace("-", ""), "sex": p["sex"],
+                        "study_date": tp["date"].replace("-", ""),
+                        "accession": f"{tp.get('accession_number') or ''}MR"[:16]}
+            ph = write_dwi_series(folder, encoding=enc,
+                                  layout=layout if enc == "standard" else "classic",
+                                  b_values=b_values, snr=snr, directions=directions,
+                                  seed=seed + n, patient=identity)
+            import pydicom
+
+            head = pydicom.dcmread(ph.files[0], stop_before_pixels=True)
+            tp["dwi"] = {
+                "dir": str(folder.relative_to(root)), "encoding": enc,
+                "layout": ph.layout, "b_values": list(ph.b_values), "snr": snr,
+                "directions": directions, "study_uid": str(head.StudyInstanceUID),
+                "series_uid": str(head.SeriesInstanceUID),
+                "b_value_source": "standard" if enc == "standard" else
+                ("siemens" if enc.startswith("siemens") else enc),
+                "tissues": [{"name": t.name, "adc_mm2_s": t.adc_mm2_s,
+                             "centre_lps_mm": [t.centre_xy_mm[0], t.centre_xy_mm[1], 0.0],
+                             "radius_mm": t.radius_mm, "f": t.f,
+                             "d_star_mm2_s": t.d_star_mm2_s} for t in ph.tissues],
+            }
+            n += 1
+    for p in truth["patients"]:
+        if (root / p["patient_id"]).is_dir():
+            (root / p["patient_id"] / "ground_truth.json").write_text(json.dumps(p, indent=2))
+    (root / "ground_truth.json").write_text(json.dumps(truth, indent=2))
+    return truth
