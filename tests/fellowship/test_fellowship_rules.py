@@ -170,3 +170,16 @@ def test_society_may_be_named_in_short_or_in_full(society, category, ok):
     by_id = judge(**{"society_membership.society": society,
                      "society_membership.category": category})[1]
     assert by_id["society_full_member"].ok is ok
+
+
+@pytest.mark.parametrize("text,ok", [("2021-06-15 23:59:59+02:00", True),
+                                     ("2021-06-15T23:59:59+0200", True),
+                                     ("2021-06-15t22:00:00z", False)])
+def test_rfc3339_spellings_of_the_submission_time_are_read(text, ok):
+    assert judge(submitted_at=text)[1]["deadline"].ok is ok
+
+
+@pytest.mark.parametrize("code", ["UK", "EL"])
+def test_reserved_codes_uk_and_el_are_read_as_gb_and_gr(code):
+    r = judge(**{"board_certification.country": code})[1]["european_radiologist"]
+    assert r.ok and code in r.reason

@@ -93,7 +93,8 @@ def parse_applicant(data: Any, call: Call | None = None, source: str = "") -> Ap
         raise InputError(f"{pre}$.board_certification.date: {bc['date']!r} is not a valid "
                          "date") from None
     try:
-        submitted = dt.datetime.fromisoformat(data["submitted_at"].replace("z", "Z"))
+        text = data["submitted_at"]
+        submitted = dt.datetime.fromisoformat(text[:10] + "T" + text[11:].replace("z", "Z"))
     except ValueError:
         raise InputError(f"{pre}$.submitted_at: {data['submitted_at']!r} is not a valid "
                          "ISO 8601 date-time") from None

@@ -10,7 +10,8 @@ day" there, i.e. every instant before the next local midnight (issue #13).
   (certified 2018-06-15 for a deadline of 2021-06-15 passes, 2018-06-14 fails; a date
   after the deadline means not yet certified). A 29 February anniversary falls on
   28 February in a common year.
-- ``european_radiologist``: the certification country is in the call's list.
+- ``european_radiologist``: the certification country is in the call's list (UK and EL,
+  ISO 3166-1 exceptionally reserved codes, are read as GB and GR).
 - ``society_full_member``: the named society (its short or full name) and membership
   category (case-insensitive; "Full member" counts as "full").
 - ``membership_fee_paid``: the call's year is among the fee-paid years.
@@ -100,10 +101,17 @@ def _board(call: Call, a: Applicant, spec: RuleSpec) -> RuleResult:
                       f"{earliest}).")
 
 
+#: ISO 3166-1 "exceptionally reserved" codes in common use for European countries (UK for
+#: the United Kingdom, EL for Greece in EU documents) and the assigned codes they stand for.
+COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+
+
 def _european(call: Call, a: Applicant, spec: RuleSpec) -> RuleResult:
     countries = spec.params["countries"]
-    ok = a.certification_country in countries
-    return RuleResult(spec.id, ok, f"Certification country {a.certification_country} is "
+    code = COUNTRY_ALIASES.get(a.certification_country, a.certification_country)
+    shown = code if code == a.certification_country else f"{a.certification_country} ({code})"
+    ok = code in countries
+    return RuleResult(spec.id, ok, f"Certification country {shown} is "
                       f"{'' if ok else 'not '}in the call's list of {len(countries)} European "
                       "countries.")
 
