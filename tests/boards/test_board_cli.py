@@ -241,6 +241,12 @@ def test_decision_follow_up_in_worklist_record_and_audit(in_ws):
     entries = audit.list_entries(in_ws.settings, action="board.decision", limit=5)
     assert entries and entries[0]["target"].startswith("board-case:")
     assert pid not in json.dumps(entries)  # no PHI in the audit log
+    # follow-up across sessions: listed until done
+    fus = ok_json("board", "follow-ups")["follow_ups"]
+    mine_fu = [f for f in fus if f["session_id"] == sid]
+    assert [(f["patient_id"], f["exam"], f["due"], f["state"]) for f in mine_fu] == [
+        (pid, "FDG PET/CT", "2027-03-23", "planned" if dt.date.today() < dt.date(2027, 3, 9)
+         else "due" if dt.date.today() <= dt.date(2027, 3, 23) else "overdue")]
     # a second decision replaces the first; completing the follow-up clears the badge
     again = ok_json("board", "decide", str(sid), pid, "--decision", "Observe")
     assert again["replaced"] is True and again["follow_up_due"] is None

@@ -100,6 +100,8 @@ def test_board_session_in_the_reading_room(app, board_ws):
     worklist = maxc.get("/").text
     assert "board follow-up: CT chest due 2099-02-04" in worklist
     assert "Lobectomy" in maxc.get(f"/patients/{pk}").text
+    boards_page = maxc.get("/boards").text
+    assert "2099-02-04" in boards_page and "CT chest" in boards_page
     assert maxc.post(f"/boards/sessions/{sid}/close", data={"csrf_token": tok},
                      follow_redirects=False).status_code == 303
     minutes = maxc.get(f"/boards/sessions/{sid}/minutes.pdf")
@@ -116,6 +118,8 @@ def test_board_session_in_the_reading_room(app, board_ws):
     rita = login_client(app, "rita", PW["rita"])
     agenda = rita.get(f"/boards/sessions/{sid}").text
     assert pid not in agenda and "PSN-" in agenda and "Operable" not in agenda
+    listing = rita.get("/boards").text
+    assert pid not in listing and "2099-02-04" not in listing and "PSN-" in listing
     assert rita.get(f"/boards/cases/{case_id}/present").status_code == 403
     assert rita.get(f"/boards/sessions/{sid}/minutes.pdf").status_code == 403
     pptx = rita.get(f"/boards/sessions/{sid}/slides.pptx")

@@ -264,3 +264,17 @@ def send(session_id: str = typer.Argument(..., help="Session id."),
                                           out_dir=out, actor=by),
          as_json, lambda r: f"{r['sent']} object(s) sent to {r['node']}"
          + "".join(f"\nfailed: {f['file']}: {f['reason']}" for f in r["failed"]))
+
+
+@board_app.command("follow-ups")
+def follow_ups(as_json: bool = JSON) -> None:
+    """Follow-up exams ordered by boards and not yet done, across sessions (oldest due
+    first; overdue ones marked)."""
+    from oncohybrid.services import boards
+
+    def text(r: dict[str, Any]) -> str:
+        return "\n".join(f"{f['due']} {f['state']:<8} {f['patient_id']} {f['exam']} "
+                         f"({f['board']} {f['session_date']}: {f['recommendation']})"
+                         for f in r["follow_ups"]) or "no open follow-up"
+
+    _run(lambda: {"follow_ups": boards.open_follow_ups(None)}, as_json, text)

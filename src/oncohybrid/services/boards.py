@@ -510,8 +510,6 @@ def decide(settings: Settings | None, session_id: int, patient: str | int, decis
     exam = _text(follow_up_exam, "--follow-up-exam", limit=64)
     if exam and follow_up_days is None:
         raise InputError("--follow-up-exam: give --follow-up-days as well (its due date)")
-    if against and consensus is None:
-        consensus = False
     with session_scope(settings) as s:
         x = _open_session(s, session_id)
         p = _patient(s, patient)
@@ -603,11 +601,19 @@ def open_follow_ups(settings: Settings | None, patient_pks: Sequence[int] | None
                 .order_by(BoardDecision.follow_up_due))
         if patient_pks is not None:
             stmt = stmt.where(BoardDecision.patient_pk.in_(list(patient_pks)))
-        return [{"patient_pk": d.patient_pk, "exam": d.follow_up_exam,
-                 "due": d.follow_up_due.isoformat(), "board": b.name,
-                 "session_id": x.id, "decision_id": d.id,
-                 "state": follow_up_state(d.follow_up_due, today)}
-                for d, x, b in s.execute(stmt) if d.follow_up_due is not None]
+        out = []
+        for d, x, b in s.execute(stmt):
+            if d.follow_up_due is None:
+                continue
+            p = s.get(Patient, d.patient_pk)
+            out.append({"patient_pk": d.patient_pk,
+                        "patient_id": p.patient_id if p else None,
+                        "issuer": p.issuer_of_patient_id if p else "",
+                        "exam": d.follow_up_exam, "due": d.follow_up_due.isoformat(),
+                        "board": b.name, "session_id": x.id, "session_date": x.date.isoformat(),
+                        "decision_id": d.id, "recommendation": d.recommendation,
+                        "state": follow_up_state(d.follow_up_due, today)})
+        return out
 
 
 def follow_up_badges(settings: Settings, patient_pks: list[int]) -> dict[int, list[str]]:

@@ -82,8 +82,15 @@ def register(app: FastAPI, ctx: WebContext) -> None:
     @app.get("/boards")
     def boards_page(request: Request, sess: SessionInfo = Depends(clinical_session)
                     ) -> Response:
+        follow = svc.open_follow_ups(settings)
+        for f in follow:
+            f["label"] = (f["patient_id"] if sess.user.role.sees_identity else
+                          pseudonym(settings, f["patient_id"] or "", f["issuer"]))
+            if not sess.user.role.sees_identity:
+                f["due"] = f["session_date"] = f["recommendation"] = None
         return ctx.page(request, "boards/boards.html", sess, boards=svc.list_boards(settings),
-                        sessions=svc.list_sessions(settings),
+                        sessions=svc.list_sessions(settings), follow_ups=follow,
+                        identified=sess.user.role.sees_identity,
                         can_chair=sess.user.role in CHAIR, today=dt.date.today().isoformat())
 
     @app.post("/boards")
