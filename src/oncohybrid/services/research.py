@@ -1331,8 +1331,6 @@ def export_study(key: str, out: str | Path, *, fmt: str = "csv", deidentify: boo
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
-    from oncohybrid.services.deid import _UidMap, patient_key
-
     with session_scope(settings) as s:
         acc = _access(s, key, viewer)
         st = acc.study
@@ -1385,8 +1383,7 @@ def export_study(key: str, out: str | Path, *, fmt: str = "csv", deidentify: boo
                     ResearchRecord.id.in_(record_pks[i:i + page_size]))
                     .order_by(ResearchRecord.id)).all()
                 n_patients += _export_page(s, study_pk, page, sinks, dd, dags, clinical_fields,
-                                           deidentify, date_fields, drop_fields,
-                                           patient_key, _UidMap, rep_forms)
+                                           deidentify, date_fields, drop_fields, rep_forms)
             for sink in sinks.values():
                 sink.flush()
     finally:
@@ -1421,11 +1418,62 @@ def _identity(u: Any) -> Any:
     return u
 
 
+class _PageKeys:
+    """The de-identification keys of one export page, read in a few queries: each
+    patient's key-store row (created, as services.deid does, on first use) and every UID
+    the page shows mapped through the key store's UID table (new ones added in one flush),
+    so the tables carry the same pseudonyms, date shifts and UIDs as the images."""
+
+    def __init__(self, s: Session, patients: Sequence[Patient],
+                 uids: Mapping[int, set[str]]) -> None:
+        import secrets
+
+        from oncohybrid.services.deid import SHIFT_MAX_DAYS, SHIFT_MIN_DAYS, new_uid
+        from oncohybrid.services.deid import _new_pseudonym as new_pseudonym
+        from oncohybrid.store.models_deid import DeidPatient, DeidUid
+
+        found: dict[tuple[str, str], DeidPatient] = {}
+        ids = [p.patient_id for p in patients]
+        for i in range(0, len(ids), 900):
+            for k in s.scalars(sa.select(DeidPatient).where(
+                    DeidPatient.patient_id.in_(ids[i:i + 900]))):
+                found[(k.patient_id, k.issuer_of_patient_id)] = k
+        self.key: dict[int, DeidPatient] = {}
+        for p in patients:
+            k = found.get((p.patient_id, p.issuer_of_patient_id))
+            if k is None:
+                shift = -(SHIFT_MIN_DAYS + secrets.randbelow(SHIFT_MAX_DAYS - SHIFT_MIN_DAYS + 1))
+                k = DeidPatient(patient_id=p.patient_id,
+                                issuer_of_patient_id=p.issuer_of_patient_id,
+                                pseudonym=new_pseudonym(), date_shift_days=shift)
+                s.add(k)
+                found[(p.patient_id, p.issuer_of_patient_id)] = k
+            self.key[p.id] = k
+        s.flush()
+        clean = {pk: {u.strip().rstrip("\x00") for u in us if u} for pk, us in uids.items()}
+        every = sorted(set().union(*clean.values())) if clean else []
+        self.map: dict[str, str] = {}
+        for i in range(0, len(every), 900):
+            self.map.update(s.execute(sa.select(DeidUid.original_uid, DeidUid.replacement_uid)
+                                      .where(DeidUid.original_uid.in_(every[i:i + 900]))).all())
+        for pk, us in clean.items():
+            if pk not in self.key:
+                continue
+            for u in sorted(us):
+                if u not in self.map:
+                    self.map[u] = new_uid()
+                    s.add(DeidUid(original_uid=u, replacement_uid=self.map[u],
+                                  deid_patient_pk=self.key[pk].id))
+        s.flush()
+
+    def uid(self, u: str) -> str:
+        return self.map[u.strip().rstrip("\x00")]
+
+
 def _export_page(s: Session, study_pk: int, page: Sequence[ResearchRecord],
                  sinks: Mapping[str, _Sink], dd: redcap.DataDictionary | None,
                  dags: Mapping[int, str], clinical_fields: Sequence[str], deid: bool,
-                 date_fields: set[str], drop_fields: set[str], patient_key: Any,
-                 uid_map_cls: Any, rep_forms: set[str]) -> int:
+                 date_fields: set[str], drop_fields: set[str], rep_forms: set[str]) -> int:
     pks = [r.patient_pk for r in page if r.patient_pk is not None]
     patients = {p.id: p for p in s.scalars(sa.select(Patient).where(Patient.id.in_(pks)))}
     exams = _exams_by_patient(s, pks)
@@ -1456,6 +1504,20 @@ def _export_page(s: Session, study_pk: int, page: Sequence[ResearchRecord],
             ResearchCrfForm.record_pk.in_([r.id for r in page]))):
         status[(f.record_pk, f.form, f.instance)] = f.status
         crf_rows[f.record_pk].setdefault((f.form, f.instance), {})
+    obs_of: dict[int, list[Observation]] = {pk: [] for pk in pks}
+    if les_by_pk:
+        for o in s.scalars(sa.select(Observation).where(Observation.lesion_pk.in_(les_by_pk))
+                           .order_by(Observation.lesion_pk, Observation.timepoint_pk,
+                                     Observation.id)):
+            obs_of[les_by_pk[o.lesion_pk].patient_pk].append(o)
+    keys = None
+    if deid:
+        uids: dict[int, set[str]] = {pk: set() for pk in pks}
+        for pk in pks:
+            uids[pk].update(les.tracking_uid for les in lesions[pk])
+            uids[pk].update(o.study_instance_uid for o in obs_of[pk] if o.study_instance_uid)
+            uids[pk].update(r.run_uid for r in assessments[pk].values())
+        keys = _PageKeys(s, [patients[pk] for pk in pks if pk in patients], uids)
     n = 0
     for rec in page:
         p = patients.get(rec.patient_pk) if rec.patient_pk else None
@@ -1465,10 +1527,10 @@ def _export_page(s: Session, study_pk: int, page: Sequence[ResearchRecord],
         shift = 0
         uid: Any = _identity
         label = p.patient_id
-        if deid:
-            key = patient_key(s, p.patient_id, p.issuer_of_patient_id)
+        if keys is not None:
+            key = keys.key[p.id]
             shift, label = key.date_shift_days, key.pseudonym
-            uid = uid_map_cls(s, key)
+            uid = keys.uid
 
         def d(v: Any, _shift: int = shift) -> Any:
             return _shift_iso(v.isoformat() if isinstance(v, dt.date) else v, _shift)
@@ -1504,21 +1566,18 @@ def _export_page(s: Session, study_pk: int, page: Sequence[ResearchRecord],
                 "record_id": rec.record_id, "patient": label, "lesion": les.key,
                 "tracking_uid": uid(les.tracking_uid), "site": les.site, "nodal": les.nodal,
                 "roles": ";".join(sorted(roles.get(les.id, [])))})
-        if lesions[p.id]:
-            for o in s.scalars(sa.select(Observation).where(
-                    Observation.lesion_pk.in_([x.id for x in lesions[p.id]]))
-                    .order_by(Observation.lesion_pk, Observation.timepoint_pk, Observation.id)):
-                t = tp_by_pk.get(o.timepoint_pk)
-                sinks["measurements"].write({
-                    "record_id": rec.record_id, "patient": label,
-                    "lesion": les_by_pk[o.lesion_pk].key,
-                    "scan_date": d(t.scan_date) if t else "", "tp_label": t.label if t else "",
-                    "source": o.source, "in_use": o.in_use, "present": o.present,
-                    "ld_mm": o.ld_mm, "sa_mm": o.sa_mm, "ppd_mm2": o.ppd_mm2,
-                    "volume_ml": o.volume_ml, "hu_mean": o.hu_mean, "suv_max": o.suv_max,
-                    "suv_peak": o.suv_peak, "sul_peak": o.sul_peak, "mtv_ml": o.mtv_ml,
-                    "tlg_suv_ml": o.tlg_suv_ml,
-                    "study_uid": uid(o.study_instance_uid) if o.study_instance_uid else ""})
+        for o in obs_of[p.id]:
+            t = tp_by_pk.get(o.timepoint_pk)
+            sinks["measurements"].write({
+                "record_id": rec.record_id, "patient": label,
+                "lesion": les_by_pk[o.lesion_pk].key,
+                "scan_date": d(t.scan_date) if t else "", "tp_label": t.label if t else "",
+                "source": o.source, "in_use": o.in_use, "present": o.present,
+                "ld_mm": o.ld_mm, "sa_mm": o.sa_mm, "ppd_mm2": o.ppd_mm2,
+                "volume_ml": o.volume_ml, "hu_mean": o.hu_mean, "suv_max": o.suv_max,
+                "suv_peak": o.suv_peak, "sul_peak": o.sul_peak, "mtv_ml": o.mtv_ml,
+                "tlg_suv_ml": o.tlg_suv_ml,
+                "study_uid": uid(o.study_instance_uid) if o.study_instance_uid else ""})
         for crit, r in assessments[p.id].items():
             for tr in (r.result_json or {}).get("timepoints", []) or [{}]:
                 sinks["responses"].write({
