@@ -21,8 +21,8 @@ from oncohybrid.services import fellowship as svc  # noqa: E402
 from oncohybrid.services import users  # noqa: E402
 
 PW = "Correct-Horse-Battery-9"
-ACCOUNTS = {"amy": "applicant", "ann": "applicant", "rob": "reviewer", "ria": "reviewer",
-            "dora": "director", "max": "mentor", "fred": "fellow"}
+ACCOUNTS = {"amy": "applicant", "ann": "applicant", "bea": "applicant", "rob": "reviewer",
+            "ria": "reviewer", "dora": "director", "max": "mentor", "fred": "fellow"}
 CALL_YAML = (Path(__file__).parents[2] / "src/oncohybrid/fellowship/calls/"
              "esor-gustave-roussy-2021.yaml").read_text()
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -283,3 +283,41 @@ def test_a_closed_call_takes_no_application(web):
     ann = client(web, "ann")
     page = ann.get("/fellowship/apply?call=esor-gustave-roussy-2021").text
     assert "The deadline of this call has passed." in page and 'id="save"' not in page
+
+
+def test_a_shortlisted_applicant_picks_an_open_interview_slot(web):
+    settings, _ = web
+    today = dt.date.today()
+    from oncohybrid.web.fellowship import form_to_applicant
+
+    form = dict(fill(today), cert_country="FR", lang_fr="B2", name="Dr Bea Blue",
+                time_zone="Asia/Tokyo")
+    svc.save_application(settings, "bea", "test-open-call", form_to_applicant(form, "bea"))
+    for kind in ("cv", "board_certificate", "motivation"):
+        svc.add_document(settings, "bea", "test-open-call", kind, f"{kind}.pdf", PDF)
+    svc.submit_application(settings, "bea", "test-open-call")
+    dora = client(web, "dora")
+    r = dora.post("/fellowship/slots", data={
+        "csrf_token": csrf(dora, "/fellowship/admin"), "call": "test-open-call",
+        "starts_at": f"{today.year + 1}-01-15T09:00", "zone": "Europe/Paris",
+        "minutes": "30", "location": "video call"})
+    assert r.status_code == 200 and 'id="open-slots"' in r.text
+    bea = client(web, "bea")
+    page = bea.get("/fellowship/apply?call=test-open-call").text
+    # 09:00 in Paris in January (CET, UTC+1) = 17:00 in Tokyo (JST, UTC+9).
+    assert f"{today.year + 1}-01-15 17:00 JST" in page
+    slot = re.search(r'name="slot" value="(\d+)"', page).group(1)
+    r = bea.post("/fellowship/apply/slot", data={"csrf_token": csrf(bea), "slot": slot,
+                                                 "call": "test-open-call"})
+    assert r.status_code == 200 and "fs-interview" in r.text and 'name="slot"' not in r.text
+    assert svc.open_slots(settings, "test-open-call") == []
+    ics_pk = re.search(r"/fellowship/interviews/(\d+)\.ics", r.text).group(1)
+    ics = bea.get(f"/fellowship/interviews/{ics_pk}.ics").text
+    assert f"DTSTART;TZID=Asia/Tokyo:{today.year + 1}0115T170000" in ics
+    # Taken slots cannot be taken again; a draft cannot book.
+    from oncohybrid.errors import InputError
+
+    with pytest.raises(InputError, match="already have an interview"):
+        svc.book_slot(settings, "bea", "test-open-call", int(slot))
+    with pytest.raises(InputError, match="only a submitted application"):
+        svc.book_slot(settings, "ann", "test-open-call", int(slot))

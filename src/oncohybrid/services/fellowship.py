@@ -57,7 +57,8 @@ __all__ = [
     "withdraw_application", "add_document", "document_file", "application_view",
     "list_applications", "assign_reviewer", "declare_coi", "score_application",
     "reviews_of", "ranked", "book_interview", "interview_ics", "set_decision",
-    "respond_to_offer", "enrol", "fellow_view", "fellows", "set_year", "set_week",
+    "respond_to_offer", "add_slot", "open_slots", "book_slot", "enrol", "fellow_view",
+    "fellows", "set_year", "set_week",
     "add_log_entry", "logbook", "sign_month", "add_evaluation", "update_research",
     "save_report_text", "sign_off_report", "final_report", "issue_certificate", "verify",
     "certificate_key", "fellow_of_user",
@@ -537,7 +538,8 @@ def book_interview(settings: Settings | None, app_pk: int, starts_at: dt.datetim
         a = s.get(FellowshipApplication, app_pk)
         if a is None or a.status in ("draft", "withdrawn"):
             raise InputError(f"application #{app_pk}: no submitted application")
-        i = FellowshipInterview(application_pk=app_pk, starts_at=starts_at.astimezone(dt.UTC),
+        i = FellowshipInterview(call_id=a.call_id, application_pk=app_pk,
+                                starts_at=starts_at.astimezone(dt.UTC),
                                 minutes=minutes, location=location.strip()[:255] or
                                 "video call", uid=f"{uuid.uuid4()}@oncohybrid-fellowship",
                                 booked_by=actor)
@@ -549,6 +551,65 @@ def book_interview(settings: Settings | None, app_pk: int, starts_at: dt.datetim
     audit.record(settings, actor, "fellowship.interview.book", f"application:{app_pk}",
                  {"interview": pk})
     return pk
+
+
+def add_slot(settings: Settings | None, call_id: str, starts_at: dt.datetime,
+             minutes: int = 30, location: str = "video call", *, actor: str) -> int:
+    """An open interview slot of a call, for a shortlisted applicant to pick."""
+    if starts_at.tzinfo is None:
+        raise InputError("starts_at: the interview time needs a time zone")
+    if not 10 <= minutes <= 240:
+        raise InputError(f"minutes: {minutes} is outside 10-240")
+    call = get_call(settings, call_id)
+    with session_scope(settings) as s:
+        i = FellowshipInterview(call_id=call.id, application_pk=None,
+                                starts_at=starts_at.astimezone(dt.UTC), minutes=minutes,
+                                location=location.strip()[:255] or "video call",
+                                uid=f"{uuid.uuid4()}@oncohybrid-fellowship", booked_by=actor)
+        s.add(i)
+        s.flush()
+        pk = i.id
+    audit.record(settings, actor, "fellowship.interview.slot", f"call:{call.id}",
+                 {"slot": pk})
+    return pk
+
+
+def open_slots(settings: Settings | None, call_id: str, zone: str = "UTC"
+               ) -> list[dict[str, Any]]:
+    """Slots nobody has taken yet, soonest first, shown in ``zone``."""
+    tz = ZoneInfo(zone)
+    with session_scope(settings) as s:
+        rows = s.scalars(sa.select(FellowshipInterview).where(
+            FellowshipInterview.call_id == call_id,
+            FellowshipInterview.application_pk.is_(None))
+            .order_by(FellowshipInterview.starts_at)).all()
+        return [{"pk": i.id, "minutes": i.minutes, "location": i.location,
+                 "starts_at_utc": _aware(i.starts_at).isoformat(),  # type: ignore[union-attr]
+                 "local": _aware(i.starts_at).astimezone(tz)  # type: ignore[union-attr]
+                 .strftime("%Y-%m-%d %H:%M %Z")} for i in rows]
+
+
+def book_slot(settings: Settings | None, username: str, call_id: str, slot_pk: int) -> None:
+    """The applicant takes an open slot (shortlisted or submitted applications, one
+    interview each); first come, first served."""
+    with session_scope(settings) as s:
+        a = s.scalar(sa.select(FellowshipApplication).where(
+            FellowshipApplication.username == username, FellowshipApplication.call_id == call_id))
+        if a is None or a.status not in ("submitted", "shortlisted", "waiting"):
+            raise InputError("only a submitted application can book an interview")
+        if s.scalar(sa.select(FellowshipInterview.id).where(
+                FellowshipInterview.application_pk == a.id)) is not None:
+            raise InputError("you already have an interview")
+        taken = s.execute(sa.update(FellowshipInterview).where(
+            FellowshipInterview.id == slot_pk, FellowshipInterview.call_id == call_id,
+            FellowshipInterview.application_pk.is_(None)).values(application_pk=a.id))
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise InputError(f"interview slot #{slot_pk} is no longer free")
+        if a.status == "submitted":
+            a.status = "shortlisted"
+        pk = a.id
+    audit.record(settings, username, "fellowship.interview.book", f"application:{pk}",
+                 {"interview": slot_pk})
 
 
 def interview_ics(settings: Settings | None, username: str, role: str, interview_pk: int

@@ -92,10 +92,14 @@ class FellowshipReview(Base):
 
 
 class FellowshipInterview(Base):
+    """An interview slot of a call: open (no application yet, the applicant picks it) or
+    booked for one application."""
+
     __tablename__ = "fellowship_interviews"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    application_pk: Mapped[int] = mapped_column(
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    application_pk: Mapped[int | None] = mapped_column(
         ForeignKey("fellowship_applications.id", ondelete="CASCADE"), index=True)
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     minutes: Mapped[int] = mapped_column(Integer, default=30)

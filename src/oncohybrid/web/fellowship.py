@@ -193,10 +193,14 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
             if app_["status"] == "accepted":
                 fellow = svc.fellow_of_user(settings, sess.user.username)
         vals = values or _form_values(app_["data"] if app_ else {})
+        slots: list[dict[str, Any]] = []
+        if app_ and app_["status"] in ("submitted", "shortlisted", "waiting") and not interviews:
+            zone = (app_["data"] or {}).get("time_zone") or call.host["time_zone"]
+            slots = svc.open_slots(settings, call.id, zone)
         return page(request, "fellowship/apply.html", sess, status=status, call=call,
                     app=app_, v=vals, error=error, kinds=svc.DOCUMENT_KINDS,
                     levels=LANG_LEVELS, max_mib=svc.MAX_UPLOAD_BYTES // (1024 * 1024),
-                    interviews=interviews, fellow=fellow,
+                    interviews=interviews, fellow=fellow, slots=slots,
                     open=dt.datetime.now(dt.UTC) < call.deadline_end)
 
     @app.get("/fellowship/apply")
@@ -259,6 +263,18 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
         try:
             svc.submit_application(settings, sess.user.username, call_id)
         except InputError as exc:
+            return _apply_page(request, sess, call_id, str(exc), 400)
+        return _see_other(f"/fellowship/apply?call={call_id}")
+
+    @app.post("/fellowship/apply/slot")
+    async def apply_slot(request: Request, sess: SessionInfo = Depends(csrf_session)
+                         ) -> Response:
+        _only(sess, Role.APPLICANT)
+        form = await request.form()
+        call_id = _call_id(str(form.get("call") or "") or None)
+        try:
+            svc.book_slot(settings, sess.user.username, call_id, int(str(form.get("slot") or 0)))
+        except (InputError, ValueError) as exc:
             return _apply_page(request, sess, call_id, str(exc), 400)
         return _see_other(f"/fellowship/apply?call={call_id}")
 
@@ -411,6 +427,26 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
             return _back(pk, str(exc))
         return _back(pk)
 
+    @app.post("/fellowship/slots")
+    async def add_slot(request: Request, sess: SessionInfo = Depends(csrf_session)) -> Response:
+        from urllib.parse import quote
+
+        _only(sess, *STAFF)
+        form = await request.form()
+        call_id = _call_id(str(form.get("call") or "") or None)
+        try:
+            zone = ZoneInfo(str(form.get("zone") or "Europe/Paris"))
+            local = dt.datetime.fromisoformat(str(form.get("starts_at") or ""))
+            minutes = int(str(form.get("minutes") or "30"))
+            svc.add_slot(settings, call_id, local.replace(tzinfo=zone), minutes,
+                         str(form.get("location") or "video call"), actor=sess.user.username)
+        except (ValueError, ZoneInfoNotFoundError):
+            return _see_other(f"/fellowship/admin?call={call_id}&error="
+                              + quote("slot: give the date and time (and a known time zone)"))
+        except InputError as exc:
+            return _see_other(f"/fellowship/admin?call={call_id}&error={quote(str(exc))}")
+        return _see_other(f"/fellowship/admin?call={call_id}")
+
     @app.get("/fellowship/admin")
     def admin_page(request: Request, call: str | None = None,
                    sess: SessionInfo = Depends(require_roles(*STAFF))) -> Response:
@@ -420,7 +456,9 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
                     calls=svc.list_calls(settings),
                     apps=svc.list_applications(settings, call_id, username=sess.user.username,
                                                role=sess.user.role.value),
-                    fellows=svc.fellows(settings, role="director"))
+                    fellows=svc.fellows(settings, role="director"),
+                    slots=svc.open_slots(settings, call_id, c.host["time_zone"]),
+                    error=request.query_params.get("error"))
 
     # ---------------------------------------------------------------- the year
     def _fellow_page(request: Request, sess: SessionInfo, fid: str, error: str | None = None,

@@ -109,7 +109,8 @@ def upgrade() -> None:
     op.create_table(
         "fellowship_interviews",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("application_pk", sa.Integer(), nullable=False),
+        sa.Column("call_id", sa.String(length=64), nullable=False),
+        sa.Column("application_pk", sa.Integer(), nullable=True),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("minutes", sa.Integer(), nullable=False),
         sa.Column("location", sa.String(length=255), nullable=False),
@@ -128,6 +129,12 @@ def upgrade() -> None:
         op.f("ix_fellowship_interviews_application_pk"),
         "fellowship_interviews",
         ["application_pk"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_fellowship_interviews_call_id"),
+        "fellowship_interviews",
+        ["call_id"],
         unique=False,
     )
     op.create_table(
@@ -270,6 +277,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_fellowship_reviews_reviewer"), table_name="fellowship_reviews")
     op.drop_index(op.f("ix_fellowship_reviews_application_pk"), table_name="fellowship_reviews")
     op.drop_table("fellowship_reviews")
+    op.drop_index(op.f("ix_fellowship_interviews_call_id"), table_name="fellowship_interviews")
     op.drop_index(
         op.f("ix_fellowship_interviews_application_pk"), table_name="fellowship_interviews"
     )
