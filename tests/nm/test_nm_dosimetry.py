@@ -168,6 +168,20 @@ def test_single_time_point_needs_hanscheid(tmp_path_factory, monkeypatch):
     a96 = truth["cycles"][0]["timepoints"][0]["activity_mbq"]["kidney_left"]
     assert vois["kidney_left"]["fit"]["model"] == "hanscheid"
     assert vois["kidney_left"]["tia_mbq_h"] == pytest.approx(a96 * 2 * 96 / LN2, rel=1e-3)
+    # a drawn sphere inside the liver (away from its tumour): liver concentration × volume
+    drawn = _run("NM-ONE", "--cycle", "1", "--fit", "hanscheid", "--no-store", "--json",
+                 "--sphere", "liver_ball=-95,-10,15,12")
+    assert drawn.exit_code == 0, drawn.output
+    ball = {v["name"]: v for v in json.loads(drawn.stdout)["vois"]}["liver_ball"]
+    c_liver = truth["cycles"][0]["timepoints"][0]["activity_mbq"]["liver"] / \
+        truth["organs"]["liver"]["volume_ml"]
+    assert ball["activities_mbq"][0] == pytest.approx(c_liver * ball["volume_ml"], rel=1e-3)
+    assert 4 / 3 * math.pi * 1.2**3 * 0.7 < ball["volume_ml"] < 4 / 3 * math.pi * 1.2**3 * 1.3
+    clash = _run("NM-ONE", "--cycle", "1", "--fit", "hanscheid", "--json",
+                 "--sphere", "liver=0,0,0,10")
+    assert clash.exit_code == 2 and "already has a VOI" in clash.stderr
+    bad = _run("NM-ONE", "--cycle", "1", "--fit", "hanscheid", "--json", "--sphere", "x=1,2")
+    assert bad.exit_code == 2 and bad.stdout == ""
 
 
 def test_invalid_options_and_unknown_patient_exit_2(tmp_path_factory, monkeypatch):

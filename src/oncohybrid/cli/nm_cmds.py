@@ -110,6 +110,9 @@ def dosimetry(
                                               "(else the camera's stored calibration)."),
     seg: Path = typer.Option(None, "--seg", help="DICOM SEG with the VOIs (default: the "
                              "patient's stored SEG)."),
+    sphere: list[str] = typer.Option(None, "--sphere", help="A drawn spherical VOI "
+                                     "NAME=X,Y,Z,R (LPS mm on the first time point); "
+                                     "repeatable."),
     isotope: str = typer.Option(None, "--isotope", help="Override the radionuclide."),
     hanscheid_time_h: float = typer.Option(None, "--hanscheid-time-h",
                                            help="Time point for --fit hanscheid (default "
@@ -125,7 +128,15 @@ def dosimetry(
     from oncohybrid.services.nm import dosimetry as run
 
     try:
-        doc = run(patient_id, cycle, method=method, fit=fit,
+        spheres = {}
+        for item in sphere or []:
+            name, sep, coords = item.partition("=")
+            if not sep or not name.strip():
+                from oncohybrid.errors import InputError
+
+                raise InputError(f"--sphere: expected NAME=X,Y,Z,R, got {item!r}")
+            spheres[name.strip()] = _numbers(coords, f"--sphere {name}", 4) or []
+        doc = run(patient_id, cycle, method=method, fit=fit, spheres=spheres,
                   sensitivity_cps_mbq=sensitivity_cps_mbq, seg_path=seg, isotope=isotope,
                   hanscheid_time_h=hanscheid_time_h, store=store, actor=_actor(),
                   progress=None if as_json else (lambda m: err_console.print(m)))

@@ -348,6 +348,7 @@ def _round(v: float | None, digits: int = 6) -> float | None:
 
 def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = "auto",
               sensitivity_cps_mbq: float | None = None, seg_path: str | Path | None = None,
+              spheres: dict[str, Sequence[float]] | None = None,
               isotope: str | None = None, hanscheid_time_h: float | None = None,
               trapezoid_start: str = "zero", store: bool = True, actor: str = "cli",
               settings: Settings | None = None,
@@ -359,6 +360,9 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
     "tia_mbq_h", "dose_gy", "dose_gy_per_gbq", "activities_mbq", "fit": {"model",
     "parameters", "r2", "choice"}, "bed_gy", "cumulative_dose_gy", "cumulative_bed_gy",
     "dvh"}], "constants", "notes"}``.
+
+    VOIs: the segments of ``seg_path`` or of the patient's stored SEG, plus ``spheres``
+    drawn on the first time point ({name: (x, y, z, radius)} in LPS mm).
 
     Raises :class:`InputError` (exit 2) for an unknown patient or cycle, a counts series
     without sensitivity, fewer than two time points for a fit, no VOIs.
@@ -471,26 +475,33 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
     activity = np.stack(stack)  # (T, z, y, x) MBq per voxel
     times = np.array([p.time_h for p in points])
     # VOIs
-    seg_for: str | None
+    spheres = dict(spheres or {})
+    for name, sph in spheres.items():
+        if len(sph) != 4 or not all(math.isfinite(v) for v in sph) or not sph[3] > 0:
+            raise InputError(f"--sphere {name}: expected X,Y,Z,R (LPS mm, R > 0), got {sph}")
+    seg_for: str | None = None
+    vois: dict[str, Any] = {}
+    seg_sources: list[str] = []
     if seg_path is not None:
         sp = Path(seg_path)
         if not sp.is_file():
             raise InputError(f"--seg {sp}: no such file")
         seg_for, vois = _read_vois(sp)
-        seg_source = str(sp)
+        seg_sources.append(str(sp))
     else:
         # the cycle's own SEG first, else the latest one on a frame with a CT (registered)
         segs = [st for st in stored if st.modality == "SEG" and st.files]
         own = [st for st in segs if st.frame_of_reference_uid in matrices]
         other = [st for st in segs if st.frame_of_reference_uid in cts]
-        if not own and not other:
+        if not own and not other and not spheres:
             raise InputError(
                 f"patient {patient_id!r} cycle {cycle}: no VOIs — no stored DICOM SEG on the "
                 "frame of reference of a SPECT-CT; ingest one (organs and tumours, segment "
-                "label = VOI name) or give --seg FILE")
-        seg_st = (own or other)[-1]
-        seg_for, vois = _read_vois(seg_st.files[0])
-        seg_source = f"SEG series {seg_st.series_uid}"
+                "label = VOI name), give --seg FILE or draw spheres with --sphere")
+        if own or other:
+            seg_st = (own or other)[-1]
+            seg_for, vois = _read_vois(seg_st.files[0])
+            seg_sources.append(f"SEG series {seg_st.series_uid}")
     if seg_for is not None and seg_for not in matrices:
         ct_st = cts.get(seg_for)
         if ct_st is None or base_ct is None:
@@ -500,10 +511,16 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
         say("register the VOIs' CT to the first CT")
         reg = register_ct(base_ct, load_series(ct_st.files), stages=("rigid",))
         matrices[seg_for] = reg.matrix_lps
-        notes.append(f"VOIs from {seg_source} on another study, registered rigidly to the "
+        notes.append(f"VOIs from {seg_sources[0]} on another study, registered rigidly to the "
                      f"cycle's first CT (shift {np.round(reg.translation_mm, 1).tolist()} mm)")
+    clash = sorted(set(spheres) & set(vois))
+    if clash:
+        raise InputError(f"--sphere {', '.join(clash)}: the SEG already has a VOI of this name")
+    if spheres:
+        seg_sources.append(f"{len(spheres)} drawn sphere(s) on the first time point")
+    seg_source = " + ".join(seg_sources)
     seg_matrix = matrices.get(str(seg_for)) if seg_for else None
-    fractions = {name: np.zeros(int(np.prod(shape))) for name in vois}
+    fractions = {name: np.zeros(int(np.prod(shape))) for name in [*vois, *spheres]}
     rho_sum = np.zeros(int(np.prod(shape)))
     ct_arr = np.asarray(base_ct.array, dtype=np.float64) if base_ct is not None else None
     offsets = _sub_offsets(_SUB)
@@ -514,6 +531,8 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
         seg_pts = _map_points(seg_matrix, pts)
         for name, vol in vois.items():
             fractions[name] += _lookup(vol.affine, np.asarray(vol.array), seg_pts, 0.0) > 0
+        for name, (x, y, z, r) in spheres.items():
+            fractions[name] += ((pts - np.array([x, y, z])) ** 2).sum(axis=1) <= r * r
     density = (rho_sum / len(offsets)).reshape(shape) if ct_arr is not None \
         else np.ones(shape)
     if ct_arr is None:
