@@ -149,3 +149,26 @@ def test_bad_answers_are_refused_with_the_reason(app, published):
     r = max_.post(f"/api/teaching/quiz/{quiz}/answer", headers={"X-CSRF-Token": csrf_of(max_)},
                   json={"question_pk": q, "answer": {"grade": 5}})
     assert r.status_code == 404
+
+
+def test_unknown_case_page_hides_then_reveals_the_diagnosis(app, published):
+    fred = _login(app, "fred")
+    token = csrf_of(fred)
+    r = fred.post(f"/teaching/cases/{published}/unknown", data={"csrf_token": token},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    url = r.headers["location"]
+    page = fred.get(url).text
+    assert "48-year-old woman, NSCLC" in page  # the history
+    assert "Adenocarcinoma" not in page and "Sum of diameters" not in page
+    assert page.count('class="tviewer"') >= 2  # the images of both timepoints
+    quiz = int(url.rsplit("/", 1)[1])
+    q = teaching.quiz_view(quiz, "fred", app.state.settings)["questions"][0]
+    answer = {"category": "PR"} if q["kind"] == "category" else {"category": "PMR"}
+    r = fred.post(f"/api/teaching/quiz/{quiz}/answer", headers={"X-CSRF-Token": token},
+                  json={"question_pk": q["pk"], "answer": answer})
+    assert r.json() == {"recorded": True, "question_pk": q["pk"]}
+    assert fred.post(f"/teaching/quiz/{quiz}/finish", data={"csrf_token": token},
+                     follow_redirects=False).status_code == 303
+    page = fred.get(url).text
+    assert "Adenocarcinoma" in page and "Sum of diameters" in page

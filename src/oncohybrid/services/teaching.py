@@ -88,7 +88,8 @@ from oncohybrid.teaching import (
 from oncohybrid.teaching.scoring import CRITERION_CATEGORIES, ORDINAL_SCALES, point_voxel
 
 __all__ = [
-    "CASE_FORMAT", "CASE_STATUSES", "CERTAINTIES", "EDIT_FIELDS", "answer_question", "capture_case", "case_detail",
+    "CASE_FORMAT", "CASE_STATUSES", "CERTAINTIES", "EDIT_FIELDS", "answer_question",
+    "capture_case", "case_detail", "pending_marks", "question_tags", "scales", "parse_dates",
     "case_volumes", "click_labels", "export_case", "import_case", "list_cases",
     "logbook_entries", "trainee_record", "create_quiz", "quiz_view", "finish_quiz",
     "update_case", "set_status", "add_question", "delete_question", "mark_answer",
@@ -1204,11 +1205,26 @@ def quiz_view(quiz_pk: int, username: str | None, settings: Settings | None = No
             items.append(item)
         scored = [a.score for a in answers.values() if a.score is not None]
         deadline = _deadline(quiz)
+        unknown = None
+        if quiz.mode == "case" and quiz.params.get("case_id"):
+            case = s.scalar(sa.select(TeachCase)
+                            .where(TeachCase.case_id == quiz.params["case_id"]))
+            if case is not None:
+                unknown = {"case_id": case.case_id, "history": case.history,
+                           "timepoints": [{"position": t["position"], "label": t["label"],
+                                           "date": t["date"]}
+                                          for t in case.ground_truth.get("timepoints", [])]}
+                if reveal:
+                    unknown.update(title=case.title, diagnosis=case.diagnosis,
+                                   certainty=case.certainty, findings=case.findings,
+                                   discussion=case.discussion,
+                                   teaching_points=case.teaching_points)
         return {"pk": quiz.id, "title": quiz.title, "mode": quiz.mode,
                 "username": quiz.username, "created_at": quiz.created_at.isoformat(),
                 "finished_at": quiz.finished_at.isoformat() if quiz.finished_at else None,
                 "deadline": deadline.isoformat() if deadline else None,
                 "reveal": reveal, "questions": items, "answered": len(answers),
+                "unknown_case": unknown,
                 "total": len(quiz.question_pks),
                 "score": sum(scored) if reveal else None,
                 "max_score": len(scored) if reveal else None}
