@@ -194,3 +194,25 @@ def test_invalid_options_and_unknown_patient_exit_2(tmp_path_factory, monkeypatc
         assert res.exit_code == 2, (args, res.output)
         assert res.stdout == ""
         assert reason in res.stderr
+
+
+def test_time_points_without_ct_are_used_unregistered_with_a_note(tmp_path_factory,
+                                                                  monkeypatch):
+    import shutil
+
+    root = tmp_path_factory.mktemp("nm_noct")
+    p = SpectPhantom(patient_id="NM-NOCT", shifts_vox=((0, 0, 0),),
+                     cycles=(SpectCycle(dt.datetime(2026, 6, 1, 8, 0), 7400.0, (24.0, 120.0)),))
+    truth = write_spect_patient(root, p)
+    shutil.rmtree(root / "cycle1" / "tp2" / "CT")  # the later SPECT comes without its CT
+    _workspace(tmp_path_factory, monkeypatch, "ws_noct")
+    _ingest(root)
+    res = _run("NM-NOCT", "--cycle", "1", "--fit", "mono-exp", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert any("NOT registered" in n for n in doc["notes"])
+    assert doc["timepoints"][1]["registration"]["method"].startswith("none")
+    kid = {v["name"]: v for v in doc["vois"]}["kidney_right"]
+    a1, a2 = (tp["activity_mbq"]["kidney_right"] for tp in truth["cycles"][0]["timepoints"])
+    lam = math.log(a1 / a2) / 96.0
+    assert kid["tia_mbq_h"] == pytest.approx(a1 * math.exp(lam * 24.0) / lam, rel=0.01)

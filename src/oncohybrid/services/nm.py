@@ -457,10 +457,19 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
         else:
             ct_st = cts.get(p_for)
             if ct_st is None or base_ct is None:
-                raise InputError(
-                    f"series {p.nm.series_uid}: no CT on its frame of reference "
-                    f"{p_for} (or none for the first time point); the time points cannot be "
-                    "registered")
+                # nothing to register with: scanner coordinates taken as they are, said so
+                vol = resample_to_baseline(None, act.bq_ml, grid, interpolator="linear")
+                matrices[str(p_for)] = None
+                notes.append(f"time point {p.time_h:g} h NOT registered: no CT on its frame "
+                             "of reference or on the first one; scanner coordinates assumed "
+                             "aligned (check the patient's position)")
+                stack.append(np.asarray(vol.array, dtype=np.float64) * v_ml / 1e6)
+                tp_docs.append({"time_h": _round(p.time_h), "series_uid": p.nm.series_uid,
+                                "study_uid": p.stored.study_uid,
+                                "activity_source": act.source,
+                                "registration": {"method": "none (no CT): scanner "
+                                                           "coordinates"}})
+                continue
             say(f"register {p.time_h:.1f} h CT to the first CT")
             reg = register_ct(base_ct, load_series(ct_st.files), stages=("rigid",))
             vol = resample_to_baseline(reg, act.bq_ml, grid, interpolator="linear")
@@ -505,14 +514,17 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
     if seg_for is not None and seg_for not in matrices:
         ct_st = cts.get(seg_for)
         if ct_st is None or base_ct is None:
-            raise InputError(f"VOI SEG frame of reference {seg_for} is none of the cycle's "
-                             "SPECT-CT frames and has no CT to register; draw the VOIs on "
-                             "one of the cycle's CTs")
-        say("register the VOIs' CT to the first CT")
-        reg = register_ct(base_ct, load_series(ct_st.files), stages=("rigid",))
-        matrices[seg_for] = reg.matrix_lps
-        notes.append(f"VOIs from {seg_sources[0]} on another study, registered rigidly to the "
-                     f"cycle's first CT (shift {np.round(reg.translation_mm, 1).tolist()} mm)")
+            matrices[seg_for] = None
+            notes.append(f"VOIs from {seg_sources[0]} on frame of reference {seg_for}, not one "
+                         "of the cycle's, and no CT to register: scanner coordinates assumed "
+                         "aligned")
+        else:
+            say("register the VOIs' CT to the first CT")
+            reg = register_ct(base_ct, load_series(ct_st.files), stages=("rigid",))
+            matrices[seg_for] = reg.matrix_lps
+            notes.append(f"VOIs from {seg_sources[0]} on another study, registered rigidly to "
+                         f"the cycle's first CT (shift "
+                         f"{np.round(reg.translation_mm, 1).tolist()} mm)")
     clash = sorted(set(spheres) & set(vois))
     if clash:
         raise InputError(f"--sphere {', '.join(clash)}: the SEG already has a VOI of this name")
