@@ -192,8 +192,10 @@ def register(app: FastAPI, ctx: WebContext) -> None:
                      {"view": "board-presentation", "case": case_id}, ctx.client(request))
         trends = []
         for r in c["responses"]:
-            vals = [h["change_pct"] for h in r["history"]]
-            if any(isinstance(v, int | float) for v in vals):
+            # the baseline is the reference: 0 % change by definition
+            vals = [0.0 if k == 0 and h["change_pct"] is None and h["code"] == "baseline"
+                    else h["change_pct"] for k, h in enumerate(r["history"])]
+            if sum(isinstance(v, int | float) for v in vals) >= 2:
                 trends.append(Markup(trend_svg(f"{r['name']} change from baseline", "%",
                                                [h["date"] or "" for h in r["history"]],
                                                [float(v) if isinstance(v, int | float)
