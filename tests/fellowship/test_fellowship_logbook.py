@@ -131,3 +131,39 @@ def test_evaluations_are_written_by_the_right_person_with_scores_1_to_5(ws):
                            "", author="max")
     ev = svc.fellow_view(settings, "F-1", username="max", role="mentor")["evaluations"]
     assert [e["mean"] for e in ev] == ["4.5", "4.5"]
+
+
+def test_teaching_and_research_entries_come_through_the_shared_interface(ws, monkeypatch):
+    """A stand-in for services.teaching / services.research with the agreed signature:
+    their entries (with quiz scores) join the logbook and its summary."""
+    import sys
+    import types
+
+    settings, _ = ws
+    today = dt.date.today()
+    calls = []
+
+    def entries(source, rows):
+        def logbook_entries(settings_, username, start, end):
+            calls.append((source, username, start, end))
+            return rows
+        return logbook_entries
+
+    teach = types.ModuleType("oncohybrid.services.teaching")
+    teach.logbook_entries = entries("teaching", [
+        {"date": today.isoformat(), "source": "teaching", "category": "quiz",
+         "title": "PERCIST quiz", "detail": "8/10", "score": 0.8},
+        {"date": today.isoformat(), "source": "teaching", "category": "quiz",
+         "title": "Deauville quiz", "detail": "6/10", "score": 0.6}])
+    research = types.ModuleType("oncohybrid.services.research")
+    research.logbook_entries = entries("research", [
+        {"date": today.isoformat(), "source": "research", "category": "research-milestone",
+         "title": "Cohort frozen", "detail": "", "score": None}])
+    monkeypatch.setitem(sys.modules, "oncohybrid.services.teaching", teach)
+    monkeypatch.setitem(sys.modules, "oncohybrid.services.research", research)
+    book = svc.logbook(settings, "F-1", username="max", role="mentor")
+    s = book["summary"]
+    assert s["by_category"]["quiz"] == 2 and s["mean_score"] == 0.7
+    assert s["by_category"]["research-milestone"] >= 1
+    start = dt.date.fromisoformat(book["fellow"]["start"])
+    assert ("teaching", "fred", start, dt.date.fromisoformat(book["fellow"]["end"])) in calls

@@ -184,6 +184,9 @@ def test_applicant_portal_journey_and_selection(web):
               data={"csrf_token": t, "summary": "A year of hybrid imaging."})
     page = mx.get("/fellowship/fellows/A-amy").text
     assert "ESOR course on PET-CT" in page and "A year of hybrid imaging." in page
+    # The grant view reconciles to the cent.
+    assert 'id="grant-sum">23000.00<' in page and 'id="grant-total">23000.00<' in page
+    assert page.count(">1916.67<") == 11 and page.count(">1916.63<") == 1
     t = csrf(mx, "/fellowship/fellows/A-amy")
     month = today.strftime("%Y-%m")
     mx.post("/fellowship/fellows/A-amy/signoff", data={"csrf_token": t, "month": month})
