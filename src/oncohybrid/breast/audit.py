@@ -33,6 +33,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -125,13 +126,16 @@ class BadRow:
 # --------------------------------------------------------------------------- reading
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")
+
+
 def _parse_date(text: str) -> dt.date:
     t = text.strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+    if _DATE.fullmatch(t):
         try:
-            return dt.datetime.strptime(t, fmt).date()
+            return dt.date.fromisoformat(t)
         except ValueError:
-            continue
+            pass
     raise ValueError(f"date {text!r} is not a date (YYYY-MM-DD)")
 
 
@@ -371,9 +375,11 @@ def audit(exams: list[Exam], outcomes: list[Outcome], bad_rows: list[BadRow] | N
     overall, judged = _count(audited, outcomes, cancers_by_patient, lambda o: True)
     groups: dict[str, GroupAudit] = {}
     if by:
-        keys = sorted({getattr(e, by) for e in audited})
-        for key in keys:
-            members = [e for e in audited if getattr(e, by) == key]
+        grouped: dict[str, list[Exam]] = {}
+        for e in audited:
+            grouped.setdefault(getattr(e, by), []).append(e)
+        for key in sorted(grouped):
+            members = grouped[key]
             by_patient: dict[str, list[Exam]] = {}
             for e in members:
                 by_patient.setdefault(e.patient_id, []).append(e)
