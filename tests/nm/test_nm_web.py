@@ -104,6 +104,10 @@ def test_physician_runs_dosimetry_from_the_page(nm_web):
     assert "α/β 2.6 Gy" in text and "0.1479 MeV/decay" in text
     for v in doc["vois"]:
         assert f"{v['dose_gy']:.3f}" in text
+    # the patient page states the cumulative kidney BED against Bodei 2008's limits
+    kidney = next(v for v in doc["vois"] if v["name"] == "kidney_left")
+    note = f"kidney_left cumulative BED {kidney['bed_gy']:.1f} Gy over cycle(s) 1"
+    assert note in c.get(f"/patients/{pk}").text
     entries = audit.list_entries(settings, action="nm.dosimetry")
     assert entries and entries[0]["username"] == demo[0]
 

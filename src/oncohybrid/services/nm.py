@@ -802,3 +802,38 @@ def tracer_lesion_table(settings: Settings, patient_id: str, *, scan_date: str |
             "score_name": ("miPSMA expression score (PROMISE V2)" if family == PSMA
                            else "Krenning score" if family == SSTR else None),
             "rows": rows, "reason": reason}
+
+
+#: Kidney BED limits for PRRT (Bodei et al., Eur J Nucl Med Mol Imaging 2008;35:1847):
+#: 40 Gy without and 28 Gy with risk factors (hypertension, diabetes, …).
+KIDNEY_BED_LIMITS_GY = (28.0, 40.0)
+
+
+def kidney_notes(settings: Settings, patient_pk: int) -> list[str]:
+    """Patient-page sentences on the cumulative kidney BED of the stored dosimetry (latest
+    run of each cycle, local deposition preferred), against the limits of Bodei 2008."""
+    latest: dict[int, dict[str, Any]] = {}
+    for r in patient_runs(settings, patient_pk):
+        have = latest.get(r["cycle"])
+        if have is None or (have["method"] != "local" and r["method"] == "local"):
+            latest[r["cycle"]] = r
+    if not latest:
+        return []
+    sums: dict[str, float] = {}
+    for r in latest.values():
+        for v in r["doc"]["vois"]:
+            if v.get("bed_gy") is not None:
+                sums[v["name"]] = sums.get(v["name"], 0.0) + float(v["bed_gy"])
+    cycles = ", ".join(str(c) for c in sorted(latest))
+    out = []
+    for name, bed in sorted(sums.items()):
+        if bed > KIDNEY_BED_LIMITS_GY[1]:
+            level = f"above {KIDNEY_BED_LIMITS_GY[1]:g} Gy (renal limit, Bodei 2008)"
+        elif bed > KIDNEY_BED_LIMITS_GY[0]:
+            level = (f"above {KIDNEY_BED_LIMITS_GY[0]:g} Gy (renal limit with risk factors, "
+                     "Bodei 2008)")
+        else:
+            level = f"below {KIDNEY_BED_LIMITS_GY[0]:g} Gy"
+        out.append(f"Dosimetry: {name} cumulative BED {bed:.1f} Gy over cycle(s) {cycles}: "
+                   f"{level}.")
+    return out

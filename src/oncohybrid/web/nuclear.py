@@ -50,6 +50,7 @@ def register(app: FastAPI, ctx: WebContext) -> None:
 
     ctx.add_nav("Dosimetry", "/nuclear", *VIEW_ROLES)
     ctx.add_patient_action("Dosimetry / PSMA-SSTR", "/nuclear/patients/{pk}", *VIEW_ROLES)
+    ctx.patient_notes.append(nm_service.kidney_notes)
 
     def _patient(pk: int) -> dict[str, Any]:
         try:
