@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -31,9 +32,20 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=20)
     ap.add_argument("--timepoints", type=int, default=2)
     ap.add_argument("--size", default="small")
+    ap.add_argument("--keep", action="store_true", help="Keep the temporary workspace.")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-board-"))
     os.environ["ONCOHYBRID_HOME"] = str(home)
+    try:
+        run(args, home)
+    finally:
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            print(f"workspace kept: {home}")
+
+
+def run(args: argparse.Namespace, home: Path) -> None:
 
     from oncohybrid.config import get_settings
     from oncohybrid.phantom import generate_cohort
