@@ -561,6 +561,9 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
     acts_voi: dict[str, list[float]] = {}
     for name, m in masks.items():
         a = [float(activity[k][m].sum()) for k in range(len(points))]
+        if min(a) < 0:  # reconstruction undershoot in a cold VOI: no negative activity
+            notes.append(f"VOI {name!r}: negative summed activity {min(a):.3g} MBq set to 0")
+            a = [max(v, 0.0) for v in a]
         acts_voi[name] = a
         try:
             fits[name] = fit_tac(times, a, physical_half_life_h=iso.half_life_h, model=fit,
