@@ -149,6 +149,7 @@ def test_counts_cycles_need_a_sensitivity_and_sum_across_cycles(lu_counts_two_cy
     assert none.exit_code == 2 and none.stdout == "" and "no cycle 3" in none.stderr
 
 
+@pytest.mark.slow
 def test_single_time_point_needs_hanscheid(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("nm_one")
     p = SpectPhantom(patient_id="NM-ONE",
@@ -196,6 +197,7 @@ def test_invalid_options_and_unknown_patient_exit_2(tmp_path_factory, monkeypatc
         assert reason in res.stderr
 
 
+@pytest.mark.slow
 def test_time_points_without_ct_are_used_unregistered_with_a_note(tmp_path_factory,
                                                                   monkeypatch):
     import shutil

@@ -58,6 +58,7 @@ def _pk(client) -> int:
     return int(m.group(1))
 
 
+@pytest.mark.slow
 def test_physician_runs_dosimetry_from_the_page(nm_web):
     from oncohybrid.services import audit
     from oncohybrid.services.nm import run_by_id
