@@ -103,3 +103,37 @@ def test_patient_notes_follow_up_and_missing_pathology(backend):
     svc.add_pathology(settings, r4, "dr.a", finding_index=0, diagnosis_date="2026-09-10",
                       result="benign")
     assert svc.patient_notes(settings, pk) == []
+
+
+def test_record_exports_to_the_audit_csv_and_audits_the_same(backend, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from oncohybrid.cli.main import app
+
+    settings = get_settings()
+    pk = _patient("BR-300")
+    a = svc.save_report(settings, pk, MG, "dr.a")
+    b = svc.save_report(settings, pk, DIAG, "dr.b")
+    svc.sign_report(settings, a, "dr.a")
+    svc.sign_report(settings, b, "dr.b")
+    svc.add_pathology(settings, b, "dr.b", finding_index=0, diagnosis_date="2027-01-05",
+                      result="malignant", cancer_type="dcis", size_mm=6.5)
+    runner = CliRunner()
+    res = runner.invoke(app, ["breast", "export-csv", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["exams"] == 2
+    assert (tmp_path / "EXAMS.csv").read_text().splitlines()[1] == \
+        f"breast-report-{a},BR-300,2026-01-05,dr.a,MG,screening,0,no"
+    assert (tmp_path / "OUTCOMES.csv").read_text().splitlines()[1] == \
+        "BR-300,2027-01-05,malignant,dcis,6.5,,yes"
+    from_files = json.loads(runner.invoke(app, [
+        "breast", "audit", str(tmp_path / "EXAMS.csv"), "--outcomes",
+        str(tmp_path / "OUTCOMES.csv"), "--json"]).stdout)
+    from_record = json.loads(runner.invoke(app, ["breast", "audit-record", "--json"]).stdout)
+    for purpose in ("screening", "diagnostic"):
+        assert from_files[purpose] == from_record[purpose]
+    # the DCIS is 365 days after the screen (2026-01-05 -> 2027-01-05): inside the window
+    assert from_record["screening"]["counts"]["tp"] == 1
+    assert from_record["diagnostic"]["counts"]["tp"] == 1  # 350 days after

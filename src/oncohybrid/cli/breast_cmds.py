@@ -173,3 +173,35 @@ def swe(lesion: list[float] = typer.Option(..., "--lesion", help="Lesion measure
                 f"{'n/a' if ratio is None else f'{ratio:.2f}'}")
 
     _run(lambda: svc.swe(lesion, fat, unit), as_json, text)
+
+
+@breast_app.command("audit-record")
+def audit_record(by: str | None = typer.Option(None, "--by", help="radiologist or modality."),
+                 as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """The outcome audit of the workspace's signed breast reports against the recorded
+    pathology results (same definitions and output as ``breast audit``)."""
+    from oncohybrid.services import breast as svc
+
+    def compute() -> dict[str, Any]:
+        if by not in (None, "radiologist", "modality"):
+            from oncohybrid.errors import InputError
+
+            raise InputError(f"--by: {by!r} is not one of radiologist, modality")
+        out = svc.platform_audit(None, by=by)
+        out["plots"] = []
+        return out
+
+    _run(compute, as_json, _audit_text)
+
+
+@breast_app.command("export-csv")
+def export_csv(folder: Path = typer.Argument(..., help="Folder for EXAMS.csv and "
+                                             "OUTCOMES.csv."),
+               as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """Write the workspace's signed breast reports and pathology results as EXAMS.csv and
+    OUTCOMES.csv (the input of ``breast audit``)."""
+    from oncohybrid.services import breast as svc
+
+    _run(lambda: svc.export_record_csv(None, folder), as_json,
+         lambda o: f"{o['exams']} exams -> {o['exams_csv']}\n"
+                   f"{o['outcomes']} outcomes -> {o['outcomes_csv']}")

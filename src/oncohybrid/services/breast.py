@@ -670,3 +670,43 @@ def patient_notes(settings: Any, patient_pk: int) -> list[str]:
                              f"{p.diagnosis_date.isoformat()} (breast report #{p.report_pk}):"
                              " repeat biopsy or surgical excision to be decided.")
     return notes
+
+
+def export_record_csv(settings: Any, folder: Path) -> dict[str, Any]:
+    """The signed reports and pathology results of the record as EXAMS.csv and OUTCOMES.csv
+    (the audit's input format), so that they can be audited together with historic data.
+    Patients are written by their Patient ID, readers by the signer's user name."""
+    import csv
+
+    import sqlalchemy as sa
+
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Patient
+    from oncohybrid.store.models_breast import BreastPathology, BreastReport
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    exams_path, outcomes_path = folder / "EXAMS.csv", folder / "OUTCOMES.csv"
+    n_exams = n_outcomes = 0
+    with session_scope(_settings(settings)) as s, \
+            exams_path.open("w", newline="", encoding="utf-8") as fe, \
+            outcomes_path.open("w", newline="", encoding="utf-8") as fo:
+        ids = dict(s.execute(sa.select(Patient.id, Patient.patient_id)).all())
+        we, wo = csv.writer(fe), csv.writer(fo)
+        we.writerow(ba.EXAM_COLUMNS)
+        wo.writerow(ba.OUTCOME_COLUMNS)
+        for r in s.scalars(sa.select(BreastReport).where(BreastReport.status == "signed")
+                           .order_by(BreastReport.exam_date, BreastReport.id)):
+            we.writerow([f"breast-report-{r.id}", ids.get(r.patient_pk, r.patient_pk),
+                         r.exam_date.isoformat(), r.signed_by or "", r.modality, r.purpose,
+                         r.overall_category, "yes" if r.biopsy_recommended else "no"])
+            n_exams += 1
+        for p in s.scalars(sa.select(BreastPathology).order_by(BreastPathology.diagnosis_date,
+                                                               BreastPathology.id)):
+            wo.writerow([ids.get(p.patient_pk, p.patient_pk), p.diagnosis_date.isoformat(),
+                         p.result, p.cancer_type or "",
+                         "" if p.size_mm is None else f"{p.size_mm:g}", p.nodes or "",
+                         "yes" if p.biopsy_performed else "no"])
+            n_outcomes += 1
+    return {"exams_csv": str(exams_path), "outcomes_csv": str(outcomes_path),
+            "exams": n_exams, "outcomes": n_outcomes}
