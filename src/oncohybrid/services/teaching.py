@@ -821,7 +821,8 @@ def export_case(case_id: str, out: str | Path, settings: Settings | None = None
                "status": case.status, "author": case.author, "reviewer": case.reviewer,
                "pseudonym": case.pseudonym,
                **{f: getattr(case, f) for f in EDIT_FIELDS},
-               "ground_truth": case.ground_truth,
+               "ground_truth": {k: v for k, v in case.ground_truth.items()
+                                if not k.startswith("_")},
                "questions": [{"kind": q.kind, "prompt": q.prompt, "params": q.params,
                               "reference": q.reference} for q in qs]}
     files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -1540,3 +1541,108 @@ def question_tags(settings: Settings | None = None) -> set[str]:
                          .where(TeachCase.status == "published")).all()
         return {t for q, c in rows for t in _question_tags(q, c)
                 if t.startswith(("criterion:", "kind:"))}
+
+
+# ---------------------------------------------------------------- IHE TCE capture
+#: (0040,A043) *Concept Name Code* of an IHE TCE manifest: (113004, DCM, "For Teaching"),
+#: PS3.16 CID 7010 *Key Object Selection Document Title*.
+TCE_DOCUMENT_TITLE = ("113004", "DCM")
+#: (113012, DCM, "Key Object Description"): the TEXT item carrying the author's note.
+_KO_DESCRIPTION = ("113012", "DCM")
+_KO_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
+
+
+def _code_of(item: pydicom.Dataset) -> tuple[str, str] | None:
+    seq = item.get("ConceptNameCodeSequence")
+    if not seq:
+        return None
+    return str(seq[0].get("CodeValue", "")), str(seq[0].get("CodingSchemeDesignator", ""))
+
+
+def _tce_title(ds: pydicom.Dataset) -> str:
+    """The case title from the manifest's Key Object Description: a ``title=…`` or
+    ``title: …`` line (MIRC's convention of fields in the description, anchors §7), else
+    its first line, else a default."""
+    text = ""
+    for item in ds.get("ContentSequence", []):
+        if _code_of(item) == _KO_DESCRIPTION and item.get("TextValue"):
+            text = str(item.TextValue)
+            break
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        m = re.match(r"(?i)(?:mirc:)?title\s*[=:]\s*(.+)", ln)
+        if m:
+            return m.group(1).strip()[:200]
+    return (lines[0][:200] if lines else "") or "Teaching file capture (IHE TCE)"
+
+
+def capture_from_tce(study_uid: str, *, source: str = "",
+                     settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Capture a case for each IHE TCE "For Teaching" manifest (Key Object Selection,
+    PS3.3 A.35.4) stored in ``study_uid`` that was not captured before.
+
+    The referenced studies ((0040,A375) *Current Requested Procedure Evidence Sequence*)
+    select the patient's assessed timepoints; the title comes from the manifest's Key
+    Object Description. Manifests of other titles are ignored. Returns the captures.
+    """
+    settings = settings or get_settings()
+    from oncohybrid.store.models import Study
+
+    with session_scope(settings) as s:
+        rows = s.execute(
+            sa.select(Instance.file_path, Patient.patient_id)
+            .join(Series, Instance.series_pk == Series.id)
+            .join(Study, Series.study_pk == Study.id)
+            .join(Patient, Study.patient_pk == Patient.id)
+            .where(Study.study_instance_uid == study_uid,
+                   Instance.sop_class_uid == _KO_SOP_CLASS)).all()
+        done = {c.ground_truth.get("_tce_manifest_sha256") for c in s.scalars(
+            sa.select(TeachCase).where(TeachCase.origin == "tce"))}
+    out = []
+    for path, patient_id in rows:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except (OSError, pydicom.errors.InvalidDicomError):
+            continue
+        if _code_of(ds) != TCE_DOCUMENT_TITLE:
+            continue
+        digest = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
+        if digest in done:
+            continue
+        referenced = {str(it.StudyInstanceUID)
+                      for it in ds.get("CurrentRequestedProcedureEvidenceSequence", [])}
+        with session_scope(settings) as s:
+            ppk = s.scalar(sa.select(Patient.id).where(Patient.patient_id == patient_id))
+            dates = sorted({tp.scan_date for tp in s.scalars(
+                sa.select(Timepoint)
+                .join(TimepointStudy, TimepointStudy.timepoint_pk == Timepoint.id)
+                .where(Timepoint.patient_pk == ppk,
+                       TimepointStudy.study_instance_uid.in_(referenced)))})
+        if not dates:
+            raise InputError("IHE TCE manifest: none of its referenced studies is an "
+                             "assessed timepoint; assess the patient, then capture")
+        author = ("tce:" + source)[:64] if source else "tce"
+        result = capture_case(patient_id, title=_tce_title(ds), timepoints=dates,
+                              author=author, settings=settings)
+        with session_scope(settings) as s:
+            case = _case(s, result["case_id"])
+            case.origin = "tce"
+            case.ground_truth = {**case.ground_truth, "_tce_manifest_sha256": digest}
+        done.add(digest)
+        out.append(result)
+    return out
+
+
+def tce_study_hook(event: Any) -> None:
+    """``oncohybrid listen --on-complete teaching-tce``: capture the IHE TCE manifests of a
+    completed study (entry point ``oncohybrid.study_hooks``). Logs no identifier."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    try:
+        for r in capture_from_tce(event.study_instance_uid,
+                                  source=",".join(event.calling_ae_titles)):
+            log.info("teaching-tce: captured case %s (%d files)", r["case_id"], r["files"])
+    except OncohybridError as exc:
+        # the message may name the patient: log its kind only
+        log.warning("teaching-tce: manifest not captured (%s)", type(exc).__name__)
