@@ -94,10 +94,16 @@ class TacFit:
                                np.linspace(min(end, 48.0), end, 20001)[1:]])
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model,
-                "parameters": {k: _round(v) for k, v in self.parameters.items()},
-                "r2": None if self.r2 is None else round(self.r2, 6),
-                "choice": self.choice}
+        out: dict[str, Any] = {
+            "model": self.model,
+            "parameters": {k: _round(v) for k, v in self.parameters.items()},
+            "r2": None if self.r2 is None else round(self.r2, 6),
+            "choice": self.choice}
+        if self.candidates:
+            out["candidates"] = {
+                name: {k: (None if v is None else round(float(v), 6)) for k, v in c.items()}
+                for name, c in self.candidates.items()}
+        return out
 
 
 def _round(v: float) -> float:
