@@ -224,3 +224,35 @@ def test_cli_report_invalid_input_exits_2(tmp_path):
     (tmp_path / "g.json").write_text("{not json")
     res = CliRunner().invoke(app, ["breast", "report", str(tmp_path / "g.json"), "--json"])
     assert res.exit_code == 2 and res.stdout == "" and "not valid JSON" in res.stderr
+
+
+def test_sr_uses_the_dicom_codes_of_the_birads_cids():
+    """Descriptor, location and category codes checked against pydicom's copy of PS3.16
+    (an independent source of the code values)."""
+    from pydicom.sr.codedict import codes
+
+    ds = build_breast_sr(parse_report(MAMMO))
+
+    def walk(items):
+        for it in items:
+            yield it
+            yield from walk(it.get("ContentSequence", []))
+
+    pairs = {(it.ConceptNameCodeSequence[0].CodeMeaning,
+              it.ConceptCodeSequence[0].get("CodeValue"))
+             for it in walk(ds.ContentSequence) if it.ValueType == "CODE"}
+    sct = codes.SCT
+    assert ("Shape", sct.Irregular.value) in pairs
+    assert ("Margins", sct.SpiculatedLesion.value) in pairs
+    assert ("Lesion Density", sct.HighDensityLesion.value) in pairs
+    assert ("Calcification Type", codes.DCM.FinePleomorphicCalcification.value) in pairs
+    assert ("Calcification Distribution", sct.GroupedCalcificationDistribution.value) in pairs
+    assert ("Clockface or region", sct._10OClockPosition.value) in pairs
+    assert ("Clockface or region", sct._6OClockPosition.value) in pairs
+    assert ("Quadrant location", sct.UpperOuterQuadrantOfBreast.value) in pairs
+    assert ("Depth", codes.NCIt.Middle.value) in pairs
+    assert ("Associated feature", sct.SkinRetractionOfBreast.value) in pairs
+    assert ("Laterality", sct.RightBreast.value) in pairs
+    assert ("Breast composition", sct.ScatteredFibroglandularDensities.value) in pairs
+    assert ("Assessment Category", "MA.II.A.5.4C") in pairs
+    assert ("Assessment Category", "397138000") in pairs  # category 0 (SNOMED CT)

@@ -73,6 +73,76 @@ _FINDING = {
 _LATERALITY = {"R": ("73056007", "SCT", "Right breast"), "L": ("80248007", "SCT", "Left breast")}
 _LANGUAGE = {"en": ("en", "RFC5646", "English"), "fr": ("fr", "RFC5646", "French")}
 
+#: Descriptors DICOM codes (PS3.16 CIDs "… from BI-RADS"): field -> (concept, {lexicon
+#: key: value code}); a value without a DICOM code is written in the private scheme.
+_STANDARD: dict[str, tuple[tuple[str, str, str], dict[str, tuple[str, str, str]]]] = {
+    "shape": (("300842002", "SCT", "Shape"), {  # CID 6005
+        "oval": ("84360004", "SCT", "Ovoid shape (Oval)"),
+        "round": ("42700002", "SCT", "Round shape"),
+        "irregular": ("49608001", "SCT", "Irregular")}),
+    "margin": (("111037", "DCM", "Margins"), {  # CID 6007
+        "circumscribed": ("129738007", "SCT", "Circumscribed lesion"),
+        "obscured": ("129740002", "SCT", "Obscured lesion"),
+        "microlobulated": ("129739004", "SCT", "Microlobulated lesion"),
+        "indistinct": ("129741003", "SCT", "Indistinct lesion"),
+        "spiculated": ("129742005", "SCT", "Spiculated lesion"),
+        "angular": ("111343", "DCM", "Angular margins")}),
+    "density": (("111035", "DCM", "Lesion Density"), {  # CID 6009
+        "high": ("129744006", "SCT", "High density lesion"),
+        "equal": ("129745007", "SCT", "Equal density (isodense) lesion"),
+        "low": ("129746008", "SCT", "Low density (not containing fat) lesion"),
+        "fat_containing": ("129747004", "SCT", "Fat containing (radiolucent) lesion")}),
+    "morphology": (("111009", "DCM", "Calcification Type"), {  # CID 6011
+        "skin": ("129757003", "SCT", "Calcified skin of breast"),
+        "vascular": ("129759000", "SCT", "Vascular calcification"),
+        "coarse_popcorn": ("129749001", "SCT", "Coarse (popcorn-like) calcification"),
+        "large_rod_like": ("129752009", "SCT", "Large rod-like calcification"),
+        "round": ("129756007", "SCT", "Round shaped calcification"),
+        "rim": ("129751002", "SCT", "Eggshell calcification"),
+        "dystrophic": ("129750001", "SCT", "Dystrophic calcification"),
+        "milk_of_calcium": ("129753004", "SCT", "Milk of calcium calcification"),
+        "suture": ("129758008", "SCT", "Calcified suture material"),
+        "amorphous": ("129760005", "SCT", "Amorphous calcification"),
+        "coarse_heterogeneous": ("129763007", "SCT", "Heterogeneous calcification"),
+        "fine_pleomorphic": ("111344", "DCM", "Fine pleomorphic calcification"),
+        "fine_linear_branching": ("129762002", "SCT",
+                                  "Fine linear, branching (casting) calcification")}),
+    "distribution": (("111008", "DCM", "Calcification Distribution"), {  # CID 6013
+        "diffuse": ("129764001", "SCT", "Diffuse calcification distribution"),
+        "regional": ("129767008", "SCT", "Regional calcification distribution"),
+        "grouped": ("129766004", "SCT", "Grouped calcification distribution"),
+        "linear": ("129765000", "SCT", "Linear calcification distribution"),
+        "segmental": ("129768003", "SCT", "Segmental calcification distribution")}),
+    "depth": (("111020", "DCM", "Depth"), {  # CID 6025
+        "anterior": ("255549009", "SCT", "Anterior"),
+        "middle": ("C25569", "NCIt", "Middle"),
+        "posterior": ("255551008", "SCT", "Posterior")}),
+    "region": (("111014", "DCM", "Clockface or region"), {  # CID 6019
+        "retroareolar": ("129784002", "SCT", "Subareolar region"),
+        "central": ("129786000", "SCT", "Central region of breast"),
+        "axillary_tail": ("129785001", "SCT", "Axillary tail region")}),
+}
+#: (CID 6019) n o'clock position (SNOMED CT; the last digit is a check digit)
+_CLOCK = {h: (code, "SCT", f"{h} o'clock position") for h, code in enumerate(
+    ("129772004", "129773009", "129774003", "129775002", "129776001", "129777005",
+     "129778000", "129779008", "129780006", "129781005", "129782003", "129783008"), start=1)}
+#: CID 6021 quadrant (written for readers of the SR; the clock position is what is read back)
+_QUADRANT = {"UOQ": ("76365002", "SCT", "Upper outer quadrant of breast"),
+             "UIQ": ("77831004", "SCT", "Upper inner quadrant of breast"),
+             "LOQ": ("33564002", "SCT", "Lower outer quadrant of breast"),
+             "LIQ": ("19100000", "SCT", "Lower inner quadrant of breast")}
+#: CID 6056 associated findings
+_ASSOCIATED = {
+    "skin_retraction": ("129796009", "SCT", "Skin retraction of breast"),
+    "nipple_retraction": ("271955004", "SCT", "Nipple retraction"),
+    "skin_thickening": ("129797000", "SCT", "Skin thickening of breast"),
+    "trabecular_thickening": ("129795008", "SCT", "Trabecular thickening of breast"),
+    "axillary_adenopathy": ("127189005", "SCT", "Axillary adenopathy"),
+    "architectural_distortion": ("129792006", "SCT", "Architectural distortion of breast"),
+    "edema": ("79654002", "SCT", "Edema"),
+}
+C_QUADRANT = ("111048", "DCM", "Quadrant location")
+
 C_REPORT = ("111400", "DCM", "Breast Imaging Report")
 C_LANGUAGE = ("121049", "DCM", "Language of Content Item and Descendants")
 C_OBSERVER = ("121008", "DCM", "Person Observer Name")
@@ -167,20 +237,31 @@ def _finding_items(report: BreastReport) -> list[Dataset]:
                                        _LATERALITY[f.laterality])]
         for name, code in f.descriptors.items():
             term = lex["fields"][name]["terms"][code]["en"]
-            props.append(_codev("HAS PROPERTIES", _private(name), _private(code, term)))
+            std = _STANDARD.get(name)
+            if std and code in std[1]:
+                props.append(_codev("HAS PROPERTIES", std[0], std[1][code]))
+            else:
+                props.append(_codev("HAS PROPERTIES", _private(name), _private(code, term)))
         for a in f.associated:
             term = lex["fields"]["associated"]["terms"][a]["en"]
             props.append(_codev("HAS PROPERTIES", _private("associated", "Associated feature"),
-                                _private(a, term)))
+                                _ASSOCIATED.get(a) or _private(a, term)))
         if f.clock is not None:
-            props.append(_num("HAS PROPERTIES", _private("clock", "Clock-face position"),
-                              f.clock, UNIT_HOUR))
+            if f.clock == int(f.clock):
+                props.append(_codev("HAS CONCEPT MOD", _STANDARD["region"][0],
+                                    _CLOCK[int(f.clock)]))
+            else:  # half hours have no code
+                props.append(_num("HAS PROPERTIES", _private("clock", "Clock-face position"),
+                                  f.clock, UNIT_HOUR))
+            q = f.quadrant
+            if q in _QUADRANT:
+                props.append(_codev("HAS CONCEPT MOD", C_QUADRANT, _QUADRANT[q]))
         if f.region:
-            props.append(_codev("HAS PROPERTIES", _private("region", "Region"),
-                                _private(f.region)))
+            props.append(_codev("HAS CONCEPT MOD", _STANDARD["region"][0],
+                                _STANDARD["region"][1][f.region]))
         if f.depth:
-            props.append(_codev("HAS PROPERTIES", _private("depth", "Depth"),
-                                _private(f.depth)))
+            props.append(_codev("HAS CONCEPT MOD", _STANDARD["depth"][0],
+                                _STANDARD["depth"][1][f.depth]))
         if f.distance_from_nipple_cm is not None:
             props.append(_num("HAS PROPERTIES", _private("distance_nipple",
                                                          "Distance from nipple"),
@@ -396,6 +477,12 @@ def read_breast_sr(ds: Dataset) -> dict[str, Any]:
     lat_by_code = {v[:2]: k for k, v in _LATERALITY.items()}
     finding_by_code = {v[:2]: k for k, v in _FINDING.items()}
     cat_by_code = {info.code[:2]: c for c, info in CATEGORY_INFO.items()}
+    std_concepts = {concept[:2]: name for name, (concept, _) in _STANDARD.items()
+                    if name != "region"}
+    std_by_code = {name: {v[:2]: k for k, v in values.items()}
+                   for name, (_, values) in _STANDARD.items()}
+    clock_by_code = {v[:2]: h for h, v in _CLOCK.items()}
+    assoc_by_code = {v[:2]: k for k, v in _ASSOCIATED.items()}
     out: dict[str, Any] = {"findings": []}
     proc = _find(items, C_PROCEDURE)[0]
     for mod in proc.ContentSequence:
@@ -426,6 +513,20 @@ def read_breast_sr(ds: Dataset) -> dict[str, Any]:
                     sizes.append(float(p.MeasuredValueSequence[0].NumericValue))
                 elif pc == ("121106", "DCM"):
                     f["comment"] = str(p.TextValue)
+                elif pc == C_QUADRANT[:2]:
+                    continue  # derived from the clock position
+                elif pc == _STANDARD["region"][0][:2]:
+                    v = _value(p)
+                    if v in clock_by_code:
+                        f["clock"] = float(clock_by_code[v])
+                    else:
+                        f["region"] = std_by_code["region"][v]
+                elif pc in std_concepts:
+                    name = std_concepts[pc]
+                    f[name] = std_by_code[name][_value(p)]
+                elif pc == ("associated", PRIVATE_SCHEME):
+                    v = _value(p)
+                    f.setdefault("associated", []).append(assoc_by_code.get(v, v[0]))
                 elif pc[1] == PRIVATE_SCHEME:
                     key = pc[0]
                     if p.ValueType == "NUM":
@@ -439,8 +540,6 @@ def read_breast_sr(ds: Dataset) -> dict[str, Any]:
                             unit = str(mv.MeasurementUnitsCodeSequence[0].CodeValue)
                             swe["unit"] = unit
                             swe.setdefault(key[4:], []).append(x)
-                    elif key == "associated":
-                        f.setdefault("associated", []).append(_value(p)[0])
                     else:
                         f[key] = _value(p)[0]
             if sizes:
