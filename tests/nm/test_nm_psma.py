@@ -55,3 +55,34 @@ def test_diffuse_marrow_involvement_and_bad_sites():
         mitnm([PsmaLesion("pelvic_node", "groin")])
     with pytest.raises(InputError, match="is not one of"):
         mitnm([PsmaLesion("skin")])
+
+
+def test_psma_command_stage_and_scores(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from oncohybrid.cli.main import app
+
+    case = {"tracer": "68Ga-PSMA-11",
+            "references": {"blood_pool_suv_mean": 1.6, "liver_suv_mean": 5.2,
+                           "parotid_suv_mean": 13.0},
+            "lesions": [{"id": "P", "site": "prostate", "suv_max": 22.0},
+                        {"id": "N", "site": "pelvic_node", "region": "obturator",
+                         "suv_max": 6.1},
+                        {"id": "B", "site": "bone", "suv_max": 3.0}]}
+    f = tmp_path / "case.json"
+    f.write_text(json.dumps(case))
+    runner = CliRunner()
+    res = runner.invoke(app, ["psma", str(f), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["mitnm"]["stage"] == "miT2u miN1 miM1b(uni)"
+    assert [r["psma_expression_score"] for r in doc["lesions"]] == [3, 2, 1]
+    assert doc["psma_expression_score_max"] == 3
+    case["lesions"][0]["site"] = "skin"
+    f.write_text(json.dumps(case))
+    bad = runner.invoke(app, ["psma", str(f), "--json"])
+    assert bad.exit_code == 2 and bad.stdout == "" and "skin" in bad.stderr
+    f.write_text("{not json")
+    assert runner.invoke(app, ["psma", str(f), "--json"]).exit_code == 2

@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.command("dosimetry")(dosimetry)
     app.command("nm-calibrate")(nm_calibrate)
     app.command("nm-phantom")(nm_phantom)
+    app.command("psma")(psma)
 
 
 def _numbers(text: str | None, option: str, count: int | None = None) -> list[float] | None:
@@ -241,3 +242,33 @@ def nm_phantom(
         return
     typer.echo(f"SPECT-CT phantom {patient_id}: {cycles} cycle(s) × {len(times)} time points "
                f"under {out} (ground_truth.json)")
+
+
+def psma(
+    case: Path = typer.Argument(..., help="JSON case: tracer, references, lesions (docs/nm.md)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """PROMISE V2 miTNM and miPSMA expression scores of a PSMA PET reading."""
+    from oncohybrid.cli.main import fail
+    from oncohybrid.errors import InputError, OncohybridError
+    from oncohybrid.nm.psma import promise_report
+
+    try:
+        try:
+            data = json.loads(case.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{case}: no such file") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{case}: not valid JSON ({exc})") from None
+        doc = promise_report(data)
+    except OncohybridError as exc:
+        fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(doc))
+        return
+    typer.echo(f"{doc['mitnm']['stage']}  (PROMISE V2)")
+    for r in doc["lesions"]:
+        score = r["psma_expression_score"]
+        typer.echo(f"{r['id']}: {r['site']} {r['region']} SUVmax {r['suv_max']} → miPSMA "
+                   f"{score if score is not None else '— (' + str(r['reason']) + ')'}")

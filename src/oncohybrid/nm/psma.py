@@ -157,3 +157,67 @@ def mitnm(lesions: Iterable[PsmaLesion], *, diffuse_marrow: bool = False) -> dic
             "pelvic_node_regions": sorted(pelvic), "extrapelvic_regions": sorted(extra_nodes),
             "bone_lesions": bone, "visceral_organs": sorted(visceral),
             "source": "PROMISE V2, Seifert et al., Eur Urol 2023;83:405-412"}
+
+
+def promise_report(case: dict[str, Any]) -> dict[str, Any]:
+    """miTNM and per-lesion miPSMA expression scores of a JSON case (``oncohybrid psma``)::
+
+        {"tracer": "68Ga-PSMA-11",
+         "references": {"blood_pool_suv_mean": 1.6, "liver_suv_mean": 5.2,
+                        "parotid_suv_mean": 13.0, "spleen_suv_mean": null},
+         "diffuse_marrow": false,
+         "lesions": [{"id": "L1", "site": "bone", "region": "", "focus": 1,
+                      "suv_max": 12.3}]}
+
+    Lesions without ``suv_max`` (or without references) get a null score; the stage uses
+    every lesion listed (they are the PSMA-positive findings of the reader).
+    """
+    if not isinstance(case, dict):
+        raise InputError("PSMA case: expected a JSON object")
+    lesions_in = case.get("lesions")
+    if not isinstance(lesions_in, list):
+        raise InputError("PSMA case: 'lesions' must be a list")
+    refs = case.get("references") or {}
+    if not isinstance(refs, dict):
+        raise InputError("PSMA case: 'references' must be an object")
+    tracer = str(case.get("tracer") or "")
+
+    def num(value: Any, where: str) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"PSMA case: {where} must be a number, got {value!r}")
+        return float(value)
+
+    ref = {k: num(refs.get(k), f"references.{k}") for k in (
+        "blood_pool_suv_mean", "liver_suv_mean", "parotid_suv_mean", "spleen_suv_mean")}
+    lesions: list[PsmaLesion] = []
+    rows = []
+    for i, item in enumerate(lesions_in):
+        where = f"lesions[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("site"), str):
+            raise InputError(f"PSMA case: {where} needs a 'site' string")
+        focus = item.get("focus", 1)
+        if isinstance(focus, bool) or not isinstance(focus, int):
+            raise InputError(f"PSMA case: {where}.focus must be a whole number")
+        les = PsmaLesion(item["site"], str(item.get("region") or ""), focus)
+        lesions.append(les)
+        suv = num(item.get("suv_max"), f"{where}.suv_max")
+        score = None
+        reason = None
+        if suv is None:
+            reason = "no suv_max"
+        elif ref["blood_pool_suv_mean"] is None or ref["parotid_suv_mean"] is None:
+            reason = "blood pool and parotid SUVmean needed"
+        else:
+            score = expression_score(suv, blood_pool_suv_mean=ref["blood_pool_suv_mean"],
+                                     liver_suv_mean=ref["liver_suv_mean"],
+                                     parotid_suv_mean=ref["parotid_suv_mean"],
+                                     spleen_suv_mean=ref["spleen_suv_mean"], tracer=tracer)
+        rows.append({"id": item.get("id", f"L{i + 1}"), "site": les.site, "region": les.region,
+                     "suv_max": suv, "psma_expression_score": score, "reason": reason})
+    stage = mitnm(lesions, diffuse_marrow=bool(case.get("diffuse_marrow", False)))
+    scores = [r["psma_expression_score"] for r in rows if r["psma_expression_score"] is not None]
+    return {"tracer": tracer or None, "mitnm": stage, "lesions": rows,
+            "psma_expression_score_max": max(scores) if scores else None,
+            "source": stage["source"]}
