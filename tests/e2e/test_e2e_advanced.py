@@ -12,31 +12,95 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
+PW = "mr-reader-quiet-harbour"
+
 
 @pytest.fixture(scope="module")
-def mr_study(e2e_ws, tmp_path_factory):
-    """A GE-encoded DWI phantom series (b 0/50/400/800) ingested into the served workspace."""
-    from oncohybrid.phantom.dwi import write_dwi_series
-    from oncohybrid.services.ingest import Ingestor
-    from oncohybrid.services.worklist import patient_pk_of_study
-
-    folder = tmp_path_factory.mktemp("e2e-dwi")
-    truth = write_dwi_series(folder, encoding="ge", b_values=(0, 50, 400, 800),
-                             shape=(4, 64, 64), seed=11)
-    ing = Ingestor(e2e_ws.settings)
-    try:
-        ing.ingest_paths([folder])
-    finally:
-        ing.close()
+def mr_ws(tmp_path_factory):
+    """A workspace of its own (the session workspace's worklist stays as the other browser
+    tests expect it): a GE-encoded DWI phantom series (b 0/50/400/800) and a physician."""
     import pydicom
 
+    from oncohybrid.config import get_settings
+    from oncohybrid.phantom.dwi import write_dwi_series
+    from oncohybrid.services.ingest import Ingestor
+    from oncohybrid.services.users import add_user
+    from oncohybrid.services.worklist import patient_pk_of_study
+
+    home = tmp_path_factory.mktemp("e2e-mr-home")
+    settings = get_settings(home)
+    truth = write_dwi_series(home / "dwi", encoding="ge", b_values=(0, 50, 400, 800),
+                             shape=(4, 64, 64), seed=11)
+    ing = Ingestor(settings)
+    try:
+        ing.ingest_paths([home / "dwi"])
+    finally:
+        ing.close()
+    add_user(settings, "mri", PW, "physician", actor="test")
     study_uid = str(pydicom.dcmread(truth.files[0], stop_before_pixels=True).StudyInstanceUID)
-    return truth, study_uid, patient_pk_of_study(study_uid, e2e_ws.settings)
+    return settings, truth, study_uid, patient_pk_of_study(study_uid, settings)
 
 
-def test_open_mr_study_show_adc_draw_roi_read_adc(page, e2e_ws, mr_study):
-    truth, study_uid, patient_pk = mr_study
-    sign_in(page, *e2e_ws.demo)
+@pytest.fixture(scope="module")
+def mr_page(browser, mr_ws):
+    """``oncohybrid serve`` on that workspace (loopback, stopped by pid) and a page."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+    from e2e_browser import ConsoleWatch
+
+    settings = mr_ws[0]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("oncohybrid")
+    cmd = ([str(exe)] if exe.exists() else
+           [sys.executable, "-c", "from oncohybrid.cli.main import app; app()"])
+    log_path = settings.home / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=dict(os.environ, ONCOHYBRID_HOME=str(settings.home)),
+                                stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=base)
+        pg = ctx.new_page()
+        pg.set_default_timeout(30_000)
+        pg.watch = ConsoleWatch(pg)
+        try:
+            yield pg
+        finally:
+            ctx.close()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "DWI-PHANTOM" not in log_path.read_text(), "server log leaks the Patient ID"
+
+
+def test_open_mr_study_show_adc_draw_roi_read_adc(mr_page, mr_ws):
+    page = mr_page
+    _settings, truth, study_uid, patient_pk = mr_ws
+    sign_in(page, "mri", PW)
     page.goto(f"/patients/{patient_pk}")
     page.click("a.view-study >> nth=0")
     page.wait_for_url(re.compile(rf"/studies/{re.escape(study_uid)}/advanced$"))

@@ -411,21 +411,28 @@ def tic_of_roi(view: SeriesView, x: int, y: int, width: int, height: int, *,
     return doc
 
 
-def shows(settings: Settings, study_uid: str) -> bool:
-    """Whether a study belongs in this viewer: it holds MR or ultrasound series, a DECT
-    iodine map, or no CT/PET series at all (the PET/CT viewer shows the rest)."""
+def has_layers(settings: Settings, study_uid: str) -> bool:
+    """Whether a study holds something only this viewer shows: MR or ultrasound series, or
+    a DECT iodine map."""
     rows = _rows(settings, study_uid)
-    modalities = {m for _uid, m, _d in rows}
-    if modalities & {"MR", "US"}:
+    if {m for _uid, m, _d in rows} & {"MR", "US"}:
         return True
-    if not modalities & {"CT", "PT"}:
-        return bool(rows)
     for uid, modality, _d in rows:
-        if modality not in ("CT", "PT"):
+        if modality not in ("CT", "PT", "MR", "US", "SEG", "SR"):
             files = series_files(uid, settings)
             if files and _is_iodine_map(files):
                 return True
     return False
+
+
+def shows(settings: Settings, study_uid: str) -> bool:
+    """Whether the study opens in this viewer rather than the PET/CT viewer: it has no PET
+    series and holds MR, ultrasound or a DECT iodine map (a PET/MR or PET/CT study stays in
+    the PET/CT viewer, which links here)."""
+    rows = _rows(settings, study_uid)
+    if any(m == "PT" for _uid, m, _d in rows):
+        return False
+    return has_layers(settings, study_uid) or not any(m == "CT" for _uid, m, _d in rows)
 
 
 # ---------------------------------------------------------------------------------------

@@ -410,8 +410,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the tracer, and a warning where a stored criterion does not suit it (issue #12)
         tracer = viewer.study_tracer(study_uid, settings,
                                      clinical.assessed_criteria(settings, patient_pk))
+        # PET/MR: the MR series (DWI, ADC) open in the advanced viewer (issue #19)
+        advanced = (sess.user.role.sees_identity
+                    and viewer_advanced.has_layers(settings, study_uid))
         return page(request, "viewer.html", sess, patient=summary, study=study,
-                    tracer=tracer, dark=True)
+                    tracer=tracer, dark=True, advanced=advanced)
 
     @app.get("/api/studies/{study_uid}/info")
     def viewer_info(study_uid: str,
