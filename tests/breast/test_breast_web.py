@@ -45,6 +45,16 @@ def test_report_form_text_category_sign_and_audit(app, ws):
     assert "irregular mass with spiculated margins, high density, measuring 11 mm" in page
     assert "masse irrégulière à contours spiculés" in page
     assert "microcalcifications fines pléomorphes groupées en foyer" in page
+    # the draft can be edited: the form comes back filled, a change regenerates the text
+    edit = c.get(f"/breast/reports/{pk}/edit").text
+    assert f'name="report" value="{pk}"' in edit
+    assert re.search(r'<option value="spiculated" selected>', edit)
+    r = c.post("/breast/reports", data={**FORM, "mass_size_mm": "12", "report": str(pk),
+                                        "patient": str(ws.patient_pk),
+                                        "csrf_token": csrf_of(c)}, follow_redirects=False)
+    assert r.headers["location"] == url
+    page = c.get(url).text
+    assert "measuring 12 mm" in page and "measuring 11 mm" not in page
     # not signed yet: not in the audit
     audit = c.get("/breast/audit").text
     assert f'/breast/reports/{pk}"' not in audit
@@ -82,6 +92,10 @@ def test_report_form_text_category_sign_and_audit(app, ws):
     # signed reports are frozen
     r = c.post(f"/breast/reports/{pk}/sign", data={"csrf_token": csrf_of(c)})
     assert r.status_code == 400
+    assert c.get(f"/breast/reports/{pk}/edit").status_code == 400
+    r = c.post("/breast/reports", data={**FORM, "report": str(pk), "patient": str(ws.patient_pk),
+                                        "csrf_token": csrf_of(c)})
+    assert r.status_code == 400 and "signed" in r.text
 
 
 def test_invalid_form_is_shown_again_with_the_reason(app, ws):

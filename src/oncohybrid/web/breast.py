@@ -106,6 +106,40 @@ def _form_to_report(form: Any) -> dict[str, Any]:
     return data
 
 
+def _report_to_form(structured: dict[str, Any]) -> dict[str, Any]:
+    """The form values of a saved structured report (for editing a draft); when the form
+    cannot hold it (two findings of one type, a type without a block), the structured JSON
+    box is filled instead."""
+    values: dict[str, Any] = {k: structured[k] for k in ("modality", "purpose", "exam_date",
+                                                         "composition", "fgt", "bpe",
+                                                         "bpe_symmetry", "indication")
+                              if k in structured}
+    prefix_of = {ftype: prefix for prefix, (ftype, _) in _BLOCKS.items()}
+    findings = structured.get("findings", [])
+    types = [f["type"] for f in findings]
+    if any(t not in prefix_of for t in types) or len(set(types)) != len(types) or any(
+            k in f for f in findings for k in ("comment",)) or any(
+            "associated" in f and f["type"] != "mass" for f in findings) or any(
+            isinstance(f.get("size_mm"), list) for f in findings):
+        values["structured_json"] = json.dumps(structured, indent=1, ensure_ascii=False)
+        return values
+    for f in findings:
+        prefix = prefix_of[f["type"]]
+        values[f"{prefix}_present"] = "1"
+        for key, value in f.items():
+            if key in ("type", "associated", "elastography"):
+                continue
+            values[f"{prefix}_{key}"] = f"{value:g}" if isinstance(value, float) else value
+        if f.get("associated"):
+            values["_assoc"] = list(f["associated"])
+        if f.get("elastography"):
+            e = f["elastography"]
+            values.update(swe_unit=e["unit"],
+                          swe_lesion=", ".join(f"{v:g}" for v in e["lesion"]),
+                          swe_fat=", ".join(f"{v:g}" for v in e["fat"]))
+    return values
+
+
 def _png_b64(path: str) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -138,7 +172,19 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         if not sess.user.role.can_edit:
             raise HTTPException(status_code=403, detail="your role does not write reports")
         return ctx.page(request, "breast/form.html", sess, patient=_patient(patient),
-                        lex=_lexicon_choices(), values={}, error=None)
+                        lex=_lexicon_choices(), values={}, error=None, report_pk=None)
+
+    @app.get("/breast/reports/{pk}/edit", response_class=HTMLResponse)
+    def edit_report(request: Request, pk: Annotated[int, PathParam(ge=1, le=MAX_PK)],
+                    sess: SessionInfo = Depends(viewer)) -> Response:
+        if not sess.user.role.can_edit:
+            raise HTTPException(status_code=403, detail="your role does not write reports")
+        rep = _report(pk)
+        if rep["status"] != "draft":
+            raise InputError(f"breast report #{pk} is signed and cannot change")
+        return ctx.page(request, "breast/form.html", sess, patient=_patient(rep["patient_pk"]),
+                        lex=_lexicon_choices(), values=_report_to_form(rep["structured"]),
+                        error=None, report_pk=pk)
 
     @app.post("/breast/reports")
     async def create_report(request: Request,
@@ -150,15 +196,18 @@ def register(app: FastAPI, ctx: WebContext) -> None:
             patient = 0
         if not 1 <= patient <= MAX_PK:
             raise InputError("patient: missing or not a patient key")
+        editing = str(form.get("report") or "")
         try:
             pk = svc.save_report(settings, patient, _form_to_report(form), sess.user.username,
+                                 report_pk=int(editing) if editing.isdigit() else None,
                                  client=ctx.client(request))
         except InputError as exc:
             values = {k: form.get(k) for k in form}
             values["_assoc"] = form.getlist("mass_associated")
             return ctx.page(request, "breast/form.html", sess, status=400,
                             patient=_patient(patient), lex=_lexicon_choices(),
-                            values=values, error=str(exc))
+                            values=values, error=str(exc),
+                            report_pk=int(editing) if editing.isdigit() else None)
         return RedirectResponse(f"/breast/reports/{pk}", status_code=303)
 
     @app.get("/breast/reports/{pk}", response_class=HTMLResponse)
