@@ -218,3 +218,27 @@ def test_time_points_without_ct_are_used_unregistered_with_a_note(tmp_path_facto
     a1, a2 = (tp["activity_mbq"]["kidney_right"] for tp in truth["cycles"][0]["timepoints"])
     lam = math.log(a1 / a2) / 96.0
     assert kid["tia_mbq_h"] == pytest.approx(a1 * math.exp(lam * 24.0) / lam, rel=0.01)
+
+
+@pytest.mark.slow
+def test_vois_of_an_earlier_cycle_are_registered_to_a_repositioned_cycle(tmp_path_factory,
+                                                                        monkeypatch):
+    root = tmp_path_factory.mktemp("nm_segreg")
+    write_spect_patient(root / "c1", SpectPhantom(
+        patient_id="NM-SEGREG", shifts_vox=((0, 0, 0),),
+        cycles=(SpectCycle(dt.datetime(2026, 1, 5, 9, 0), 7400.0, (24.0, 96.0)),)))
+    # cycle 2 lies elsewhere on the table (x +2, y −1, z +1 voxels) and brings no SEG
+    truth2 = write_spect_patient(root / "c2", SpectPhantom(
+        patient_id="NM-SEGREG", shifts_vox=((1, -1, 2), (0, 1, 0)),
+        cycles=(SpectCycle(dt.datetime(2026, 3, 5, 9, 0), 7400.0, (24.0, 96.0)),)), seg=False)
+    _workspace(tmp_path_factory, monkeypatch, "ws_segreg")
+    _ingest(root)
+    res = _run("NM-SEGREG", "--cycle", "2", "--fit", "mono-exp", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert any("registered rigidly" in n for n in doc["notes"])
+    for v in doc["vois"]:
+        a1, a2 = (tp["activity_mbq"][v["name"]] for tp in truth2["cycles"][0]["timepoints"])
+        lam = math.log(a1 / a2) / 72.0
+        assert v["tia_mbq_h"] == pytest.approx(a1 * math.exp(lam * 24.0) / lam, rel=0.02)
+        assert v["mass_g"] == pytest.approx(truth2["organs"][v["name"]]["mass_g"], rel=1e-3)
