@@ -225,9 +225,10 @@ def list_cycles(patient_id: str, *, settings: Settings | None = None,
     cycles, _ = _cycles(recons, isotope)
     out = []
     for n, ((symbol, admin), items) in enumerate(cycles, start=1):
-        pts = sorted(((nm.acquisition_start - nm.administration).total_seconds() / 3600.0
-                      if nm.acquisition_start and nm.administration else float("nan"), nm)
-                     for nm, _ in items)
+        pts = [(((nm.acquisition_start - nm.administration).total_seconds() / 3600.0
+                 if nm.acquisition_start and nm.administration else float("nan")), nm)
+               for nm, _ in items]
+        pts.sort(key=lambda tn: (tn[0], tn[1].series_uid))
         out.append({"cycle": n, "isotope": symbol, "administration": admin.isoformat(),
                      "injected_mbq": items[0][0].injected_mbq,
                      "timepoints": [{"time_h": round(t, 3), "series_uid": nm.series_uid,
