@@ -502,7 +502,10 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
         # the cycle's own SEG first, else the latest one on a frame with a CT (registered)
         segs = [st for st in stored if st.modality == "SEG" and st.files]
         own = [st for st in segs if st.frame_of_reference_uid in matrices]
-        other = [st for st in segs if st.frame_of_reference_uid in cts]
+        # only SEGs drawn on another SPECT-CT (not, e.g., PET-CT lesion masks)
+        spect_frames = {nm.volume.frame_of_reference_uid for nm, _ in recons}
+        other = [st for st in segs if st.frame_of_reference_uid in cts
+                 and st.frame_of_reference_uid in spect_frames]
         if not own and not other and not spheres:
             raise InputError(
                 f"patient {patient_id!r} cycle {cycle}: no VOIs — no stored DICOM SEG on the "
