@@ -42,6 +42,36 @@ def mr_ws(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ceus_dect(mr_ws):
+    """An ultrasound cine (lognormal bolus) and a DECT pair with its iodine map, ingested
+    into the same workspace: ``(cine truth, cine study UID, DECT phantom, DECT study UID)``."""
+    import pydicom
+
+    from oncohybrid.phantom.ceus import synthetic_ceus_cine, write_us_multiframe
+    from oncohybrid.phantom.dect import write_dect_phantom
+    from oncohybrid.services.dect import calibrate_dect, iodine_maps
+    from oncohybrid.services.ingest import Ingestor
+
+    settings = mr_ws[0]
+    home = settings.home
+    cine = synthetic_ceus_cine(seed=2)
+    write_us_multiframe(cine, home / "ceus" / "cine.dcm")
+    ph = write_dect_phantom(home / "dect", seed=7)
+    calibrate_dect(ph.low_dir, ph.high_dir, ph.inserts_json, home / "cal.json")
+    iodine_maps(ph.low_dir, ph.high_dir, home / "cal.json", home / "dect-out")
+    ing = Ingestor(settings)
+    try:
+        ing.ingest_paths([home / "ceus", ph.low_dir, home / "dect-out" / "iodine.dcm"])
+    finally:
+        ing.close()
+    us = str(pydicom.dcmread(home / "ceus" / "cine.dcm", stop_before_pixels=True)
+             .StudyInstanceUID)
+    ct = str(pydicom.dcmread(next(ph.low_dir.glob("*.dcm")), stop_before_pixels=True)
+             .StudyInstanceUID)
+    return cine, us, ph, ct
+
+
+@pytest.fixture(scope="module")
 def mr_page(browser, mr_ws):
     """``oncohybrid serve`` on that workspace (loopback, stopped by pid) and a page."""
     import os
@@ -148,3 +178,64 @@ def test_open_mr_study_show_adc_draw_roi_read_adc(mr_page, mr_ws):
     # the disc holds about π r² / pixel area voxels (8 mm radius, 2 mm pixels: ~50)
     assert abs(n - np.pi * 8.0 ** 2 / (aff[0, 2] * aff[1, 1])) <= 12
     page.watch.check("advanced viewer")
+
+
+def test_ceus_cine_plays_and_a_rectangle_gives_the_tic(mr_page, ceus_dect):
+    page = mr_page
+    cine, us_study, _ph, _ct = ceus_dect
+    page.goto(f"/studies/{us_study}/advanced")
+    page.wait_for_selector("#adv-viewer[data-ready=true]")
+    page.wait_for_selector("#adv-img[data-loaded=true]")
+    expect(page.locator("#adv-index")).to_contain_text("Frame 1 / 300")
+    page.click("#adv-play")
+    page.wait_for_function("!document.querySelector('#adv-index').textContent"
+                           ".startsWith('Frame 1 /')")
+    page.click("#adv-play")  # pause
+    box = page.locator("#adv-img").bounding_box()
+    cols, rows = cine.frames.shape[2], cine.frames.shape[1]
+    cr, cc = cine.lesion_centre_rc
+    x0 = box["x"] + (cc - 15) / cols * box["width"]
+    y0 = box["y"] + (cr - 15) / rows * box["height"]
+    page.click("#adv-roi-tool")
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 30 / cols * box["width"], y0 + 30 / rows * box["height"], steps=4)
+    page.mouse.up()
+    page.wait_for_selector("#tic-r2")
+    assert page.inner_text("#tic-model") == "lognormal"
+    assert float(page.inner_text("#tic-r2")) > 0.95
+    assert float(page.inner_text("#tic-mu")) == pytest.approx(cine.truth["mu"], rel=0.05)
+    assert page.get_attribute("#adv-tic-chart", "data-points") == "300"
+    page.click("#adv-tic-save")
+    expect(page.locator("#adv-tic-saved")).to_be_visible()
+    shot(page, "advanced-03-ceus")
+    page.watch.check("CEUS cine")
+
+
+def test_dect_iodine_overlay_can_be_switched_off(mr_page, ceus_dect):
+    page = mr_page
+    _cine, _us, ph, ct_study = ceus_dect
+    page.goto(f"/studies/{ct_study}/view")  # a CT study with an iodine map opens here
+    page.wait_for_url(re.compile(rf"/studies/{re.escape(ct_study)}/advanced$"))
+    page.wait_for_selector("#adv-viewer[data-ready=true]")
+    page.wait_for_selector("#adv-img[data-loaded=true]")
+    expect(page.locator("#adv-overlay-label")).to_be_visible()
+    assert "overlay=true" in page.get_attribute("#adv-img", "src")
+    shot(page, "advanced-04-dect")
+    page.uncheck("#adv-overlay")
+    page.wait_for_selector("#adv-img[data-loaded=true]")
+    assert "overlay=false" in page.get_attribute("#adv-img", "src")
+    # read-out at the lesion insert: HU and iodine
+    lesion = next(i for i in ph.inserts if i.role == "lesion")
+    from oncohybrid.dicom.volume import load_series
+
+    vol = load_series(ph.low_dir)
+    idx = np.linalg.solve(np.asarray(vol.affine), [*lesion.centre_xy_mm, 4.5, 1.0])[:3]
+    _nk, nj, ni = vol.spatial_shape
+    box = page.locator("#adv-img").bounding_box()
+    page.mouse.click(box["x"] + (idx[2] + 0.5) / ni * box["width"],
+                     box["y"] + (idx[1] + 0.5) / nj * box["height"])
+    expect(page.locator("#adv-ro-value")).to_contain_text("mg/mL")
+    iodine = float(page.inner_text("#adv-ro-value").split("iodine")[1].split()[0])
+    assert iodine == pytest.approx(lesion.iodine_mg_ml, abs=1.5)  # one noisy voxel
+    page.watch.check("DECT overlay")
