@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "web"))
 
 from web_workspace import csrf_of, login_client  # noqa: E402,F401
 
-#: one workspace of three phantom studies, ~20-40 s to write, ingest and fit on 2 cores
-pytestmark = pytest.mark.slow
+#: the workspace of three phantom studies takes ~20-40 s to write, ingest and fit on 2 cores
+slow = pytest.mark.slow
 
 PW = {"phil": ("physician", "advanced-physician-pw"), "fred": ("fellow", "advanced-fellow-pw"),
       "rita": ("researcher", "advanced-researcher-pw")}
@@ -85,6 +85,7 @@ def _series(c, study, kind):
     return next(s for s in info["series"] if s["kind"] == kind)
 
 
+@slow
 def test_non_pet_studies_open_in_the_advanced_viewer(ws) -> None:
     c = _client(ws)
     for modality in ("MR", "US"):
@@ -97,6 +98,7 @@ def test_non_pet_studies_open_in_the_advanced_viewer(ws) -> None:
     assert _client(ws, "rita").get(f"/api/advanced/{ws['studies']['MR']}/info").status_code == 403
 
 
+@slow
 def test_dwi_layers_have_their_own_windows(ws) -> None:
     c = _client(ws)
     s = _series(c, ws["studies"]["MR"], "dwi")
@@ -121,6 +123,7 @@ def test_dwi_layers_have_their_own_windows(ws) -> None:
     assert not np.array_equal(np.asarray(Image.open(io.BytesIO(r.content))), pngs["adc"])
 
 
+@slow
 @pytest.mark.parametrize("tissue", [0, 1, 2])
 def test_disc_roi_reads_the_phantom_adc(ws, tissue) -> None:
     c = _client(ws)
@@ -147,6 +150,7 @@ def test_disc_roi_reads_the_phantom_adc(ws, tissue) -> None:
     assert d["centre_lps_mm"][:2] == pytest.approx(list(t.centre_xy_mm), abs=0.01)
 
 
+@slow
 def test_ceus_cine_frames_and_tic_fit(ws) -> None:
     from oncohybrid.quant.ceus import Roi
     from oncohybrid.services.ceus import tic
@@ -170,6 +174,7 @@ def test_ceus_cine_frames_and_tic_fit(ws) -> None:
     assert len(d["curve"]["fitted"]) == len(d["curve"]["t_s"]) == 300
 
 
+@slow
 def test_dect_iodine_overlay_reads_the_insert_concentration(ws) -> None:
     from oncohybrid.dicom.volume import load_series
 
@@ -203,6 +208,7 @@ def test_dect_iodine_overlay_reads_the_insert_concentration(ws) -> None:
     assert np.any(rgb[..., 0] - rgb[..., 2] > 50)  # iodine shows in colour
 
 
+@slow
 def test_bad_requests_name_the_problem(ws) -> None:
     c = _client(ws)
     study = ws["studies"]["MR"]
@@ -215,6 +221,7 @@ def test_bad_requests_name_the_problem(ws) -> None:
     assert re.search("frame|cine", c.get(f"{base}/frame/0.png").text)
 
 
+@slow
 def test_saved_measurements_appear_in_the_patient_pdf(ws, tmp_path) -> None:
     import shutil
     import subprocess
@@ -283,3 +290,21 @@ def test_saved_measurements_appear_in_the_patient_pdf(ws, tmp_path) -> None:
     ptext = " ".join(subprocess.run(["pdftotext", "-layout", str(pseudo), "-"],
                                     capture_output=True, text=True, check=True).stdout.split())
     assert f"ADC mean {adc:.0f}" in ptext and "2026-01-01" not in ptext
+
+
+@pytest.mark.parametrize("modalities, shows, has_layers", [
+    (("PT", "CT"), False, False),       # PET/CT: the PET/CT viewer
+    (("PT", "MR"), False, True),        # PET/MR: PET/CT viewer, with a link here
+    (("MR",), True, True),              # MR only
+    (("US",), True, True),              # ultrasound cine
+    (("CT",), False, False),            # plain CT: the PET/CT viewer shows CT
+    (("SR",), True, False),             # nothing the PET/CT viewer shows: opened here
+])
+def test_which_viewer_a_study_opens_in(monkeypatch, modalities, shows, has_layers) -> None:
+    from oncohybrid.services import viewer_advanced as va
+
+    rows = [(f"1.2.{k}", m, None) for k, m in enumerate(modalities)]
+    monkeypatch.setattr(va, "_rows", lambda _settings, _uid: rows)
+    monkeypatch.setattr(va, "series_files", lambda _uid, _settings: [])
+    assert va.shows(None, "1.2.3") is shows  # type: ignore[arg-type]
+    assert va.has_layers(None, "1.2.3") is has_layers  # type: ignore[arg-type]
