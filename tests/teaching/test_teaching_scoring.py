@@ -203,3 +203,12 @@ def test_sm2_intervals_follow_wozniak_1990():
     assert quality_from_score(1.0, True) == 5 and quality_from_score(0.0, False) == 0
     with pytest.raises(InputError):
         sm2_review(s, 6, day)
+
+
+def test_categories_of_other_criteria_in_their_own_spelling():
+    assert score_category("ipr", "iPR", "irecist").correct
+    assert score_category("iUPD", "iPR", "irecist").details["off_by"] == 2
+    assert score_category("IR2", "IR2", "lyric").correct
+    assert score_category("NMR", "PMR", "lugano-pet").details["off_by"] == 1
+    with pytest.raises(InputError, match="not a irecist category"):
+        score_category("PR", "iPR", "irecist")

@@ -85,7 +85,12 @@ from oncohybrid.teaching import (
     score_ordinal,
     sm2_review,
 )
-from oncohybrid.teaching.scoring import CRITERION_CATEGORIES, ORDINAL_SCALES, point_voxel
+from oncohybrid.teaching.scoring import (
+    CRITERION_CATEGORIES,
+    ORDINAL_SCALES,
+    normalise_category,
+    point_voxel,
+)
 
 __all__ = [
     "CASE_FORMAT", "CASE_STATUSES", "CERTAINTIES", "EDIT_FIELDS", "answer_question",
@@ -106,11 +111,12 @@ EDIT_FIELDS = ("title", "history", "findings", "diagnosis", "certainty", "discus
                "teaching_points", "references", "tags", "key_images")
 #: Date shifts drawn for a case: one to ten years back, as services.deid does.
 SHIFT_MIN_DAYS, SHIFT_MAX_DAYS = 365, 3650
-_CATEGORY_CRITERIA = ("recist1.1", "mrecist", "irecist", "choi", "eortc", "lugano", "lyric",
-                      "recip")
+_CATEGORY_CRITERIA = ("recist1.1", "mrecist", "irecist", "choi", "eortc", "lugano",
+                      "lugano-pet", "lugano-ct", "lyric", "recip")
 _CRITERION_NAMES = {"recist1.1": "RECIST 1.1", "percist": "PERCIST 1.0", "lugano": "Lugano 2014",
                     "mrecist": "mRECIST", "irecist": "iRECIST", "choi": "Choi", "eortc": "EORTC",
-                    "lyric": "LYRIC", "recip": "RECIP 1.0", "krenning": "Krenning"}
+                    "lyric": "LYRIC", "recip": "RECIP 1.0", "krenning": "Krenning",
+                    "lugano-pet": "Lugano 2014 (PET)", "lugano-ct": "Lugano 2014 (CT)"}
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _ZIP_MAX_FILES = 20000
 _ZIP_MAX_BYTES = 8 * 2**30
@@ -468,10 +474,13 @@ def _auto_questions(truth: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 continue
             name = _CRITERION_NAMES.get(crit, crit)
+            options = list(CRITERION_CATEGORIES.get(crit, ()))
+            if normalise_category(r["overall"]) not in {normalise_category(o)
+                                                        for o in options}:
+                options.append(str(r["overall"]))  # a rarer code of the engine
             qs.append({"kind": kind.value,
                        "prompt": f"Under {name}, what is the overall response at {when}?",
-                       "params": {"criterion": crit, "timepoint": last,
-                                  "options": list(CRITERION_CATEGORIES.get(crit, ()))},
+                       "params": {"criterion": crit, "timepoint": last, "options": options},
                        "reference": {"answer": r["overall"], "trace": r.get("trace", [])}})
     for pos in (last,):
         r = _result_at(truth, "lugano", pos)

@@ -94,12 +94,14 @@ _ALIASES: dict[str, str] = {
 CRITERION_CATEGORIES: dict[str, tuple[str, ...]] = {
     "recist1.1": ("CR", "PR", "SD", "PD", "NON-CR/NON-PD", "NE"),
     "mrecist": ("CR", "PR", "SD", "PD", "NE"),
-    "irecist": ("ICR", "IPR", "ISD", "IUPD", "ICPD", "NE"),
+    "irecist": ("iCR", "iPR", "iSD", "iUPD", "iCPD", "NE"),
     "choi": ("CR", "PR", "SD", "PD", "NE"),
     "percist": ("CMR", "PMR", "SMD", "PMD", "NE"),
     "eortc": ("CMR", "PMR", "SMD", "PMD", "NE"),
     "lugano": ("CMR", "PMR", "NMR", "PMD", "CR", "PR", "SD", "PD", "NE"),
-    "lyric": ("CR", "PR", "SD", "PD", "IR", "NE"),
+    "lugano-pet": ("CMR", "PMR", "NMR", "PMD", "NE"),
+    "lugano-ct": ("CR", "PR", "SD", "PD", "NE"),
+    "lyric": ("CR", "PR", "SD", "PD", "IR1", "IR2", "IR3", "NE"),
     "recip": ("CR", "PR", "SD", "PD", "NE"),
 }
 
@@ -132,7 +134,8 @@ def score_category(given: str, reference: str, criterion: str,
     allowed = CRITERION_CATEGORIES.get(crit)
     if not g:
         raise InputError(f"answer: no category given (one of {', '.join(allowed or ())})")
-    if allowed is not None and g not in allowed:
+    if allowed is not None and g not in {normalise_category(a) for a in allowed} \
+            and g != ref:
         raise InputError(f"answer: {given!r} is not a {criterion} category "
                          f"(one of {', '.join(allowed)})")
     correct = g == ref
