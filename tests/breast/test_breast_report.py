@@ -256,3 +256,22 @@ def test_sr_uses_the_dicom_codes_of_the_birads_cids():
     assert ("Breast composition", sct.ScatteredFibroglandularDensities.value) in pairs
     assert ("Assessment Category", "MA.II.A.5.4C") in pairs
     assert ("Assessment Category", "397138000") in pairs  # category 0 (SNOMED CT)
+
+
+def test_other_spellings_are_normalised_to_the_lexicon_keys():
+    loose = {"modality": "mg", "purpose": "Diagnostic", "date": "2026-11-02",
+             "breast_density": "B",
+             "findings": [
+                 {"type": "Mass", "side": "right", "clock": "10 o'clock",
+                  "distance_cm": 4, "depth": "Middle", "shape": "Irregular",
+                  "margin": "Spiculated", "density": "High", "size": 12,
+                  "associated_features": ["Skin retraction"], "birads": "4c"},
+                 {"type": "calcification", "side": "R", "clock": 10,
+                  "calcification_morphology": "Fine pleomorphic",
+                  "calcification_distribution": "grouped", "size_mm": 8, "BIRADS": "4A"},
+                 {"type": "distortion", "laterality": "left", "clock": "6:00",
+                  "category": 0}]}
+    assert parse_report(loose).as_dict() == parse_report(MAMMO).as_dict()
+    half = parse_report({"modality": "US", "findings": [
+        {"type": "mass", "side": "L", "clock": "2:30", "category": "3"}]})
+    assert half.findings[0].clock == 2.5

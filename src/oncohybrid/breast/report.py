@@ -235,10 +235,85 @@ def _parse_finding(i: int, raw: Mapping[str, Any], modality: str) -> Finding:
                    comment=str(raw.get("comment") or "").strip())
 
 
+#: Other spellings of keys and finding types accepted on input (the canonical key is what
+#: :meth:`BreastReport.as_dict` writes).
+_REPORT_ALIASES = {"date": "exam_date", "study_date": "exam_date", "breast_density": "composition",
+                   "density": "composition", "breast_composition": "composition",
+                   "bpe_level": "bpe", "side": "laterality"}
+_FINDING_ALIASES = {"side": "laterality", "birads": "category", "bi_rads": "category",
+                    "assessment": "category", "bi-rads": "category",
+                    "distance_cm": "distance_from_nipple_cm",
+                    "distance_from_nipple": "distance_from_nipple_cm", "size": "size_mm",
+                    "calcification_morphology": "morphology",
+                    "calcification_distribution": "distribution",
+                    "associated_features": "associated", "echo": "echo_pattern",
+                    "posterior": "posterior_features", "elasticity": "elastography",
+                    "swe": "elastography", "location": "region"}
+_TYPE_ALIASES = {"calcification": "calcifications", "distortion": "architectural_distortion",
+                 "nme": "non_mass_enhancement", "lymph_node": "intramammary_lymph_node",
+                 "asymmetries": "asymmetry"}
+_SIDES = {"r": "R", "right": "R", "d": "R", "droit": "R", "l": "L", "left": "L",
+          "g": "L", "gauche": "L", "b": "B", "both": "B", "bilateral": "B"}
+
+
+def _code_text(value: Any) -> Any:
+    """``"Fine pleomorphic"`` / ``"fat-containing"`` → the lexicon key form."""
+    if isinstance(value, str):
+        return "_".join(value.strip().lower().replace("-", " ").split())
+    return value
+
+
+def _clock_value(value: Any) -> Any:
+    """``"10:30"``, ``"10 o'clock"``, ``"10h30"`` → 10.5; numbers unchanged."""
+    if not isinstance(value, str):
+        return value
+    t = value.strip().lower().replace("o'clock", "").replace("h", ":").strip().rstrip(":")
+    if ":" in t:
+        h, _, m = t.partition(":")
+        try:
+            return int(h) + int(m or 0) / 60
+        except ValueError:
+            return value
+    return t
+
+
+def _normalise(data: Mapping[str, Any]) -> dict[str, Any]:
+    out = {_REPORT_ALIASES.get(k, k): v for k, v in data.items()}
+    if isinstance(out.get("laterality"), str):
+        out["laterality"] = _SIDES.get(out["laterality"].strip().lower(), out["laterality"])
+    findings = out.get("findings")
+    if isinstance(findings, list):
+        norm = []
+        for f in findings:
+            if not isinstance(f, Mapping):
+                norm.append(f)
+                continue
+            g = {_FINDING_ALIASES.get(k.lower(), k.lower()): v for k, v in f.items()}
+            if isinstance(g.get("type"), str):
+                t = _code_text(g["type"])
+                g["type"] = _TYPE_ALIASES.get(t, t)
+            if isinstance(g.get("laterality"), str):
+                g["laterality"] = _SIDES.get(g["laterality"].strip().lower(), g["laterality"])
+            if "clock" in g:
+                g["clock"] = _clock_value(g["clock"])
+            for k, v in list(g.items()):
+                if k in lexicon()["fields"] or k in ("depth", "region"):
+                    g[k] = [_code_text(x) for x in v] if isinstance(v, list) else _code_text(v)
+            norm.append(g)
+        out["findings"] = norm
+    return out
+
+
 def parse_report(data: Mapping[str, Any]) -> BreastReport:
-    """Validate a structured report (module docstring) into a :class:`BreastReport`."""
+    """Validate a structured report (module docstring) into a :class:`BreastReport`.
+
+    Common other spellings are accepted and normalised: ``side``/``birads``/``size`` for
+    ``laterality``/``category``/``size_mm``, ``right``/``left`` for ``R``/``L``,
+    ``"Fine pleomorphic"`` for ``fine_pleomorphic``, ``"10:30"`` for 10.5 o'clock …
+    """
     if not isinstance(data, Mapping):
         raise InputError("report: expected a JSON object")
+    data = _normalise(data)
     unknown = set(data) - _REPORT_KEYS
     if unknown:
         raise InputError(f"report: unknown key(s) {', '.join(sorted(unknown))}")
