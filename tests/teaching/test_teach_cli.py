@@ -98,6 +98,13 @@ def test_import_into_another_site_is_idempotent(captured, tmp_path, monkeypatch)
         for name in zf.namelist():
             if name != "case.json":
                 assert (folder / name).read_bytes() == zf.read(name)
+    # The imported case works at site B: its masks resolve on its own PET copies.
+    from oncohybrid.config import get_settings
+    from oncohybrid.services import teaching
+
+    labels, _affine, names = teaching.click_labels(case_id, 0, get_settings())
+    assert sorted(names.values()) == ["L1", "L2", "L3", "L4"]
+    assert all((labels == n).any() for n in names)
     # A re-export from site B imports back as the same case.
     again = tmp_path / "again.zip"
     _ok(["export", case_id, "--out", str(again)])
