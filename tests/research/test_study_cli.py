@@ -72,7 +72,8 @@ def test_study_cli_end_to_end(run, rws, tmp_path):
 @pytest.mark.parametrize("args", [
     ("study", "export", "nosuch", "--out", "X"),
     ("study", "export", "cli1", "--out", "X", "--format", "xlsx"),
-    ("study", "create", "bad key!"),
+    ("study", "create", "k1", "--ethics-date", "yesterday"),
+    ("study", "create", "k2", "--investigator", "pia:janitor"),
     ("study", "cohort", "cli1", "c", "--include", "[age] >>> 3"),
     ("study", "crf", "import", "cli1", "/nonexistent.csv"),
     ("study", "schedule", "cli1", "--today", "yesterday"),
@@ -83,3 +84,13 @@ def test_invalid_input_exits_2_with_nothing_on_stdout(run, args, tmp_path):
     assert r.exit_code == 2, r.output
     assert r.stdout == ""
     assert "error:" in r.stderr
+
+
+def test_a_title_given_as_the_key_gets_a_key_and_still_finds_the_study(run):
+    r = run("study", "create", "Interim PET in lymphoma", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["study"] == "Interim-PET-in-lymphoma"
+    assert doc["title"] == "Interim PET in lymphoma"
+    r = run("study", "show", "Interim PET in lymphoma", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["study"] == "Interim-PET-in-lymphoma"

@@ -127,6 +127,10 @@ def _study(s: Session, key: str) -> ResearchStudy:
     st = s.scalar(sa.select(ResearchStudy).where(ResearchStudy.key == key))
     if st is None and key.isdigit():
         st = s.get(ResearchStudy, int(key))
+    if st is None:  # the exact title, when only one study has it
+        found = s.scalars(sa.select(ResearchStudy).where(ResearchStudy.title == key)
+                          .limit(2)).all()
+        st = found[0] if len(found) == 1 else None
     if st is None:
         raise InputError(f"no research study {key!r}")
     return st
@@ -191,6 +195,10 @@ def create_study(key: str, title: str, *, protocol: Mapping[str, Any] | None = N
                  settings: Settings | None = None) -> dict[str, Any]:
     """Create a study; ``investigators`` are (username, study role, DAG name or None)."""
     settings = settings or get_settings()
+    if not _KEY.match(key) and (not title or title == key):
+        # A title given as the key ("Interim PET in lymphoma") gets a key made from it.
+        title = key
+        key = re.sub(r"[^A-Za-z0-9_.\-]+", "-", key).strip("-.")[:64]
     if not _KEY.match(key):
         raise InputError(f"study key {key!r}: use letters, digits, '_', '-', '.' (≤ 64)")
     title = (title or key).strip()
