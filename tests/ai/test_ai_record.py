@@ -257,3 +257,25 @@ def test_segment_store_cli_exits_2_for_a_pet_not_in_the_workspace(phantom_tp, tm
     assert res.exit_code == 2
     assert res.stdout == ""
     assert "is not a PET series of patient" in res.stderr
+
+
+def test_the_patient_page_notes_say_where_the_references_came_from(ai_workspace) -> None:
+    from oncohybrid.services.record import patient_record
+    from oncohybrid.services.segment_jobs import reference_notes
+    from oncohybrid.services.worklist import patient_pk_of_study
+
+    p, _expected, _stored, _result, settings = ai_workspace
+    pk = patient_pk_of_study(p["timepoints"][0]["study_uid"], settings)
+    notes = reference_notes(settings, pk)
+    rec = patient_record(p["patient_id"], settings)
+    for tp in rec["timepoints"]:
+        mine = [n for n in notes if n.startswith(f"{tp['label']}: ")]
+        assert any("liver VOI from AI organ label 'liver' (model organs-and-lesions)" in n
+                   for n in mine)
+        assert any("blood-pool VOI from AI organ label 'aorta'" in n for n in mine)
+        assert any("lesions from the AI model organs-and-lesions" in n for n in mine)
+    assert not any(tp["date"] in n for tp in p["timepoints"] for n in notes)  # no dates
+    ai_obs = [o for les in rec["lesions"] for o in les["observations"]
+              if (o["label"] or "").startswith("ai")]
+    assert ai_obs and all(o["methods"]["suv_max"]["method"].startswith(
+        "AI model label (model organs-and-lesions") for o in ai_obs)

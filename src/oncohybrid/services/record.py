@@ -354,7 +354,10 @@ def _store_masks(s: Session, settings: Settings, analysis: Any, tp: Timepoint,
 
 
 def _methods(analysis: Any, det: Any) -> dict[str, Any]:
-    seg = {"method": "PERCIST liver threshold (docs/record.md)",
+    seg = {"method": ("PERCIST liver threshold (docs/record.md)"
+                      if analysis.segmentation.get("method") != "ai-label" else
+                      f"AI model label (model {analysis.segmentation.get('model')}; "
+                      "docs/ai-segmentation.md)"),
            "parameters": {**analysis.segmentation,
                           "threshold": None if analysis.threshold is None
                           else analysis.threshold.to_json()}}

@@ -233,3 +233,37 @@ def patient_jobs(settings: Settings, patient_id: str, limit: int = 20) -> list[d
         if len(out) >= limit:
             break
     return out
+
+
+def reference_notes(settings: Settings, patient_pk: int) -> list[str]:
+    """Sentences for the patient page: where the record's PERCIST reference VOIs came from
+    when an AI organ label placed them ("2024-07-21: liver VOI from AI organ label 'liver'
+    (model M): …"), and which timepoints' lesions are the model's."""
+    import sqlalchemy as sa
+
+    from oncohybrid.services.record import patient_record
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Patient
+
+    with session_scope(settings) as s:
+        patient_id = s.scalar(sa.select(Patient.patient_id).where(Patient.id == patient_pk))
+    if patient_id is None:
+        return []
+    try:
+        rec = patient_record(patient_id, settings)
+    except OncohybridError:
+        return []
+    # timepoint labels, not calendar dates: the page is also shown to researchers
+    label = {tp["date"]: tp["label"] or f"TP{tp['index']}" for tp in rec["timepoints"]}
+    out: dict[tuple[str, str], None] = {}
+    for les in rec["lesions"]:
+        for o in les["observations"]:
+            seg = ((o.get("methods") or {}).get("suv_max") or {}).get("parameters") or {}
+            for key in ("liver_reference", "blood_pool_reference"):
+                ref = seg.get(key) or {}
+                if ref.get("placement") == "ai-organ-label":
+                    for check in ref.get("anatomy_checks") or []:
+                        out[(o["date"], check)] = None
+            if seg.get("method") == "ai-label":
+                out[(o["date"], f"lesions from the AI model {seg.get('model')}")] = None
+    return [f"{label.get(d, '?')}: {text}" for d, text in sorted(out)]

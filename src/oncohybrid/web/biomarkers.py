@@ -34,6 +34,8 @@ def register(app: FastAPI, ctx: WebContext) -> None:
     settings = ctx.settings
     viewer = require_roles(*VIEWERS)
     ctx.add_patient_action("AI segmentation & radiomics", "/biomarkers?patient={pk}", *VIEWERS)
+    # provenance of AI-placed reference VOIs and AI lesions (no identifiers in the text)
+    ctx.patient_notes.append(segment_jobs.reference_notes)
 
     @app.get("/biomarkers", response_class=HTMLResponse)
     def biomarkers_page(request: Request,
