@@ -172,3 +172,25 @@ def test_unknown_case_page_hides_then_reveals_the_diagnosis(app, published):
                      follow_redirects=False).status_code == 303
     page = fred.get(url).text
     assert "Adenocarcinoma" in page and "Sum of diameters" in page
+
+
+def test_key_images_open_the_viewers_at_the_marked_slice(app, published):
+    max_ = _login(app, "max")
+    r = max_.post(f"/teaching/cases/{published}/key-images",
+                  data={"csrf_token": csrf_of(max_), "timepoint": 0, "index": 66,
+                        "note": "the hottest lung lesion"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = max_.get(f"/teaching/cases/{published}").text
+    assert 'data-tp="0" data-start="66"' in page
+    assert "axial slice 67: the hottest lung lesion" in page
+    bad = max_.post(f"/teaching/cases/{published}/key-images",
+                    data={"csrf_token": csrf_of(max_), "timepoint": 0, "index": 5000})
+    assert bad.status_code == 400 and "outside" in bad.text
+    fred = _login(app, "fred")
+    assert fred.post(f"/teaching/cases/{published}/key-images",
+                     data={"csrf_token": csrf_of(fred), "timepoint": 0, "index": 1}
+                     ).status_code == 403
+    d = teaching.case_detail(published, app.state.settings)
+    assert d["key_images"] == [{"timepoint": 0, "orientation": "axial", "index": 66,
+                                "note": "the hottest lung lesion"}]
+    assert d["revisions"][0]["note"] == "key image"

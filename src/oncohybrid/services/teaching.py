@@ -97,7 +97,7 @@ __all__ = [
     "capture_case", "case_detail", "pending_marks", "question_tags", "scales", "parse_dates",
     "case_volumes", "click_labels", "export_case", "import_case", "list_cases",
     "logbook_entries", "trainee_record", "create_quiz", "quiz_view", "finish_quiz",
-    "update_case", "set_status", "add_question", "delete_question", "mark_answer",
+    "update_case", "set_status", "add_question", "add_key_image", "delete_question", "mark_answer",
     "create_collection", "add_to_collection", "list_collections", "teaching_dir",
     "cases_of_patient",
 ]
@@ -594,6 +594,11 @@ def _case(s: Session, case_id: str) -> TeachCase:
     return case
 
 
+def _key_index(case: TeachCase, pos: int) -> int | None:
+    return next((int(k["index"]) for k in case.key_images or []
+                 if k.get("timepoint") == pos and isinstance(k.get("index"), int)), None)
+
+
 def _question_dict(q: TeachQuestion, reveal: bool) -> dict[str, Any]:
     out = {"pk": q.id, "position": q.position, "kind": q.kind, "prompt": q.prompt,
            "params": _public_params(q)}
@@ -625,7 +630,8 @@ def case_detail(case_id: str, settings: Settings | None = None, *, reveal: bool 
         out["timepoint_list"] = [{"position": t["position"], "label": t["label"],
                                   "date": t["date"], "kind": t.get("kind"),
                                   "has_ct": bool(t.get("ct_series_uid")),
-                                  "has_pet": bool(t.get("pet_series_uid"))}
+                                  "has_pet": bool(t.get("pet_series_uid")),
+                                  "key_index": _key_index(case, t["position"])}
                                  for t in case.ground_truth.get("timepoints", [])]
         out["questions"] = [_question_dict(q, reveal) for q in qs]
         out["source_patient_pk"] = case.source_patient_pk
@@ -687,6 +693,27 @@ def update_case(case_id: str, changes: dict[str, Any], *, username: str, note: s
         s.add(TeachRevision(case_pk=case.id, number=last + 1, username=username,
                             note=note[:500], fields=after))
         return last + 1
+
+
+def add_key_image(case_id: str, timepoint: int, index: int, note: str = "", *,
+                  username: str, settings: Settings | None = None) -> int:
+    """Mark an axial slice of a timepoint as a key image (a new revision); returns its
+    number. Viewers of the case open at the first key image of their timepoint."""
+    settings = settings or get_settings()
+    with session_scope(settings) as s:
+        case = _case(s, case_id)
+        tps = case.ground_truth.get("timepoints", [])
+        images = list(case.key_images or [])
+    if not 0 <= timepoint < len(tps):
+        raise InputError(f"key image: timepoint {timepoint} outside 0..{len(tps) - 1}")
+    count = case_volumes(case_id, timepoint, settings).shape[0]
+    if not 0 <= index < count:
+        raise InputError(f"key image: slice {index} outside 0..{count - 1}")
+    entry = {"timepoint": timepoint, "orientation": "axial", "index": index,
+             "note": " ".join(note.split())[:300]}
+    images = [k for k in images if (k.get("timepoint"), k.get("index")) != (timepoint, index)]
+    return update_case(case_id, {"key_images": [*images, entry]}, username=username,
+                       note="key image", settings=settings)
 
 
 def set_status(case_id: str, status: str, *, username: str,
@@ -1222,7 +1249,8 @@ def quiz_view(quiz_pk: int, username: str | None, settings: Settings | None = No
             if case is not None:
                 unknown = {"case_id": case.case_id, "history": case.history,
                            "timepoints": [{"position": t["position"], "label": t["label"],
-                                           "date": t["date"]}
+                                           "date": t["date"],
+                                           "key_index": _key_index(case, t["position"])}
                                           for t in case.ground_truth.get("timepoints", [])]}
                 if reveal:
                     unknown.update(title=case.title, diagnosis=case.diagnosis,

@@ -173,6 +173,20 @@ def register(app: FastAPI, ctx: WebContext) -> None:
                {"status": status})
         return RedirectResponse(f"/teaching/cases/{case_id}/edit", status_code=303)
 
+    @app.post("/teaching/cases/{case_id}/key-images")
+    def key_image(request: Request, case_id: CaseId,
+                  timepoint: Annotated[int, Form(ge=0, le=1000)],
+                  index: Annotated[int, Form(ge=0, le=100_000)],
+                  note: Annotated[str, Form(max_length=300)] = "",
+                  sess: SessionInfo = Depends(csrf_session)) -> Response:
+        if sess.user.role not in EDITORS:
+            raise HTTPException(status_code=403, detail="your role does not allow changes")
+        number = teaching.add_key_image(case_id, timepoint, index, note,
+                                        username=sess.user.username, settings=settings)
+        _audit(request, sess, "teaching.key_image", f"teaching-case:{case_id}",
+               {"revision": number, "timepoint": timepoint, "index": index})
+        return RedirectResponse(f"/teaching/cases/{case_id}", status_code=303)
+
     @app.post("/teaching/cases/{case_id}/questions")
     def add_question(request: Request, case_id: CaseId,
                      kind: Annotated[str, Form(max_length=16)],

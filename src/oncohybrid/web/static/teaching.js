@@ -48,6 +48,8 @@
       img.src = "/api/teaching/cases/" + encodeURIComponent(c) + "/tp/" + tp + "/slice/axial/" +
         k + ".png?mode=" + mode.value + "&suv_max=" + (info.suv_max_default || 8);
       v.dataset.index = String(k);
+      const keyIndex = v.querySelector(".key-index");
+      if (keyIndex) keyIndex.value = String(k);
     }
 
     img.addEventListener("load", function () { img.dataset.loaded = "true"; redraw(); });
@@ -86,7 +88,8 @@
         info = j;
         const n = j.planes.axial.count;
         slider.max = String(n - 1);
-        slider.value = String(Math.floor(n / 2));
+        const start = v.dataset.start !== undefined ? Number(v.dataset.start) : Math.floor(n / 2);
+        slider.value = String(Math.min(n - 1, Math.max(0, start)));
         img.style.aspectRatio = j.planes.axial.width_mm + " / " + j.planes.axial.height_mm;
         show();
         v.dataset.count = String(n);
