@@ -292,12 +292,27 @@ def _voxel_points(affine: np.ndarray, shape: tuple[int, int, int], offset: np.nd
     return (affine[:3, :3] @ idx + affine[:3, 3:4]).T  # (N, 3) LPS
 
 
-def _lookup(vol_affine: np.ndarray, array: np.ndarray, pts: np.ndarray, default: float
-            ) -> np.ndarray:
+def _indices(vol_affine: np.ndarray, shape: Sequence[int], pts: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest voxel indices of LPS points in a grid, and which fall inside it."""
     inv = np.linalg.inv(vol_affine)
     ijk = np.rint((inv[:3, :3] @ pts.T + inv[:3, 3:4]).T).astype(np.int64)
-    shape = np.asarray(array.shape[:3])
-    ok = np.all((ijk >= 0) & (ijk < shape), axis=1)
+    ok = np.all((ijk >= 0) & (ijk < np.asarray(shape[:3])), axis=1)
+    return ijk, ok
+
+
+def _lookup(vol_affine: np.ndarray, array: np.ndarray, pts: np.ndarray, default: float,
+            cache: dict[tuple[bytes, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] | None
+            = None) -> np.ndarray:
+    """Nearest-neighbour values of ``array`` at LPS points (``default`` outside); the
+    index computation is shared through ``cache`` by grids of the same geometry."""
+    key = (np.asarray(vol_affine, float).tobytes(), tuple(array.shape[:3]))
+    if cache is not None and key in cache:
+        ijk, ok = cache[key]
+    else:
+        ijk, ok = _indices(vol_affine, array.shape, pts)
+        if cache is not None:
+            cache[key] = (ijk, ok)
     out = np.full(pts.shape[0], default, dtype=np.float64)
     out[ok] = array[ijk[ok, 0], ijk[ok, 1], ijk[ok, 2]]
     return out
@@ -545,8 +560,10 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
         if ct_arr is not None:
             rho_sum += density_g_ml(_lookup(base_ct.affine, ct_arr, pts, -1000.0))
         seg_pts = _map_points(seg_matrix, pts)
+        cache: dict[tuple[bytes, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
         for name, vol in vois.items():
-            fractions[name] += _lookup(vol.affine, np.asarray(vol.array), seg_pts, 0.0) > 0
+            fractions[name] += _lookup(vol.affine, np.asarray(vol.array), seg_pts, 0.0,
+                                       cache) > 0
         for name, (x, y, z, r) in spheres.items():
             fractions[name] += ((pts - np.array([x, y, z])) ** 2).sum(axis=1) <= r * r
     density = (rho_sum / len(offsets)).reshape(shape) if ct_arr is not None \
