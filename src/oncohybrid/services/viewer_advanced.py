@@ -261,15 +261,17 @@ def _load(settings: Settings, study_uid: str) -> StudyLayers:
 
 
 def study_layers(settings: Settings, study_uid: str) -> StudyLayers:
-    """The study's layers, read on first use and cached (:data:`CACHE_SIZE` studies)."""
+    """The study's layers, read on first use and cached (:data:`CACHE_SIZE` studies); a
+    series added to the study later (e.g. an iodine map) makes it read again."""
+    key = study_uid + "|" + ",".join(sorted(uid for uid, _m, _d in _rows(settings, study_uid)))
     with _cache_lock:
-        hit = _cache.get(study_uid)
+        hit = _cache.get(key)
         if hit is not None:
-            _cache.move_to_end(study_uid)
+            _cache.move_to_end(key)
             return hit
     loaded = _load(settings, study_uid)
     with _cache_lock:
-        _cache[study_uid] = loaded
+        _cache[key] = loaded
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return loaded
