@@ -147,3 +147,39 @@ def test_mentor_publishes_fellow_quiz_scores_land_in_record(page, e2e_ws):
     expect(page.locator("#record-user")).to_have_text("fred")
     assert float(page.locator("#quizzes tbody tr").first.get_attribute("data-score")) == total
     page.watch.check("mentor view")
+
+
+def test_timed_exam_counts_down_and_reveals_after_commit(page, e2e_ws):
+    if not e2e_ws.assessed:
+        pytest.skip("the record/assess services are not installed")
+    from oncohybrid.services import teaching
+
+    s = e2e_ws.settings
+    if not teaching.list_cases(s, statuses=["published"]):
+        cid = teaching.capture_case(e2e_ws.patient["patient_id"], title="Exam case",
+                                    settings=s)["case_id"]
+        teaching.set_status(cid, "published", username="max", settings=s)
+    sign_in(page, "fred", PASSWORDS["fred"][1])
+    page.goto("/teaching/quiz/new")
+    page.select_option("#quiz-mode", "exam")
+    page.fill("input[name=minutes]", "2")
+    page.check("input[name=tag][value='kind:percist']")
+    page.fill("#quiz-n", "1")
+    page.click("#quiz-start")
+    page.wait_for_selector("#quiz[data-mode=exam]")
+    expect(page.locator("#countdown")).to_have_text(re_left())
+    card = page.locator(".q-card[data-kind=percist]")
+    card.locator("select.a-category").select_option("PMR")
+    card.locator(".submit-answer").click()
+    expect(card.locator(".feedback")).to_contain_text("shown when you commit")
+    page.click("#commit")
+    fb = page.locator(".q-card[data-kind=percist] .feedback[data-score]")
+    expect(fb).to_have_attribute("data-score", "1.0")
+    assert "reference: PMR" in fb.inner_text()
+    page.watch.check("timed exam")
+
+
+def re_left():
+    import re
+
+    return re.compile(r"^(1:5\d|2:00)$")

@@ -184,6 +184,23 @@
     });
   }
 
+  // ------------------------------------------------------------ exam countdown
+  const countdown = document.getElementById("countdown");
+  if (countdown) {
+    const end = Date.parse(countdown.dataset.deadline);
+    const tick = function () {
+      const s = Math.max(0, Math.round((end - Date.now()) / 1000));
+      countdown.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+      if (s === 0) {
+        countdown.textContent = "time is up (later answers score 0)";
+        countdown.classList.add("late");
+        return;
+      }
+      window.setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
   // ------------------------------------------------------------ record: trainee picker
   const pick = document.getElementById("trainee-select");
   if (pick) {
