@@ -163,3 +163,45 @@ def test_a_running_task_reports_its_step(phantom_tp, tmp_path) -> None:
     tiles = [s for s in steps if s.startswith("inference: tile")]
     assert tiles and tiles[-1].split()[-1].split("/")[0] == tiles[-1].split("/")[-1]
     assert steps[-1] == "writing DICOM SEG"
+
+
+def test_a_job_whose_web_process_died_is_stopped(tmp_path, monkeypatch) -> None:
+    """A run left ``running`` by a restarted app (its pid gone) is cancelled, its unfinished
+    tasks failed with the reason, so the pages stop reloading; a live one is left alone."""
+    import datetime as dt
+    import socket
+    import subprocess
+    import sys as _sys
+
+    from oncohybrid.config import get_settings
+    from oncohybrid.services import segment_jobs
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_batch import BatchRun, BatchTask
+
+    monkeypatch.setenv("ONCOHYBRID_HOME", str(tmp_path))
+    settings = get_settings(tmp_path)
+    dead = subprocess.Popen([_sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([_sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        ids = {}
+        with session_scope(settings) as s:
+            for name, pid in (("dead", dead.pid), ("live", live.pid)):
+                run = BatchRun(kind="radiomics", status="running", cancel_requested=False,
+                               params={}, cluster="web", retries=1, host=socket.gethostname(),
+                               pid=pid, created_at=dt.datetime.now(dt.UTC))
+                s.add(run)
+                s.flush()
+                s.add(BatchTask(run_pk=run.id, position=0, kind="radiomics", unit_key="P1",
+                                patient_id="P1", input_hash="0" * 64, params_hash="0" * 64,
+                                params={}, software_version="t", status="running",
+                                attempts=1))
+                ids[name] = run.id
+        assert segment_jobs.reap_orphans(settings) == 1
+        job = segment_jobs.job_view(settings, ids["dead"])
+        assert job["status"] == "cancelled" and job["tasks"][0]["status"] == "failed"
+        assert "start it again" in job["tasks"][0]["error"]
+        assert segment_jobs.job_view(settings, ids["live"])["status"] == "running"
+    finally:
+        live.kill()
+        live.wait()

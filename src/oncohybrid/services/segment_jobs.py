@@ -150,6 +150,60 @@ def _store_results(settings: Settings, run_pk: int) -> None:
                 continue  # shown on the job page: the SEG is not kept
 
 
+def _alive(pid: int | None) -> bool:
+    import os
+
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(settings: Settings) -> int:
+    """Stop reading-room jobs whose web process is gone (the app was restarted while they
+    ran): their unfinished tasks become ``failed`` with the reason and the run
+    ``cancelled``, so the pages stop waiting. Only runs started on this host are judged.
+    Returns how many runs were stopped."""
+    import datetime as dt
+    import os
+    import socket
+
+    import sqlalchemy as sa
+
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models_batch import BatchRun, BatchTask
+
+    now = dt.datetime.now(dt.UTC)
+    n = 0
+    with session_scope(settings) as s:
+        runs = s.scalars(sa.select(BatchRun).where(BatchRun.cluster == WEB_CLUSTER,
+                                                   BatchRun.status == "running")).all()
+        for run in runs:
+            if run.host != socket.gethostname():
+                continue
+            if run.pid == os.getpid():
+                with _lock:
+                    thread = _threads.get(run.id)
+                if thread is not None and thread.is_alive():
+                    continue
+            elif _alive(run.pid):
+                continue
+            for task in s.scalars(sa.select(BatchTask).where(
+                    BatchTask.run_pk == run.id,
+                    BatchTask.status.in_(("queued", "running")))).all():
+                task.status = "failed"
+                task.error = "the reading room stopped while this job ran; start it again"
+                task.finished_at = now
+            run.status, run.finished_at = "cancelled", now
+            n += 1
+    return n
+
+
 def wait(run_pk: int, timeout_s: float | None = None) -> bool:
     """Wait for a job started in this process (tests, the CLI); True when it ended."""
     with _lock:
@@ -168,6 +222,7 @@ def job_view(settings: Settings, run_pk: int) -> dict[str, Any]:
     from oncohybrid.services import batch
     from oncohybrid.services.segment import stored_labels_file
 
+    reap_orphans(settings)
     run = batch.run_detail(run_pk, settings)
     report = batch.collect(run_pk, settings, 0.0)
     counts = run["counts"]
@@ -223,6 +278,7 @@ def patient_jobs(settings: Settings, patient_id: str, limit: int = 20) -> list[d
     """The patient's jobs (segment/radiomics runs naming only this patient), newest first."""
     from oncohybrid.services import batch
 
+    reap_orphans(settings)
     out = []
     for run in batch.list_runs(settings, limit=200):
         if run["kind"] not in JOB_KINDS:
