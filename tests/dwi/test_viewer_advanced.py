@@ -61,15 +61,18 @@ def ws(tmp_path_factory):
         ds.save_as(f)
     ing = Ingestor(settings)
     try:
+        from pydicom.data import get_testdata_file
+
         ing.ingest_paths([data / "dwi", data / "ceus", ph.low_dir, data / "dect-out" /
-                          "iodine.dcm"])
+                          "iodine.dcm", Path(get_testdata_file("MR_small.dcm"))])
     finally:
         ing.close()
     for name, (role, pw) in PW.items():
         add_user(settings, name, pw, role, actor="test")
     studies = {}
     for row in list_series(Filters(), settings):
-        studies.setdefault(row["modality"], row["study_uid"])
+        key = "MR_small" if row["patient_id"] not in (ident.PatientID,) else row["modality"]
+        studies.setdefault(key, row["study_uid"])
     from oncohybrid.web.app import create_app
 
     return {"settings": settings, "app": create_app(settings), "dwi": dwi, "cine": cine,
@@ -308,3 +311,25 @@ def test_which_viewer_a_study_opens_in(monkeypatch, modalities, shows, has_layer
     monkeypatch.setattr(va, "series_files", lambda _uid, _settings: [])
     assert va.shows(None, "1.2.3") is shows  # type: ignore[arg-type]
     assert va.has_layers(None, "1.2.3") is has_layers  # type: ignore[arg-type]
+
+
+@slow
+def test_a_plain_mr_series_from_pydicom_is_shown_with_its_own_window(ws) -> None:
+    """pydicom's public MR_small.dcm (no b-value): one MR layer, window from the 1st-99.5th
+    percentile of its non-zero pixels, computed here from the file."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    c = _client(ws)
+    study = ws["studies"]["MR_small"]
+    assert c.get(f"/studies/{study}/view", follow_redirects=False).status_code == 303
+    s = _series(c, study, "mr")
+    (layer,) = s["layers"]
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    px = ds.pixel_array.astype(float) * float(ds.get("RescaleSlope", 1)) + float(
+        ds.get("RescaleIntercept", 0))
+    lo, hi = np.percentile(px[px != 0], [1.0, 99.5])
+    assert layer["window"]["centre"] == pytest.approx((lo + hi) / 2, abs=1e-3)
+    assert layer["window"]["width"] == pytest.approx(hi - lo, abs=1e-3)
+    r = c.get(f"/api/advanced/{study}/series/{s['series_uid']}/layer/image/0.png")
+    assert Image.open(io.BytesIO(r.content)).size == (64, 64)
