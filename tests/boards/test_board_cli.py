@@ -247,7 +247,18 @@ def test_decision_follow_up_in_worklist_record_and_audit(in_ws):
     assert [(f["patient_id"], f["exam"], f["due"], f["state"]) for f in mine_fu] == [
         (pid, "FDG PET/CT", "2027-03-23", "planned" if dt.date.today() < dt.date(2027, 3, 9)
          else "due" if dt.date.today() <= dt.date(2027, 3, 23) else "overdue")]
-    # a second decision replaces the first; completing the follow-up clears the badge
+    # marking the follow-up done clears it; an unknown decision id exits 2
+    code, _o, err = run("board", "follow-up-done", "987654")
+    assert code == 2 and "987654" in err
+    assert ok_json("board", "follow-up-done", str(out["decision_id"]))["follow_up_done"]
+    assert boards.follow_up_badges(in_ws.settings, [pk]).get(pk) is None
+    code, _o, err = run("board", "follow-up-done", str(out["decision_id"]))
+    assert code == 2 and "no open follow-up" in err
+    # a second decision (here with a new follow-up, then without) replaces the first
+    ok_json("board", "decide", str(sid), pid, "--decision", "PET in 6 weeks",
+            "--follow-up-days", "42")
+    assert boards.follow_up_badges(in_ws.settings, [pk]) == {
+        pk: ["board follow-up: imaging due 2027-02-09"]}
     again = ok_json("board", "decide", str(sid), pid, "--decision", "Observe")
     assert again["replaced"] is True and again["follow_up_due"] is None
     assert boards.follow_up_badges(in_ws.settings, [pk]).get(pk) is None

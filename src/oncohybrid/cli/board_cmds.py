@@ -278,3 +278,18 @@ def follow_ups(as_json: bool = JSON) -> None:
                          for f in r["follow_ups"]) or "no open follow-up"
 
     _run(lambda: {"follow_ups": boards.open_follow_ups(None)}, as_json, text)
+
+
+@board_app.command("follow-up-done")
+def follow_up_done(decision_id: str = typer.Argument(..., help="Decision id (board "
+                                                     "follow-ups --json)."),
+                   by: str = BY, as_json: bool = JSON) -> None:
+    """Mark a decision's follow-up exam done: it leaves the worklist."""
+    from oncohybrid.services import boards
+
+    def go() -> dict[str, Any]:
+        did = _id(decision_id, "decision")
+        boards.complete_follow_up(None, did, actor=by)
+        return {"decision_id": did, "follow_up_done": True}
+
+    _run(go, as_json, lambda r: f"follow-up of decision {r['decision_id']} done")

@@ -632,8 +632,10 @@ def complete_follow_up(settings: Settings | None, decision_id: int, *, actor: st
                        ) -> None:
     with session_scope(settings) as s:
         row = s.get(BoardDecision, int(decision_id))
-        if row is None or row.follow_up_due is None:
-            raise InputError(f"decision {decision_id}: no follow-up exam to complete")
+        if row is None:
+            raise InputError(f"decision {decision_id}: no such board decision")
+        if row.follow_up_due is None or row.follow_up_done:
+            raise InputError(f"decision {decision_id}: no open follow-up exam")
         row.follow_up_done = True
     audit.record(settings, actor, "board.follow-up.done", f"board-decision:{decision_id}")
 
