@@ -110,6 +110,8 @@ def register(app: FastAPI, ctx: WebContext) -> None:
             raise HTTPException(status_code=403, detail="your role does not allow this")
         from oncohybrid.services.reading import patient_id_of
 
+        if not [t for t in timepoint if t.strip()]:
+            raise InputError("capture: tick at least one timepoint")
         pid = patient_id_of(patient, settings)
         dates = teaching.parse_dates(",".join(timepoint))
         result = teaching.capture_case(pid, title=title, timepoints=dates,
