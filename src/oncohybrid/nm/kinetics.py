@@ -16,11 +16,11 @@ is what the choices below follow:
 
 Fitted clearance constants are bounded below by the physical decay constant (a tissue
 cannot keep activity longer than the nuclide lives). ``auto`` fits every exponential
-model the number of points allows and keeps the lowest corrected Akaike criterion
-(AICc; Glatting et al., Med Phys 2007;34:4285); with too few degrees of freedom for AICc
-the plain AIC is used, and the bi-exponential must beat the mono-exponential by ΔAIC > 2
-to be chosen. Residuals are relative ((model − y)/y): the counting error of SPECT VOIs is
-roughly proportional to the activity.
+model the number of points allows and compares them with one criterion: the corrected
+Akaike criterion (AICc; Glatting et al., Med Phys 2007;34:4285) when every model leaves
+n − k − 1 > 0, else the plain AIC for all; the bi-exponential must beat the
+mono-exponential by more than 2 to be chosen. Residuals are relative ((model − y)/y):
+the counting error of SPECT VOIs is roughly proportional to the activity.
 """
 
 from __future__ import annotations
@@ -208,13 +208,13 @@ def _fit_bi(t: np.ndarray, y: np.ndarray, lam_phys: float
             "effective_half_life_h": math.log(2.0) / lw}, float(best.cost)
 
 
-def _aic(cost: float, n: int, k: int) -> tuple[float, bool]:
-    """(AIC or AICc, corrected?) from the least-squares cost = ½·SS of relative residuals."""
+def _aic(cost: float, n: int, k: int, corrected: bool) -> float:
+    """AIC (or AICc) from the least-squares cost = ½·SS of relative residuals."""
     ss = max(2.0 * cost, 1e-24 * n)
     aic = n * math.log(ss / n) + 2 * k
-    if n - k - 1 > 0:
-        return aic + 2 * k * (k + 1) / (n - k - 1), True
-    return aic, False
+    if corrected:
+        return aic + 2 * k * (k + 1) / (n - k - 1)
+    return aic
 
 
 def hanscheid_tia(time_h: float, activity_mbq: float) -> float:
@@ -285,23 +285,24 @@ def fit_tac(times_h: Sequence[float], activities_mbq: Sequence[float], *,
             fits["bi-exp"] = (got[0], got[1], 3)
         elif model == "bi-exp":
             raise InputError("bi-exponential fit did not converge")
-    scores = {name: _aic(c, n, k) for name, (_, c, k) in fits.items()}
+    # one criterion for all candidates: AICc only when every model leaves n − k − 1 > 0
+    corrected = all(n - k - 1 > 0 for (_, _, k) in fits.values())
+    kind = "AICc" if corrected else "AIC"
+    scores = {name: _aic(c, n, k, corrected) for name, (_, c, k) in fits.items()}
     candidates: dict[str, dict[str, float | None]] = {}
     for name, (p, _, _) in fits.items():
         pred = _curve(name, p, t)
-        candidates[name] = {"aic": round(scores[name][0], 4), "r2": _r2(y, pred)}
+        candidates[name] = {kind.lower(): round(scores[name], 4), "r2": _r2(y, pred)}
     if model != "auto":
         chosen, why = model, "requested"
-    elif "bi-exp" in fits and scores["bi-exp"][0] < scores["mono-exp"][0] - 2.0:
+    elif "bi-exp" in fits and scores["bi-exp"] < scores["mono-exp"] - 2.0:
         chosen = "bi-exp"
-        kind = "AICc" if scores["bi-exp"][1] else "AIC"
-        why = (f"lowest {kind} ({scores['bi-exp'][0]:.2f} vs mono-exp "
-               f"{scores['mono-exp'][0]:.2f})")
+        why = f"lowest {kind} ({scores['bi-exp']:.2f} vs mono-exp {scores['mono-exp']:.2f})"
     else:
         chosen = "mono-exp"
         why = ("only model with enough points" if "bi-exp" not in fits
-               else f"bi-exp not better by ΔAIC > 2 ({scores['bi-exp'][0]:.2f} vs "
-                    f"{scores['mono-exp'][0]:.2f})")
+               else f"bi-exp not better by Δ{kind} > 2 ({scores['bi-exp']:.2f} vs "
+                    f"{scores['mono-exp']:.2f})")
     p = fits[chosen][0]
     if chosen == "mono-exp":
         tia = p["a0_mbq"] / p["lambda_per_h"]
