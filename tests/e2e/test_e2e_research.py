@@ -109,6 +109,9 @@ def research_server(study_ws):
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+    text = log.read_text()
+    for p in study_ws[1]["patients"]:
+        assert p["patient_id"] not in text and p["patient_name"] not in text
 
 
 @pytest.fixture
