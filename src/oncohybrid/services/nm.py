@@ -437,6 +437,9 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
             f"patient {patient_id!r} cycle {cycle}: {len(points)} SPECT time point(s); a "
             f"time-activity fit needs at least 2 time points (use --fit hanscheid for the "
             f"single-time-point method)")
+    if fit == "bi-exp" and len(points) < 3:
+        raise InputError(f"patient {patient_id!r} cycle {cycle}: {len(points)} SPECT time "
+                         "points; a bi-exponential fit needs at least 3 time points")
     # activity of every point
     acts: list[SpectActivity] = []
     for p in points:
