@@ -616,6 +616,9 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
     for name, m in masks.items():
         f = fits[name]
         mass = float(voxel_mass_g[m].sum())
+        if not mass > 0:
+            raise InputError(f"VOI {name!r}: mass 0 g — it lies outside the first CT or in "
+                             "air; check the VOI and the CT")
         if method == "local":
             dose = local_dose_gy(f.tia_mbq_h, mass, iso)
         else:
