@@ -617,8 +617,8 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
         f = fits[name]
         mass = float(voxel_mass_g[m].sum())
         if not mass > 0:
-            raise InputError(f"VOI {name!r}: mass 0 g — it lies outside the first CT or in "
-                             "air; check the VOI and the CT")
+            notes.append(f"VOI {name!r}: mass 0 g (outside the first CT or in air); skipped")
+            continue
         if method == "local":
             dose = local_dose_gy(f.tia_mbq_h, mass, iso)
         else:
@@ -641,6 +641,8 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
             "fit": f.to_json(), "bed_gy": _round(bed),
             "cumulative_dose_gy": _round(cum_dose), "cumulative_bed_gy": _round(cum_bed),
             "cycles_in_cumulative": sorted([*earlier, cycle]), "dvh": h.to_json(41)})
+    if not voi_docs:
+        raise InputError(f"{seg_source}: every VOI has zero mass on the first CT")
     constants = {
         "isotope": iso.to_json(), "method": method,
         "local_deposition": "electron (non-penetrating) energy per decay absorbed in the "
