@@ -145,10 +145,17 @@ def test_pseudonymised_pack_and_slides_hold_no_name_or_id(in_ws, tmp_path):
     out = ok_json("board", "pack", str(sid), "--pdf", str(tmp_path / "ps.pdf"), "--pptx",
                   str(tmp_path / "ps.pptx"), "--pseudonymise")
     assert out["pseudonymised"] is True
+    from oncohybrid.store.models import Study
+
     with session_scope(in_ws.settings) as s:
         rows = [(p.patient_id, p.patient_name, p.patient_birth_date)
                 for p in s.query(Patient).filter(Patient.patient_id.in_([p1, p2]))]
-    forbidden = set()
+        # the patients' calendar dates (visits) must not show either
+        study_dates = {st.study_date for st in s.query(Study).join(
+            Patient, Patient.id == Study.patient_pk).filter(Patient.patient_id.in_([p1, p2]))}
+    forbidden = {d.isoformat() for d in study_dates} | {d.strftime("%Y%m%d")
+                                                       for d in study_dates}
+    assert len(study_dates) == 4
     for pid, name, birth in rows:
         forbidden |= {pid, birth.isoformat(), birth.strftime("%Y%m%d")}
         forbidden |= {w for w in re.split(r"[\^ ]", name) if len(w) > 1}

@@ -85,6 +85,22 @@ def _days_text(data: Any, iso: str | None) -> str:
     return data.date_text(tp) if tp is not None else "—"
 
 
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def _days_since(text: str, baseline: dt.date | None) -> str:
+    """ISO dates in ``text`` as ``day N`` from ``baseline`` (``[date removed]`` without)."""
+
+    def repl(m: re.Match[str]) -> str:
+        try:
+            d = dt.date.fromisoformat(m.group(0))
+        except ValueError:
+            return "[date removed]"
+        return "[date removed]" if baseline is None else f"day {(d - baseline).days}"
+
+    return _ISO_DATE.sub(repl, text)
+
+
 def _gather(settings: Settings, detail: dict[str, Any], *, pseudonymise: bool, dpi: int,
             progress: Callable[[str], None] | None) -> list[CaseMaterial]:
     from oncohybrid.report import pdf as report_pdf
@@ -130,6 +146,10 @@ def _gather(settings: Settings, detail: dict[str, Any], *, pseudonymise: bool, d
             decision = {**decision, "recommendation": scrub(decision["recommendation"]),
                         "rationale": scrub(decision["rationale"]),
                         "dissent": scrub(decision["dissent"])}
+        if pseudonymise:  # checklist notes name visit dates: days since baseline
+            base = data.baseline.date if data is not None else None
+            c = {**c, "checklist": [{**i, "note": _days_since(i["note"], base)}
+                                    for i in c["checklist"]]}
         out.append(CaseMaterial(case=c, label=label, data=data, figures=figs, note=note,
                                 question=scrub(c["question"]), responses=responses,
                                 previous=previous, decision=decision))
