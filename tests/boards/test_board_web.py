@@ -118,6 +118,10 @@ def test_board_session_in_the_reading_room(app, board_ws):
     rita = login_client(app, "rita", PW["rita"])
     agenda = rita.get(f"/boards/sessions/{sid}").text
     assert pid not in agenda and "PSN-" in agenda and "Operable" not in agenda
+    from oncohybrid.services.worklist import patient_summary
+
+    for st in patient_summary(pk, board_ws.settings)["studies"]:
+        assert st["date"] not in agenda  # no visit date of the patient
     listing = rita.get("/boards").text
     assert pid not in listing and "2099-02-04" not in listing and "PSN-" in listing
     assert rita.get(f"/boards/cases/{case_id}/present").status_code == 403

@@ -14,6 +14,7 @@ them. Every change goes to the audit log through :mod:`oncohybrid.services.board
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +33,7 @@ from oncohybrid.web.charts import trend_svg
 from oncohybrid.web.security import clinical_session, csrf_session
 
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 CLINICAL = (Role.PHYSICIAN, Role.FELLOW, Role.RESEARCHER, Role.ADMIN, Role.MENTOR)
 #: May create boards and sessions, record attendance and decisions, close sessions.
 CHAIR = (Role.PHYSICIAN, Role.MENTOR, Role.ADMIN)
@@ -57,6 +59,12 @@ def _pseudo_detail(settings: Any, detail: dict[str, Any]) -> dict[str, Any]:
         c["patient_id"] = c["patient_name"] = None
         c["question"] = None
         c["previous"] = []
+        for item in c["checklist"]:  # "… up to 2024-12-06": no calendar date
+            item["note"] = _ISO_DATE.sub("[date]", item["note"])
+        for r in c["responses"]:
+            r["date"] = None
+            r["trace"] = []
+            r["history"] = []
         if c["decision"]:
             c["decision"] = {"recommendation": "(recorded)", "consensus":
                              c["decision"]["consensus"], "follow_up_due": None}
