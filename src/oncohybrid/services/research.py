@@ -644,10 +644,11 @@ def cohort_patient_ids(settings: Settings | None, name: str) -> list[str]:
             q = q.where(ResearchCohort.name == name)
         found = s.scalars(q).all()
         if not found:
-            raise InputError(f"no saved cohort {name!r} (name it STUDY/COHORT)")
+            raise InputError(f"--cohort {name!r}: no saved research cohort of that name "
+                             "(name it STUDY/COHORT; oncohybrid study cohort saves one)")
         if len(found) > 1:
-            raise InputError(f"cohort {name!r} exists in several studies: name it "
-                             "STUDY/COHORT")
+            raise InputError(f"--cohort {name!r}: a cohort of that name exists in several "
+                             "studies: name it STUDY/COHORT")
         ids = s.scalars(sa.select(Patient.patient_id)
                         .join(ResearchCohortPatient,
                               ResearchCohortPatient.patient_pk == Patient.id)
