@@ -94,3 +94,20 @@ def test_a_title_given_as_the_key_gets_a_key_and_still_finds_the_study(run):
     assert doc["title"] == "Interim PET in lymphoma"
     r = run("study", "show", "Interim PET in lymphoma", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["study"] == "Interim-PET-in-lymphoma"
+
+
+def test_export_as_a_researcher_is_deidentified_and_members_only(run, tmp_path):
+    r = run("study", "create", "cli3", "--investigator", "pia:pi", "--json")
+    assert r.exit_code == 0, r.output
+    assert run("study", "cohort", "cli3", "all", "--include", "[n_exams] >= 1").exit_code == 0
+    r = run("study", "export", "cli3", "--out", str(tmp_path / "a"), "--user", "rita",
+            "--json")
+    assert r.exit_code == 2 and r.stdout == "" and "no research study" in r.stderr
+    assert run("study", "member", "cli3", "rita", "statistician").exit_code == 0
+    r = run("study", "export", "cli3", "--out", str(tmp_path / "b"), "--user", "rita",
+            "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["deidentified"] is True and doc["patients"] == 3
+    header = (tmp_path / "b" / "patients.csv").read_text().splitlines()[0]
+    assert "pseudonym" in header and "patient_id" not in header
