@@ -19,9 +19,15 @@ def lu_cycle(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lu_counts_two_cycles(tmp_path_factory):
-    """Two Lu-177 cycles (4 and 3 time points) in counts, sensitivity 11.5 cps/MBq."""
+    """Two Lu-177 cycles (4 and 3 time points) in counts, sensitivity 11.5 cps/MBq; the
+    left kidney with two-phase clearance."""
     root = tmp_path_factory.mktemp("nm_counts")
+    from oncohybrid.phantom.spect import DEFAULT_KINETICS
+
+    # the left kidney clears in two phases (fast 3 h, slow 45 h)
+    kinetics = dict(DEFAULT_KINETICS, kidney_left=("bi-exp-clearance", 50.0, 3.0, 70.0, 45.0))
     p = SpectPhantom(patient_id="NM-COUNTS", units="counts", sensitivity_cps_mbq=11.5,
+                     kinetics=kinetics,
                      cycles=(SpectCycle(dt.datetime(2026, 1, 5, 10, 30), 7400.0),
                              SpectCycle(dt.datetime(2026, 3, 2, 9, 15), 3700.0,
                                         (6.0, 48.0, 120.0))),

@@ -27,6 +27,9 @@ def _analytic_tia(kin, scale):
     if kin[0] == "mono-exp":
         _, a0, teff = kin
         return scale * a0 * teff / LN2
+    if kin[0] == "bi-exp-clearance":
+        _, a1, t1, a2, t2 = kin
+        return scale * (a1 * t1 + a2 * t2) / LN2
     _, a0, tw, tu = kin
     return scale * a0 * (tw / LN2 - tu / LN2)
 
@@ -134,6 +137,8 @@ def test_counts_cycles_need_a_sensitivity_and_sum_across_cycles(lu_counts_two_cy
     c2 = {v["name"]: v for v in docs[1]["vois"]}
     assert docs[1]["injected_mbq"] == 3700.0
     assert [tp["time_h"] for tp in docs[1]["timepoints"]] == [6.0, 48.0, 120.0]
+    # four points: the left kidney's two clearance phases are recognised and integrated
+    assert c1["kidney_left"]["fit"]["model"] == "bi-exp-clearance"
     for name in ("kidney_left", "liver", "tumour_1"):
         kin = truth["kinetics"][name]
         mass = truth["organs"][name]["mass_g"]

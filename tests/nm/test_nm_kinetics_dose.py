@@ -56,6 +56,20 @@ def test_uptake_washout_is_chosen_and_integrated_exactly():
     assert f.tia_mbq_h == pytest.approx(a0 * (tw - tu) / LN2, rel=1e-4)
 
 
+@pytest.mark.parametrize(("a1", "t1", "a2", "t2"), [(50, 2, 50, 40), (30, 5, 70, 60),
+                                                   (80, 10, 20, 80)])
+def test_two_phase_clearance_is_taken_when_the_simpler_models_miss_a_point(a1, t1, a2, t2):
+    y = a1 * np.exp(-LN2 / t1 * T) + a2 * np.exp(-LN2 / t2 * T)
+    f = fit_tac(T, y, physical_half_life_h=LU177.half_life_h)
+    assert f.model == "bi-exp-clearance"
+    assert "misses a point" in f.choice
+    assert f.tia_mbq_h == pytest.approx((a1 * t1 + a2 * t2) / LN2, rel=1e-4)
+    assert f.activity_at([30.0])[0] == pytest.approx(
+        a1 * math.exp(-LN2 / t1 * 30) + a2 * math.exp(-LN2 / t2 * 30), rel=1e-4)
+    with pytest.raises(InputError, match="at least 4 time points"):
+        fit_tac(T[:3], y[:3], physical_half_life_h=LU177.half_life_h, model="bi-exp-clearance")
+
+
 def test_clearance_cannot_be_slower_than_physical_decay():
     # activity that rises over time (e.g. a mis-registered VOI) cannot give λ < λ_phys
     y = np.array([10.0, 10.5, 11.0, 11.2])

@@ -104,8 +104,9 @@ def dosimetry(
                               "administration)."),
     method: str = typer.Option("local", "--method", help="local (energy deposited in the "
                                "VOI) or voxel-s (voxel S-value convolution)."),
-    fit: str = typer.Option("auto", "--fit", help="auto, mono-exp, bi-exp, trapezoid or "
-                            "hanscheid (single time point)."),
+    fit: str = typer.Option("auto", "--fit", help="auto, mono-exp, bi-exp (uptake and "
+                            "washout), bi-exp-clearance (two clearance phases), trapezoid "
+                            "or hanscheid (single time point)."),
     sensitivity_cps_mbq: float = typer.Option(None, "--sensitivity-cps-mbq",
                                               help="Sensitivity for counts reconstructions "
                                               "(else the camera's stored calibration)."),

@@ -8,6 +8,8 @@ is what the choices below follow:
 - ``mono-exp``: A(t) = A₀·e^(−λt); Ã = A₀/λ.
 - ``bi-exp`` (uptake and washout): A(t) = A₀·(e^(−λ₁t) − e^(−λ₂t)), λ₂ > λ₁;
   Ã = A₀·(1/λ₁ − 1/λ₂).
+- ``bi-exp-clearance`` (two clearance phases): A(t) = A₁·e^(−λ₁t) + A₂·e^(−λ₂t),
+  λ₂ > λ₁, A₁, A₂ ≥ 0; Ã = A₁/λ₁ + A₂/λ₂ (4 parameters: ≥ 4 points).
 - ``trapezoid``: trapezoids between the measured points, from t = 0 with A(0) = 0
   (``start="zero"``) or A(0) = A(t₁) (``start="constant"``), then the physical-decay
   tail A(tₙ)/λ_phys after the last point.
@@ -19,8 +21,12 @@ cannot keep activity longer than the nuclide lives). ``auto`` fits every exponen
 model the number of points allows and compares them with one criterion: the corrected
 Akaike criterion (AICc; Glatting et al., Med Phys 2007;34:4285) when every model leaves
 n − k − 1 > 0, else the plain AIC for all; the bi-exponential must beat the
-mono-exponential by more than 2 to be chosen. Residuals are relative ((model − y)/y):
-the counting error of SPECT VOIs is roughly proportional to the activity.
+mono-exponential by more than 2 to be chosen. When the model so chosen still misses a
+point by more than 5 % (relative) and there are ≥ 4 points, the two-phase clearance model
+is fitted too and taken if it misses none by more than 5 % (a fast renal/blood phase that
+neither 2- or 3-parameter form can follow; the EANM guidance's check of the fit
+residuals). Residuals are relative ((model − y)/y): the counting error of SPECT VOIs is
+roughly proportional to the activity.
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ from oncohybrid.errors import InputError
 
 __all__ = ["MODELS", "TacFit", "fit_tac", "hanscheid_tia"]
 
-MODELS = ("auto", "mono-exp", "bi-exp", "trapezoid", "hanscheid")
+MODELS = ("auto", "mono-exp", "bi-exp", "bi-exp-clearance", "trapezoid", "hanscheid")
+#: Largest relative residual of an acceptable fit in ``auto`` (beyond it the two-phase
+#: clearance model is tried when there are ≥ 4 points).
+_POOR_FIT_REL = 0.05
 #: Time grid length for numerical integrals of the fitted curve (in effective half-lives).
 _TAIL_HALF_LIVES = 40.0
 
@@ -63,9 +72,8 @@ class TacFit:
         p = self.parameters
         if self.model == "mono-exp":
             return p["a0_mbq"] * np.exp(-p["lambda_per_h"] * t)
-        if self.model == "bi-exp":
-            return p["a0_mbq"] * (np.exp(-p["lambda_washout_per_h"] * t)
-                                  - np.exp(-p["lambda_uptake_per_h"] * t))
+        if self.model in ("bi-exp", "bi-exp-clearance"):
+            return _curve(self.model, p, t)
         if self.model == "hanscheid":
             # The method assumes A(t) = A(τ)·e^(−ln2·(t−τ)/τ)... integrated to 2τ/ln2·A(τ);
             # its implied curve is a mono-exponential with T_eff = τ through the point.
@@ -86,7 +94,7 @@ class TacFit:
     def time_grid_h(self) -> np.ndarray:
         """A time grid that covers the curve to negligible activity (for BED integrals)."""
         lam = self.physical_lambda_per_h
-        for key in ("lambda_per_h", "lambda_washout_per_h"):
+        for key in ("lambda_per_h", "lambda_washout_per_h", "lambda_1_per_h"):
             if key in self.parameters:
                 lam = self.parameters[key]
         end = max(_TAIL_HALF_LIVES * math.log(2.0) / lam, max(self.times_h) * 2)
@@ -274,9 +282,11 @@ def fit_tac(times_h: Sequence[float], activities_mbq: Sequence[float], *,
                       f"trapezoid from A(0) = {'A(t1)' if a0 else '0'}, physical-decay tail")
     if model == "bi-exp" and n < 3:
         raise InputError(f"a bi-exponential fit needs at least 3 time points, got {n}")
+    if model == "bi-exp-clearance" and n < 4:
+        raise InputError(f"a two-phase clearance fit needs at least 4 time points, got {n}")
 
     fits: dict[str, tuple[dict[str, float], float, int]] = {}
-    if model in ("auto", "mono-exp"):
+    if model in ("auto", "mono-exp", "bi-exp-clearance"):
         p, c = _fit_mono(t, y, lam_phys)
         fits["mono-exp"] = (p, c, 2)
     if model in ("auto", "bi-exp") and n >= 3:
@@ -293,8 +303,8 @@ def fit_tac(times_h: Sequence[float], activities_mbq: Sequence[float], *,
     for name, (p, _, _) in fits.items():
         pred = _curve(name, p, t)
         candidates[name] = {kind.lower(): round(scores[name], 4), "r2": _r2(y, pred)}
-    if model != "auto":
-        chosen, why = model, "requested"
+    if model in ("mono-exp", "bi-exp", "bi-exp-clearance"):
+        chosen, why = ("mono-exp" if model == "bi-exp-clearance" else model), "requested"
     elif "bi-exp" in fits and scores["bi-exp"] < scores["mono-exp"] - 2.0:
         chosen = "bi-exp"
         why = f"lowest {kind} ({scores['bi-exp']:.2f} vs mono-exp {scores['mono-exp']:.2f})"
@@ -303,18 +313,95 @@ def fit_tac(times_h: Sequence[float], activities_mbq: Sequence[float], *,
         why = ("only model with enough points" if "bi-exp" not in fits
                else f"bi-exp not better by Δ{kind} > 2 ({scores['bi-exp']:.2f} vs "
                     f"{scores['mono-exp']:.2f})")
+    if model in ("auto", "bi-exp-clearance") and n >= 4 and (
+            model == "bi-exp-clearance" or _max_rel(y, _curve(chosen, fits[chosen][0], t))
+            > _POOR_FIT_REL):
+        got = _fit_clearance(t, y, lam_phys)
+        if got is None and model == "bi-exp-clearance":
+            raise InputError("two-phase clearance fit did not converge")
+        if got is not None:
+            pred = _curve("bi-exp-clearance", got[0], t)
+            candidates["bi-exp-clearance"] = {"r2": _r2(y, pred),
+                                              "max_rel_residual": _max_rel(y, pred)}
+            worst = _max_rel(y, _curve(chosen, fits[chosen][0], t)) if fits else None
+            if model == "bi-exp-clearance":
+                fits["bi-exp-clearance"] = (got[0], got[1], 4)
+                chosen, why = "bi-exp-clearance", "requested"
+            elif _max_rel(y, pred) <= _POOR_FIT_REL:
+                fits["bi-exp-clearance"] = (got[0], got[1], 4)
+                why = (f"{chosen} misses a point by {100 * (worst or 0):.1f} % (> "
+                       f"{100 * _POOR_FIT_REL:g} %); two-phase clearance fits all within "
+                       f"{100 * _max_rel(y, pred):.2f} %")
+                chosen = "bi-exp-clearance"
     p = fits[chosen][0]
-    if chosen == "mono-exp":
-        tia = p["a0_mbq"] / p["lambda_per_h"]
-    else:
-        tia = p["a0_mbq"] * (1.0 / p["lambda_washout_per_h"] - 1.0 / p["lambda_uptake_per_h"])
-    return TacFit(chosen, p, _r2(y, _curve(chosen, p, t)), float(tia), *ty, lam_phys, why,
-                  candidates)
+    return TacFit(chosen, p, _r2(y, _curve(chosen, p, t)), _tia(chosen, p), *ty, lam_phys,
+                  why, candidates)
+
+
+def _tia(name: str, p: dict[str, float]) -> float:
+    if name == "mono-exp":
+        return float(p["a0_mbq"] / p["lambda_per_h"])
+    if name == "bi-exp":
+        return float(p["a0_mbq"] * (1.0 / p["lambda_washout_per_h"]
+                                    - 1.0 / p["lambda_uptake_per_h"]))
+    return float(p["a1_mbq"] / p["lambda_1_per_h"] + p["a2_mbq"] / p["lambda_2_per_h"])
+
+
+def _max_rel(y: np.ndarray, pred: np.ndarray) -> float:
+    scale = np.maximum(np.abs(y), 1e-12 * max(float(np.abs(y).max()), 1e-12))
+    return float(np.max(np.abs(pred - y) / scale))
+
+
+def _fit_clearance(t: np.ndarray, y: np.ndarray, lam_phys: float
+                   ) -> tuple[dict[str, float], float] | None:
+    """A₁e^(−λ₁t) + A₂e^(−λ₂t), λ₂ = λ₁ + δ (slow phase first), λ₁ ≥ λ_phys, A ≥ 0."""
+    from scipy.optimize import least_squares
+
+    w = 1.0 / np.maximum(y, 1e-9 * max(y.max(), 1e-12))
+
+    def model(q: np.ndarray) -> np.ndarray:
+        l1 = lam_phys + q[1]
+        return q[0] * np.exp(-l1 * t) + q[2] * np.exp(-(l1 + q[3]) * t)
+
+    def res(q: np.ndarray) -> np.ndarray:
+        return (model(q) - y) * w
+
+    # peeling: slow phase from the last two points, fast phase from what the first lacks
+    pos = y > 0
+    if pos.sum() < 2:
+        return None
+    tl, yl = t[pos][-2:], y[pos][-2:]
+    l_slow = max(float(np.log(yl[0] / yl[1]) / (tl[1] - tl[0])) if yl[1] > 0 else 0.0,
+                 lam_phys * 1.0001)
+    a_slow = float(yl[1] * np.exp(l_slow * tl[1]))
+    best = None
+    for l_fast in (l_slow * 3, l_slow * 10, 0.3, 1.0):
+        rest = max(float(y[0] - a_slow * np.exp(-l_slow * t[0])), 1e-6 * float(y.max()))
+        a_fast = rest * np.exp(l_fast * t[0])
+        try:
+            r = least_squares(res, [a_slow, l_slow - lam_phys, a_fast,
+                                    max(l_fast - l_slow, 1e-4)],
+                              bounds=([0.0, 0.0, 0.0, 1e-6], [np.inf, 50.0, np.inf, 200.0]),
+                              x_scale="jac", xtol=1e-14, ftol=1e-14, gtol=1e-14,
+                              max_nfev=8000)
+        except ValueError:
+            continue
+        if best is None or r.cost < best.cost:
+            best = r
+    if best is None:
+        return None
+    a1, d1, a2, d2 = (float(v) for v in best.x)
+    l1 = lam_phys + d1
+    return {"a1_mbq": a1, "lambda_1_per_h": l1, "a2_mbq": a2, "lambda_2_per_h": l1 + d2,
+            "effective_half_life_h": math.log(2.0) / l1}, float(best.cost)
 
 
 def _curve(name: str, p: dict[str, float], t: np.ndarray) -> np.ndarray:
     if name == "mono-exp":
         return p["a0_mbq"] * np.exp(-p["lambda_per_h"] * t)
+    if name == "bi-exp-clearance":
+        return (p["a1_mbq"] * np.exp(-p["lambda_1_per_h"] * t)
+                + p["a2_mbq"] * np.exp(-p["lambda_2_per_h"] * t))
     return p["a0_mbq"] * (np.exp(-p["lambda_washout_per_h"] * t)
                           - np.exp(-p["lambda_uptake_per_h"] * t))
 

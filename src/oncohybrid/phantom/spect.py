@@ -10,8 +10,9 @@ Ground truth by construction:
   density through :func:`density_g_ml` (ρ = 1 + HU/1000 ≤ 100 HU, the platform's stated
   CT calibration).
 - The activity of organ *o* at time *t* after administration follows the kinetics given
-  (``("mono-exp", A0_MBq, T_eff_h)`` or ``("bi-exp", A0_MBq, T_washout_h, T_uptake_h)`` for
-  A0·(e^(−ln2 t/T_w) − e^(−ln2 t/T_u))), scaled by the cycle's administered activity over
+  (``("mono-exp", A0_MBq, T_eff_h)``, ``("bi-exp", A0_MBq, T_washout_h, T_uptake_h)`` for
+  A0·(e^(−ln2 t/T_w) − e^(−ln2 t/T_u)) or ``("bi-exp-clearance", A1, T1_h, A2, T2_h)`` for
+  A1·e^(−ln2 t/T1) + A2·e^(−ln2 t/T2)), scaled by the cycle's administered activity over
   the 7.4 GBq reference; the closed-form integral is the analytic TIA.
 - Pixel values are either Bq/ml at acquisition start (``units="bqml"``, (0054,1001)
   ``BQML``) or reconstructed counts (``units="counts"``): counts = A(start) · S ·
@@ -129,13 +130,19 @@ def _activity(kin: tuple[Any, ...], t_h: float, scale: float) -> float:
     if kin[0] == "bi-exp":
         return scale * kin[1] * (math.exp(-math.log(2) * t_h / kin[2])
                                  - math.exp(-math.log(2) * t_h / kin[3]))
-    raise ValueError(f"kinetics model must be mono-exp or bi-exp, got {kin[0]!r}")
+    if kin[0] == "bi-exp-clearance":
+        return scale * (kin[1] * math.exp(-math.log(2) * t_h / kin[2])
+                        + kin[3] * math.exp(-math.log(2) * t_h / kin[4]))
+    raise ValueError(f"kinetics model must be mono-exp, bi-exp or bi-exp-clearance, "
+                     f"got {kin[0]!r}")
 
 
 def analytic_tia_mbq_h(kin: tuple[Any, ...], scale: float = 1.0) -> float:
     """Closed-form ∫₀^∞ A(t) dt of a kinetics tuple (MBq·h)."""
     if kin[0] == "mono-exp":
         return scale * kin[1] * kin[2] / math.log(2)
+    if kin[0] == "bi-exp-clearance":
+        return scale * (kin[1] * kin[2] + kin[3] * kin[4]) / math.log(2)
     return scale * kin[1] * (kin[2] - kin[3]) / math.log(2)
 
 

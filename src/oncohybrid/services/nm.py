@@ -440,6 +440,9 @@ def dosimetry(patient_id: str, cycle: int, *, method: str = "local", fit: str = 
     if fit == "bi-exp" and len(points) < 3:
         raise InputError(f"patient {patient_id!r} cycle {cycle}: {len(points)} SPECT time "
                          "points; a bi-exponential fit needs at least 3 time points")
+    if fit == "bi-exp-clearance" and len(points) < 4:
+        raise InputError(f"patient {patient_id!r} cycle {cycle}: {len(points)} SPECT time "
+                         "points; a two-phase clearance fit needs at least 4 time points")
     # activity of every point
     acts: list[SpectActivity] = []
     for p in points:

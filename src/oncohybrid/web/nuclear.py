@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from oncohybrid.errors import OncohybridError
+from oncohybrid.nm.kinetics import MODELS
 from oncohybrid.services import audit, worklist
 from oncohybrid.services import nm as nm_service
 from oncohybrid.services.users import Role, SessionInfo
@@ -91,7 +92,7 @@ def register(app: FastAPI, ctx: WebContext) -> None:
                         form=form or {"cycle": 1, "method": "local", "fit": "auto"},
                         can_run=sess.user.role.can_edit, table=table,
                         table_error=table_error, targs=targs, methods=nm_service.METHODS,
-                        fits=("auto", "mono-exp", "bi-exp", "trapezoid", "hanscheid"))
+                        fits=MODELS)
 
     @app.get("/nuclear/patients/{pk}", response_class=HTMLResponse)
     def nuclear_patient(request: Request, pk: DbKey,
