@@ -117,3 +117,5 @@ def test_worklist_shows_exam_badges(app, rws):
     assert set(badges) == want
     if want:
         assert any("web1:" in b for b in c.get("/").text.split("worklist-badge")[1:])
+        pk = sorted(want)[0]
+        assert "Research study web1:" in c.get(f"/patients/{pk}").text

@@ -55,6 +55,8 @@ def register(app: FastAPI, ctx: WebContext) -> None:
 
     ctx.add_nav("Research", "/research", *_ROLES)
     ctx.worklist_badges.append(svc.worklist_badges)
+    ctx.patient_notes.append(
+        lambda st, pk: [f"Research study {b}" for b in svc.worklist_badges(st, [pk]).get(pk, [])])
 
     @app.get("/research", response_class=HTMLResponse)
     def research_home(request: Request, sess: SessionInfo = Depends(member)) -> Response:
