@@ -258,21 +258,33 @@ def test_uploads_without_a_session_or_csrf_token_are_refused(web):
 
 def test_self_registration_creates_an_applicant_account_only(web):
     settings, app = web
+    import re
+
     from fastapi.testclient import TestClient
 
     anon = TestClient(app)
-    assert "test-open-call" in anon.get("/fellowship/register").text or \
-        "ESOR" in anon.get("/fellowship/register").text
-    r = anon.post("/fellowship/register", data={"username": "newbie", "password": "password"})
+
+    def token() -> str:
+        text = anon.get("/fellowship/register").text
+        assert "test-open-call" in text or "ESOR" in text
+        return re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+
+    # without the form's token (double-submit, like sign-in): refused, no account
+    r = anon.post("/fellowship/register", data={"username": "forged", "password": PW})
+    assert r.status_code == 403
+    assert "forged" not in {u["username"] for u in users.list_users(settings)}
+    r = anon.post("/fellowship/register", data={"username": "newbie", "password": "password",
+                                                "csrf_token": token()})
     assert r.status_code == 400 and "password" in r.text
-    r = anon.post("/fellowship/register", data={"username": "newbie", "password": PW},
+    r = anon.post("/fellowship/register", data={"username": "newbie", "password": PW,
+                                                "csrf_token": token()},
                   follow_redirects=False)
     assert r.status_code == 303
     role = {u["username"]: u["role"] for u in users.list_users(settings)}["newbie"]
     assert role == "applicant"
     # A role cannot be smuggled in.
     anon.post("/fellowship/register", data={"username": "sneaky", "password": PW,
-                                            "role": "director"})
+                                            "role": "director", "csrf_token": token()})
     assert {u["username"]: u["role"] for u in users.list_users(settings)}["sneaky"] == \
         "applicant"
 

@@ -31,7 +31,14 @@ from oncohybrid.services import fellowship as svc
 from oncohybrid.services import users
 from oncohybrid.services.users import Role, SessionInfo
 from oncohybrid.web.areas import WebContext
-from oncohybrid.web.security import csrf_session, current_session, require_roles
+from oncohybrid.web.security import (
+    LOGIN_CSRF_COOKIE,
+    check_login_csrf,
+    csrf_session,
+    current_session,
+    new_login_csrf,
+    require_roles,
+)
 
 __all__ = ["register", "form_to_applicant"]
 
@@ -149,28 +156,38 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
         return page(request, "fellowship/home.html", sess, fellows=mine)
 
     # ---------------------------------------------------------------- public pages
+    def _register_page(request: Request, status: int = 200, error: str | None = None,
+                       username: str = "") -> Response:
+        # No session exists yet: a double-submit token, as the sign-in form has
+        # (web/security.py check_login_csrf), so no other site can create accounts
+        # through a visitor's browser.
+        token = new_login_csrf()
+        resp = page(request, "fellowship/register.html", None, status=status,
+                    calls=svc.open_calls(settings), error=error, username=username,
+                    login_csrf=token)
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", path="/fellowship/register")
+        return resp
+
     @app.get("/fellowship/register")
     def register_form(request: Request) -> Response:
-        calls = svc.open_calls(settings)
-        return page(request, "fellowship/register.html", None, calls=calls, error=None,
-                    username="")
+        return _register_page(request)
 
-    @app.post("/fellowship/register")
+    @app.post("/fellowship/register", dependencies=[Depends(check_login_csrf)])
     async def register_post(request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username") or "").strip()
         password = str(form.get("password") or "")
-        calls = svc.open_calls(settings)
-        if not calls:
-            return page(request, "fellowship/register.html", None, status=400, calls=calls,
-                        error="No call is open for applications.", username=username)
+        if not svc.open_calls(settings):
+            return _register_page(request, 400, "No call is open for applications.", username)
         try:
             users.add_user(settings, username, password, Role.APPLICANT,
                            actor=f"self-registration:{username[:40]}")
         except InputError as exc:
-            return page(request, "fellowship/register.html", None, status=400, calls=calls,
-                        error=str(exc), username=username)
-        return _see_other("/login?next=/fellowship/apply")
+            return _register_page(request, 400, str(exc), username)
+        resp = _see_other("/login?next=/fellowship/apply")
+        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/fellowship/register")
+        return resp
 
     @app.get("/fellowship/verify")
     def verify_page(request: Request, code: str = "") -> Response:
