@@ -2,8 +2,9 @@
 
 Half-lives from the NNDC NuDat 3 / ENSDF evaluations (Tc-99m, In-111, I-123, I-131) and
 ICRP Publication 107 (Lu-177, 6.647 d, as tabulated with its decay data in EJNMMI Phys
-2020;7:33, Table 1). Mean energies emitted per nuclear transformation (MeV/decay) follow
-ICRP 107 as summarised by Falzone N et al., J Nucl Med 2015;56:1441–1446, Table 1:
+2020, doi:10.1186/s40658-020-00301-2, Table 1). Mean energies emitted per nuclear
+transformation (MeV/decay) follow ICRP 107 as summarised by Falzone N et al., J Nucl Med
+2015 (its Table 1 as reproduced in Front Pharmacol 2018;9:996, Table 1):
 
 - ``electron_mev`` = β± + internal-conversion + Auger/Coster–Kronig electrons, the
   *non-penetrating* emissions deposited locally (MIRD Pamphlet 21, Bolch et al., J Nucl
@@ -64,21 +65,23 @@ class Isotope:
                 "photon_mev_per_decay": self.photon_mev, "source": self.source}
 
 
+_FALZONE = ("T½ NNDC NuDat 3; energies ICRP 107 via Falzone JNM 2015 "
+            "(Front Pharmacol 2018;9:996 Table 1)")
 TC99M = Isotope("Tc-99m", 6.0067, 0.0161, 0.127, (140.5,), 0.0,
-                "T½ NNDC NuDat 3; energies ICRP 107 via Falzone JNM 2015 Table 1",
+                _FALZONE,
                 ("99mTc", "Tc99m", "Technetium-99m", "^99m^Technetium"))
 IN111 = Isotope("In-111", 2.8047 * 24, 0.0348, 0.386, (171.3, 245.4), 0.0,
-                "T½ NNDC NuDat 3; energies ICRP 107 via Falzone JNM 2015 Table 1",
+                _FALZONE,
                 ("111In", "In111", "Indium-111", "^111^Indium"))
 I123 = Isotope("I-123", 13.2234, 0.0282, 0.173, (159.0,), 0.0,
-               "T½ NNDC NuDat 3; energies ICRP 107 via Falzone JNM 2015 Table 1",
+               _FALZONE,
                ("123I", "I123", "Iodine-123", "^123^Iodine"))
 I131 = Isotope("I-131", 8.0252 * 24, 0.1916, 0.3816, (364.5,), 0.6063,
                "T½ NNDC NuDat 3; energies ICRP 107",
                ("131I", "I131", "Iodine-131", "^131^Iodine"))
 LU177 = Isotope("Lu-177", 6.647 * 24, 0.1479, 0.0351, (112.9, 208.4), 0.4983,
                 "ICRP 107 (T½ 6.647 d; electrons 147.9 keV, photons 35.1 keV per decay; "
-                "EJNMMI Phys 2020;7:33 Table 1)",
+                "EJNMMI Phys 2020, doi:10.1186/s40658-020-00301-2, Table 1)",
                 ("177Lu", "Lu177", "Lutetium-177", "^177^Lutetium"))
 
 ISOTOPES: dict[str, Isotope] = {i.symbol: i for i in (TC99M, IN111, I123, I131, LU177)}
