@@ -22,8 +22,8 @@ D = Ã · Σ E_i Y_i · φ / m.
   ρ = 1.1 + 0.000 58·(HU − 100) above (to ≈ 1.9 g/ml at 1500 HU, cortical bone), a
   bilinear calibration in the manner of Schneider et al., Phys Med Biol 1996;41:111–124
   (constants ours, stated here).
-- **BED** (Dale RG, Br J Radiol 1985;58:515–528; for radionuclide therapy Baechler et al.,
-  Radiother Oncol 2008;86:85 and Wessels et al., J Nucl Med 2008;49:1884–1899):
+- **BED** (Dale RG, Br J Radiol 1985;58:515–528; for kidneys in radionuclide therapy
+  Wessels et al., MIRD Pamphlet 20, J Nucl Med 2008;49:1884–1899):
   BED = D·(1 + G·D/(α/β)), G = (2/D²)∫₀^∞ Ḋ(t)∫₀^t Ḋ(w)e^(−μ(t−w)) dw dt, μ = ln2/T_rep;
   for a mono-exponential Ḋ, G = λ/(λ + μ). Kidney: α/β = 2.6 Gy, T_rep = 2.8 h
   (Wessels 2008; Bodei et al., Eur J Nucl Med Mol Imaging 2008;35:1847–1856). Cycles are
