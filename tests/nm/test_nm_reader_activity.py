@@ -122,3 +122,20 @@ def test_decay_correction_to_administration_is_undone(lu_cycle):
     act = spect_activity(read_nm_dataset(ds))
     assert np.allclose(act.bq_ml.array, plain * math.exp(-math.log(2) * 96 / (6.647 * 24)))
     assert any("Decay Correction ADMIN" in p for p in act.provenance)
+
+
+def test_acquisition_duration_fallbacks(lu_counts_two_cycles):
+    root, _ = lu_counts_two_cycles
+    ds = pydicom.dcmread(_nm_file(root))
+    rot = ds.RotationInformationSequence[0]
+    del rot.ActualFrameDuration
+    ds.ActualFrameDuration = 15000  # written once at the top level
+    assert read_nm_dataset(ds).acquisition_duration_s == 64 * 15.0
+    del ds.RotationInformationSequence
+    ds.AcquisitionDuration = 900.0
+    nm = read_nm_dataset(ds)
+    assert nm.acquisition_duration_s == 900.0
+    assert any("(0018,9073)" in n for n in nm.notes)
+    del ds.AcquisitionDuration
+    with pytest.raises(InputError, match="acquisition duration"):
+        spect_activity(read_nm_dataset(ds), sensitivity_cps_mbq=11.5)

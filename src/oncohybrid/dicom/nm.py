@@ -14,7 +14,9 @@ NM Image IOD (PS3.3 A.5) as one multi-frame instance per reconstruction:
   ranges (0054,0014)/(0054,0015) in keV.
 - (0054,0052) *Rotation Information Sequence* (C.8.4.12): (0054,0053) *Number of Frames
   in Rotation* × (0018,1242) *Actual Frame Duration* (ms) per rotation gives the
-  acquisition duration; (0018,1143) *Scan Arc*, (0018,1140) *Rotation Direction*.
+  acquisition duration (either value read at the top level when an item lacks it; else
+  (0018,9073) *Acquisition Duration* in s); (0018,1143) *Scan Arc*, (0018,1140) *Rotation
+  Direction*.
 - (0054,0016) *Radiopharmaceutical Information Sequence* (NM Isotope module, C.8.4.10):
   (0018,1074) *Radionuclide Total Dose* — **in MBq for NM** (PS3.3 C.8.4.10.1), unlike PET's
   Bq — at (0018,1078) *Radiopharmaceutical Start DateTime*; (0018,1075) *Radionuclide Half
@@ -230,9 +232,12 @@ def read_nm_dataset(ds: Dataset, label: str | None = None) -> NmSeries:
     rotations = []
     duration = 0.0
     complete = True
+    top_frames = _float(ds.get("NumberOfFramesInRotation"))
+    top_ms = _float(ds.get("ActualFrameDuration"))
     for item in ds.get("RotationInformationSequence", []) or []:
-        frames = _float(item.get("NumberOfFramesInRotation"))
-        ms = _float(item.get("ActualFrameDuration"))
+        # per rotation; a vendor that writes them once at the top level is read there
+        frames = _float(item.get("NumberOfFramesInRotation")) or top_frames
+        ms = _float(item.get("ActualFrameDuration")) or top_ms
         rotations.append({"frames": frames, "frame_duration_ms": ms,
                           "scan_arc_deg": _float(item.get("ScanArc")),
                           "start_angle_deg": _float(item.get("StartAngle")),
@@ -243,6 +248,9 @@ def read_nm_dataset(ds: Dataset, label: str | None = None) -> NmSeries:
         else:
             complete = False
     acq_duration = duration if rotations and complete and duration > 0 else None
+    if acq_duration is None and (_float(ds.get("AcquisitionDuration")) or 0) > 0:
+        acq_duration = _float(ds.get("AcquisitionDuration"))
+        notes.append("acquisition duration from (0018,9073) Acquisition Duration")
     rp = (ds.get("RadiopharmaceuticalInformationSequence") or [None])[0]
     nuclide = None
     half_life = None
