@@ -139,3 +139,22 @@ def test_acquisition_duration_fallbacks(lu_counts_two_cycles):
     del ds.AcquisitionDuration
     with pytest.raises(InputError, match="acquisition duration"):
         spect_activity(read_nm_dataset(ds), sensitivity_cps_mbq=11.5)
+
+
+def test_negative_slice_spacing_runs_against_the_normal(lu_cycle):
+    root, _ = lu_cycle
+    ds = pydicom.dcmread(_nm_file(root))
+    ref = read_nm_dataset(ds).volume
+    n = int(ds.NumberOfFrames)
+    # the same volume written head first: frames reversed, first position at the top
+    ds.PixelData = ds.pixel_array[::-1].astype("<u2").tobytes()
+    top = [float(v) for v in ds.DetectorInformationSequence[0].ImagePositionPatient]
+    top[2] += (n - 1) * 4.8
+    ds.DetectorInformationSequence[0].ImagePositionPatient = [f"{v:g}" for v in top]
+    ds.SpacingBetweenSlices = "-4.8"
+    vol = read_nm_dataset(ds).volume
+    probe = np.array([-95.0, -10.0, 15.0, 1.0])  # a liver point in LPS mm
+    i_ref = np.rint(np.linalg.inv(ref.affine) @ probe).astype(int)[:3]
+    i_new = np.rint(np.linalg.inv(vol.affine) @ probe).astype(int)[:3]
+    assert vol.array[tuple(i_new)] == pytest.approx(ref.array[tuple(i_ref)])
+    assert i_new[0] == n - 1 - i_ref[0]

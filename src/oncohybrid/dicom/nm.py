@@ -9,7 +9,8 @@ NM Image IOD (PS3.3 A.5) as one multi-frame instance per reconstruction:
   C.8.4.8); the position and orientation of the first frame are in the
   (0054,0022) *Detector Information Sequence* (NM Detector module, C.8.4.11) or, as many
   vendors write them, at the top level; slices are (0018,0088) *Spacing Between Slices*
-  apart (NM Reconstruction module, C.8.4.14) along the normal of the orientation.
+  apart (NM Reconstruction module, C.8.4.14) along the normal (row × column cosines) of the
+  orientation, or against it when the spacing is negative (as some NM software writes it).
 - (0054,0012) *Energy Window Information Sequence* (C.8.4.10): name and the (0054,0013)
   ranges (0054,0014)/(0054,0015) in keV.
 - (0054,0052) *Rotation Information Sequence* (C.8.4.12): (0054,0053) *Number of Frames
@@ -172,9 +173,10 @@ def _geometry(ds: Dataset, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if spacing is None or len(spacing) != 2:
         raise DicomError(f"{label}: (0028,0030) Pixel Spacing missing")
     dz = _float(ds.get("SpacingBetweenSlices")) or _float(ds.get("SliceThickness"))
-    if not dz or dz <= 0:
-        raise DicomError(f"{label}: (0018,0088) Spacing Between Slices missing or not "
-                         "positive; the slice positions of a RECON TOMO cannot be placed")
+    if not dz:
+        raise DicomError(f"{label}: (0018,0088) Spacing Between Slices missing or zero; the "
+                         "slice positions of a RECON TOMO cannot be placed")
+    # a negative spacing (written by some NM software) runs the frames against the normal
     return (np.asarray(pos, float), np.stack([row, col]),
             np.array([float(spacing[0]), float(spacing[1])]), float(dz))
 
