@@ -8,7 +8,9 @@ under *Retain Longitudinal Temporal Information with Modified Dates* are shifted
 patient's whole-day offset and times of day are kept, so every interval — injection to
 acquisition, decay correction, hence the SUV — is unchanged (PS3.15 §E.3.6). Attributes
 the table does not list are kept, except that as a safety net unlisted person names are
-emptied, unlisted non-registered UIDs are replaced and unlisted dates shifted.
+emptied, unlisted non-registered UIDs are replaced, unlisted dates shifted, and unlisted
+free text (e.g. (0070,0081) *Content Description* of our own SEGs, "Tracked lesions of
+YYYYMMDD") loses the patient's identifiers and any calendar date written in it.
 
 Then (0012,0062) *Patient Identity Removed* = YES, (0012,0063) *De-identification Method*
 and (0012,0064) *De-identification Method Code Sequence* (CID 7050), and (0028,0303)
@@ -38,6 +40,8 @@ from oncohybrid.deid.table import ActionTable, load_table
 _COMPOUND = {"X/Z": "Z", "X/D": "D", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U*"}
 _DUMMY_TEXT = "ANONYMIZED"
 _TEXT_VRS = {"LO", "SH", "LT", "ST", "UT", "UC", "AE", "CS"}
+#: Free-text VRs whose unlisted attributes are scrubbed (codes, CS, are not free text).
+_FREE_TEXT_VRS = {"LO", "SH", "LT", "ST", "UT", "UC"}
 _NUMBER_DUMMY = {"DS": "0", "IS": "0", "US": 0, "SS": 0, "UL": 0, "SL": 0, "FL": 0.0,
                  "FD": 0.0, "UV": 0, "SV": 0}
 #: Modalities whose images commonly carry burned-in text (PS3.15 §E.3.1 and the
@@ -105,6 +109,26 @@ def clean_text(text: str, identifiers: Iterable[str]) -> str:
     for ident in sorted({i for i in identifiers if len(i) >= 2}, key=len, reverse=True):
         out = re.sub(re.escape(ident), "", out, flags=re.IGNORECASE)
     return re.sub(r"\d{5,}", "", out).strip()
+
+
+#: Calendar dates as people write them in free text: 20261106, 2026-11-06, 2026.11.06,
+#: 2026/11/06, 06/11/2026, 06.11.2026, 06-11-2026.
+_TEXT_DATES = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d{2}(?:[-./]?)(?:0[1-9]|1[0-2])(?:[-./]?)(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-./](?:0?[1-9]|1[0-2])[-./](?:19|20)\d{2})(?!\d)")
+
+
+def scrub_unlisted_text(text: str, identifiers: Iterable[str]) -> str:
+    """``text`` of an attribute Table E.1-1 does not list, without the patient's identifiers
+    (as whole words, so "Fluorodeoxyglucose" survives a patient called "Gluck"), calendar
+    dates in any common spelling, or digit runs of 5 or more; spaces tidied."""
+    out = _TEXT_DATES.sub("", text)
+    for ident in sorted({i for i in identifiers if len(i) >= 2}, key=len, reverse=True):
+        out = re.sub(r"(?<![0-9A-Za-z])" + re.escape(ident) + r"(?![0-9A-Za-z])", "", out,
+                     flags=re.IGNORECASE)
+    out = re.sub(r"\d{5,}", "", out)
+    out = re.sub(r"\(\s*[,;]?\s*\)", "", out)  # brackets left empty
+    return re.sub(r"\s{2,}", " ", out).strip(" ,;")
 
 
 def identifiers_of(ds: Dataset) -> list[str]:
@@ -249,6 +273,9 @@ class Deidentifier:
             elem.value = self.key.pseudonym
             outcome.changes[(_tag_text(tag), name, "D")] += 1
             return
+        if action == "scrub" and elem.value not in (None, "") and \
+                _each(elem.value, lambda v: scrub_unlisted_text(v, ids)) == elem.value:
+            return  # nothing to take out: kept as it was, and not reported as a change
         if action in ("K", "keep"):
             if elem.VR == "SQ":
                 for item in elem.value:
@@ -273,6 +300,9 @@ class Deidentifier:
                 self._map_uids(elem)
         elif action == "C":
             self._clean(elem, outcome, ids)
+        elif action == "scrub":
+            if elem.value not in (None, ""):
+                elem.value = _each(elem.value, lambda v: scrub_unlisted_text(v, ids))
         else:  # pragma: no cover - the table holds only the codes above
             del ds[tag]
 
@@ -286,6 +316,8 @@ class Deidentifier:
             values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
             if any(v and not _is_registered_uid(str(v)) for v in values):
                 return "U"
+        if elem.VR in _FREE_TEXT_VRS:
+            return "scrub"
         return "keep"
 
     def _map_uids(self, elem: DataElement) -> None:
