@@ -119,3 +119,19 @@ def test_worklist_shows_exam_badges(app, rws):
         assert any("web1:" in b for b in c.get("/").text.split("worklist-badge")[1:])
         pk = sorted(want)[0]
         assert "Research study web1:" in c.get(f"/patients/{pk}").text
+
+
+def test_badges_show_only_the_viewers_studies_and_group(app, rws):
+    pks = [x["patient_pk"] for x in r.schedule("web1", settings=rws.settings)["records"]]
+    everyone = r.worklist_badges(rws.settings, pks)
+    assert everyone, "the phantom's out-of-window interim gives badges"
+    # a platform user who is no member of web1 learns nothing of it
+    assert r.worklist_badges(rws.settings, pks, r.Viewer("fred", "fellow")) == {}
+    # a member of the north group sees the badges of north's records only
+    north = {x["patient_pk"] for x in r.schedule(
+        "web1", viewer=r.Viewer("rita", "researcher"), settings=rws.settings)["records"]}
+    rita = r.worklist_badges(rws.settings, pks, r.Viewer("rita", "researcher"))
+    assert set(rita) == set(everyone) & north
+    fred = login_client(app, "fred", "fred-strong-pass-42")
+    assert "web1:" not in fred.get("/").text
+    assert "Research study web1" not in fred.get(f"/patients/{sorted(everyone)[0]}").text

@@ -738,17 +738,27 @@ def _shift_status(d: dict[str, Any], shift: int | None) -> dict[str, Any]:
     return d
 
 
-def worklist_badges(settings: Settings, patient_pks: list[int]) -> dict[int, list[str]]:
+def worklist_badges(settings: Settings, patient_pks: list[int],
+                    viewer: Viewer | None = None) -> dict[int, list[str]]:
     """Exam badges for the worklist: "<study>: interim overdue" and the like (due,
-    overdue, out of window; done and missing are not worth a badge)."""
+    overdue, out of window; done and missing are not worth a badge). With a ``viewer``
+    only the studies they belong to, and within a study only their data-access group's
+    records, give badges (a study's existence is not shown to non-members)."""
     out: dict[int, list[str]] = {}
     if not patient_pks:
         return out
     today = dt.date.today()
     with session_scope(settings) as s:
-        recs = s.execute(sa.select(ResearchRecord.patient_pk, ResearchStudy)
-                         .join(ResearchStudy, ResearchStudy.id == ResearchRecord.study_pk)
-                         .where(ResearchRecord.patient_pk.in_(patient_pks))).all()
+        q = (sa.select(ResearchRecord.patient_pk, ResearchStudy)
+             .join(ResearchStudy, ResearchStudy.id == ResearchRecord.study_pk)
+             .where(ResearchRecord.patient_pk.in_(patient_pks)))
+        if viewer is not None and not viewer.superuser:
+            q = q.join(ResearchMember, sa.and_(
+                ResearchMember.study_pk == ResearchStudy.id,
+                ResearchMember.username == viewer.username,
+                sa.or_(ResearchMember.dag_pk.is_(None),
+                       ResearchMember.dag_pk == ResearchRecord.dag_pk)))
+        recs = s.execute(q).all()
         if not recs:
             return out
         exams = _exams_by_patient(s, list({r[0] for r in recs}))

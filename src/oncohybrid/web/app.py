@@ -335,7 +335,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return RedirectResponse(home, status_code=303)
         query = _worklist_query(q, modality, tracer, date_from, date_to, status, page_no)
         result = _worklist(sess, query)
-        badges = areas.badges_for([row["pk"] for row in result["rows"]])
+        badges = areas.badges_for([row["pk"] for row in result["rows"]], sess)
         for row in result["rows"]:
             row["badges"] = badges.get(row["pk"], [])
         return page(request, "worklist.html", sess, result=result, query=query,
@@ -365,7 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   for t in timeline.get("trends", [])]
         return page(request, "patient.html", sess, patient=summary, timeline=timeline,
                     charts=charts, area_actions=areas.actions_for(sess, patient_pk),
-                    area_notes=areas.notes_for(patient_pk))
+                    area_notes=areas.notes_for(patient_pk, sess))
 
     @app.get("/api/patients/{patient_pk}")
     def patient_api(request: Request, patient_pk: PatientPk,

@@ -12,6 +12,7 @@ skipped, so an area can land without touching the others.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,18 +69,20 @@ class WebContext:
     #: tumour board" -> ``/boards/add?patient={pk}``.
     patient_actions: list[tuple[str, str, frozenset[Role]]] = field(default_factory=list)
     #: Warnings shown on the patient page (e.g. "SUV not harmonised: scanner QC failed"):
-    #: functions of (settings, patient_pk) returning plain sentences.
-    patient_notes: list[Callable[[Settings, int], list[str]]] = field(default_factory=list)
+    #: functions of (settings, patient_pk) returning plain sentences, or of (settings,
+    #: patient_pk, session) where what is shown depends on who looks.
+    patient_notes: list[Callable[..., list[str]]] = field(default_factory=list)
 
     #: Badges of worklist rows (e.g. "follow-up CT due 2027-01-05", "interim PET overdue"):
-    #: functions of (settings, patient pks of the page) returning {pk: [short text, …]}.
-    worklist_badges: list[Callable[[Settings, list[int]], dict[int, list[str]]]] = field(
-        default_factory=list)
+    #: functions of (settings, patient pks of the page) returning {pk: [short text, …]},
+    #: or of (settings, pks, session) where what is shown depends on who looks.
+    worklist_badges: list[Callable[..., dict[int, list[str]]]] = field(default_factory=list)
 
-    def badges_for(self, patient_pks: list[int]) -> dict[int, list[str]]:
+    def badges_for(self, patient_pks: list[int],
+                   sess: SessionInfo | None = None) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         for fn in self.worklist_badges:
-            for pk, texts in fn(self.settings, patient_pks).items():
+            for pk, texts in _call(fn, self.settings, patient_pks, sess).items():
                 out.setdefault(pk, []).extend(texts)
         return out
 
@@ -93,13 +96,28 @@ class WebContext:
         return [(label, href.format(pk=patient_pk))
                 for label, href, roles in self.patient_actions if sess.user.role in roles]
 
-    def notes_for(self, patient_pk: int) -> list[str]:
-        return [note for fn in self.patient_notes for note in fn(self.settings, patient_pk)]
+    def notes_for(self, patient_pk: int, sess: SessionInfo | None = None) -> list[str]:
+        return [note for fn in self.patient_notes
+                for note in _call(fn, self.settings, patient_pk, sess)]
 
     def nav_for(self, sess: SessionInfo | None) -> list[NavLink]:
         if sess is None:
             return []
         return [link for link in self.nav if sess.user.role in link.roles]
+
+
+def _call(fn: Callable[..., Any], settings: Settings, what: Any,
+          sess: SessionInfo | None) -> Any:
+    """``fn(settings, what)``, or ``fn(settings, what, sess)`` for providers that take the
+    viewer's session (a third positional parameter)."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # builtins without a signature
+        params = []
+    if len(params) >= 3:
+        return fn(settings, what, sess)
+    return fn(settings, what)
 
 
 def register_areas(app: FastAPI, ctx: WebContext, modules: list[str] | None = None) -> list[str]:

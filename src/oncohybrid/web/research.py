@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from oncohybrid.config import Settings
 from oncohybrid.errors import InputError
 from oncohybrid.services import research as svc
 from oncohybrid.services.users import Role, SessionInfo
@@ -54,9 +55,16 @@ def register(app: FastAPI, ctx: WebContext) -> None:
         return sess
 
     ctx.add_nav("Research", "/research", *_ROLES)
-    ctx.worklist_badges.append(svc.worklist_badges)
-    ctx.patient_notes.append(
-        lambda st, pk: [f"Research study {b}" for b in svc.worklist_badges(st, [pk]).get(pk, [])])
+    def badges(st: Settings, pks: list[int], sess: SessionInfo | None
+               ) -> dict[int, list[str]]:
+        # only the viewer's studies and data-access group (docs/research.md, security)
+        return svc.worklist_badges(st, pks, _viewer(sess)) if sess else {}
+
+    def notes(st: Settings, pk: int, sess: SessionInfo | None) -> list[str]:
+        return [f"Research study {b}" for b in badges(st, [pk], sess).get(pk, [])]
+
+    ctx.worklist_badges.append(badges)
+    ctx.patient_notes.append(notes)
 
     @app.get("/research", response_class=HTMLResponse)
     def research_home(request: Request, sess: SessionInfo = Depends(member)) -> Response:
