@@ -47,6 +47,11 @@ def test_board_session_in_the_reading_room(app, board_ws):
     assert r.status_code == 303
     page = maxc.get("/boards").text
     board_id = int(re.findall(r'data-board="(\d+)"', page)[-1])
+    r = maxc.post(f"/boards/{board_id}/members",
+                  data={"name": "fred", "specialty": "radiology", "csrf_token": tok},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    assert "radiology: fred" in maxc.get("/boards").text
     r = maxc.post(f"/boards/{board_id}/sessions", data={"date": "2099-01-05", "csrf_token": tok},
                   follow_redirects=False)
     sid = int(r.headers["location"].rsplit("/", 1)[1])
@@ -67,7 +72,9 @@ def test_board_session_in_the_reading_room(app, board_ws):
     # a fellow prepares the case: ticks the manual items
     fred = login_client(app, "fred", PW["fred"])
     ftok = csrf(fred)
-    for item in ("imaging_reviewed", "key_images"):
+    # (prior_decision is n/a for a first discussion; after earlier tests' decisions on
+    # this patient it needs its tick too)
+    for item in ("imaging_reviewed", "key_images", "prior_decision"):
         r = fred.post(f"/boards/cases/{case_id}/checklist",
                       data={"item": item, "done": "1", "csrf_token": ftok},
                       follow_redirects=False)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from e2e_browser import ARTIFACTS, ConsoleWatch, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -185,6 +185,10 @@ def list_boards(settings: Settings | None = None) -> list[dict[str, Any]]:
                 BoardSession.status == "planned").order_by(BoardSession.date)).first()
             d["next_session"] = ({"session_id": nxt.id, "date": nxt.date.isoformat()}
                                  if nxt else None)
+            d["members"] = [{"name": m.name, "username": m.username, "specialty": m.specialty}
+                            for m in s.scalars(sa.select(BoardMember).where(
+                                BoardMember.board_pk == b.id).order_by(
+                                    BoardMember.specialty, BoardMember.name))]
             out.append(d)
         return out
 

@@ -112,6 +112,14 @@ def register(app: FastAPI, ctx: WebContext) -> None:
                          actor=sess.user.username)
         return RedirectResponse("/boards", status_code=303)
 
+    @app.post("/boards/{board_id}/members")
+    def add_member(request: Request, board_id: Id, name: str = Form(...),
+                   specialty: str = Form(...), sess: SessionInfo = Depends(csrf_session)
+                   ) -> Response:
+        _need(sess, CHAIR, "changing board members")
+        svc.add_member(settings, board_id, name, specialty, actor=sess.user.username)
+        return RedirectResponse("/boards", status_code=303)
+
     @app.post("/boards/{board_id}/sessions")
     def create_session(request: Request, board_id: Id, date: str = Form(...),
                        sess: SessionInfo = Depends(csrf_session)) -> Response:
