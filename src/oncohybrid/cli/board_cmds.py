@@ -243,8 +243,10 @@ def ls(as_json: bool = JSON) -> None:
 def dicom(session_id: str = typer.Argument(..., help="Session id."),
           out: Path = typer.Option(..., "--out", help="Folder for the DICOM files (created)."),
           by: str = BY, as_json: bool = JSON) -> None:
-    """Write per case an Encapsulated PDF of its pack section and a Key Object Selection
-    ("For Conference") of its key images."""
+    """Write per case an Encapsulated PDF and a Key Object Selection of its key images.
+
+    The PDF is the case's pack section; the Key Object Selection is titled "For
+    Conference" and references the CT and PET images through the first target lesion."""
     from oncohybrid.services import boards_pacs
 
     _run(lambda: boards_pacs.write_dicom(None, _id(session_id, "session"), out, actor=by),
@@ -268,8 +270,9 @@ def send(session_id: str = typer.Argument(..., help="Session id."),
 
 @board_app.command("follow-ups")
 def follow_ups(as_json: bool = JSON) -> None:
-    """Follow-up exams ordered by boards and not yet done, across sessions (oldest due
-    first; overdue ones marked)."""
+    """Follow-up exams ordered by boards and not yet done, across sessions.
+
+    Oldest due first; overdue ones are marked."""
     from oncohybrid.services import boards
 
     def text(r: dict[str, Any]) -> str:
