@@ -113,8 +113,15 @@ def test_pack_pdf_and_slides_carry_each_case_response(in_ws, tmp_path):
     assert "End of treatment: consolidate?" in case1 and "Interim: escalate?" in case2
     # The case sections hold the existing tumour-board report.
     assert text.count("PET/CT response report for the tumour board") == 2
-    # Agenda page numbers point at the case sheets.
+    # Agenda page numbers point at the case sheets, and the agenda prints them.
     assert pack["case_pages"][0] == 2
+    for k, page_no in enumerate(pack["case_pages"], start=1):
+        one = subprocess.run(["pdftotext", "-f", str(page_no), "-l", str(page_no),
+                              str(tmp_path / "pack.pdf"), "-"], check=True,
+                             capture_output=True, text=True).stdout
+        assert f"Case {k} of 2" in one
+    rows = [ln.split() for ln in agenda.splitlines() if re.match(r"\s*[12]\s+08:", ln)]
+    assert [r[-1] for r in rows] == [str(p) for p in pack["case_pages"]]
     # Slides: title + three per case, each case's slides carry its responses.
     prs = Presentation(str(tmp_path / "pack.pptx"))
     assert pack["slides"] == len(prs.slides) == 1 + 3 * 2
