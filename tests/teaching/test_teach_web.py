@@ -104,6 +104,9 @@ def test_quiz_through_the_api_and_record(app, published, teach_ws):
     view = teaching.quiz_view(quiz, "fred", app.state.settings)
     kinds = {q["kind"]: q["pk"] for q in view["questions"]}
     assert set(kinds) == {"percist", "measurement"}
+    # the draw is balanced over every published case of the session's workspace (other
+    # test modules publish cases of the same patient too): expect each question's own case
+    case_of = {q["kind"]: q["case_id"] for q in view["questions"]}
     # no CSRF token: refused
     assert fred.post(f"/api/teaching/quiz/{quiz}/answer",
                      json={"question_pk": kinds["percist"], "answer": {"category": "PMR"}}
@@ -114,10 +117,14 @@ def test_quiz_through_the_api_and_record(app, published, teach_ws):
     j = r.json()
     assert (j["score"], j["correct"], j["result"]["expected"]) == (0.0, False, "PMR")
     assert any("Wahl 2009" in t for t in j["result"]["feedback"])  # the rule trace
-    assert j["teaching_points"].startswith("Sum of diameters")
+    points = teaching.case_detail(case_of["percist"], app.state.settings)["teaching_points"]
+    assert points and j["teaching_points"] == points
+    if case_of["percist"] == published:
+        assert j["teaching_points"].startswith("Sum of diameters")
     # the reference long axis of the hottest lesion; 3.0 mm off is inside 10 %
-    ref = next(q for q in teaching.case_detail(published, app.state.settings)["questions"]
-               if q["kind"] == "measurement")["reference"]["answer"]
+    ref = next(q for q in teaching.case_detail(case_of["measurement"],
+                                               app.state.settings)["questions"]
+               if q["pk"] == kinds["measurement"])["reference"]["answer"]
     r = fred.post(f"/api/teaching/quiz/{quiz}/answer", headers=h,
                   json={"question_pk": kinds["measurement"], "answer": {"length_mm": ref - 3}})
     assert r.json()["correct"] is True
