@@ -35,3 +35,19 @@ def test_mentor_reads_and_edits_like_a_physician(login, web_ws) -> None:  # noqa
         r = c.get(url, follow_redirects=False)
         assert r.status_code == 200, (url, r.status_code)
     assert web_ws.patient["patient_id"] in c.get("/").text
+
+
+def test_area_badges_and_notes_hide_dates_from_researchers(web_ws) -> None:  # noqa: ANN001
+    from oncohybrid.services.users import Role, SessionInfo, UserInfo
+    from oncohybrid.web.areas import WebContext
+
+    ctx = WebContext(settings=web_ws.settings, templates=None, page=None, client=None)
+    ctx.worklist_badges.append(lambda st, pks: {pk: ["CT due 2027-01-05"] for pk in pks})
+    ctx.patient_notes.append(lambda st, pk, sess: [
+        f"seen by {sess.user.username} on 20261106 and 06/11/2026"])
+    rita = SessionInfo(UserInfo(1, "rita", Role.RESEARCHER), "t")
+    max_ = SessionInfo(UserInfo(2, "max", Role.MENTOR), "t")
+    assert ctx.badges_for([7], max_) == {7: ["CT due 2027-01-05"]}
+    assert ctx.badges_for([7], rita) == {7: ["CT due [date withheld]"]}
+    assert ctx.notes_for(7, max_) == ["seen by max on 20261106 and 06/11/2026"]
+    assert ctx.notes_for(7, rita) == ["seen by rita on [date withheld] and [date withheld]"]

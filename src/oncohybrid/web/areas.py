@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +84,7 @@ class WebContext:
         out: dict[int, list[str]] = {}
         for fn in self.worklist_badges:
             for pk, texts in _call(fn, self.settings, patient_pks, sess).items():
-                out.setdefault(pk, []).extend(texts)
+                out.setdefault(pk, []).extend(_for_viewer(t, sess) for t in texts)
         return out
 
     def add_nav(self, label: str, href: str, *roles: Role) -> None:
@@ -97,13 +98,25 @@ class WebContext:
                 for label, href, roles in self.patient_actions if sess.user.role in roles]
 
     def notes_for(self, patient_pk: int, sess: SessionInfo | None = None) -> list[str]:
-        return [note for fn in self.patient_notes
+        return [_for_viewer(note, sess) for fn in self.patient_notes
                 for note in _call(fn, self.settings, patient_pk, sess)]
 
     def nav_for(self, sess: SessionInfo | None) -> list[NavLink]:
         if sess is None:
             return []
         return [link for link in self.nav if sess.user.role in link.roles]
+
+
+#: Calendar dates as the areas write them (ISO, DICOM DA, day/month/year).
+_DATES = re.compile(r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|(?:19|20)\d{6}|\d{1,2}/\d{1,2}/\d{4})(?!\d)")
+
+
+def _for_viewer(text: str, sess: SessionInfo | None) -> str:
+    """An area's badge or note as the viewer may see it: researchers see pseudonymised
+    pages without calendar dates (web/privacy.py), whatever the area wrote."""
+    if sess is not None and sess.user.role.sees_identity:
+        return text
+    return _DATES.sub("[date withheld]", text)
 
 
 def _call(fn: Callable[..., Any], settings: Settings, what: Any,
