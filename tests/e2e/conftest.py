@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "web"))
 
-from e2e_browser import ARTIFACTS, ConsoleWatch  # noqa: E402
+from e2e_browser import ARTIFACTS, ConsoleWatch, serve_workspace  # noqa: E402
 from web_workspace import Workspace, build_workspace  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,35 +37,8 @@ def e2e_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 @pytest.fixture(scope="session")
 def server(e2e_ws: Workspace):
     """``oncohybrid serve`` in a subprocess; yields the base URL."""
-    port = _free_port()
-    env = dict(os.environ, ONCOHYBRID_HOME=str(e2e_ws.settings.home))
-    exe = Path(sys.executable).with_name("oncohybrid")
-    cmd = ([str(exe)] if exe.exists() else
-           [sys.executable, "-c", "from oncohybrid.cli.main import app; app()"])
-    log_path = e2e_ws.settings.home / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
+    with serve_workspace(e2e_ws.settings.home) as (base, log_path):
         yield base
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
     # The server log must hold no patient identifiers.
     text = log_path.read_text()
     p = e2e_ws.patient

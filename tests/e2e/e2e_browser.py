@@ -1,8 +1,18 @@
-"""Helpers of the browser tests: console watch, sign-in, screenshots."""
+"""Helpers of the browser tests: the served workspace, console watch, sign-in, screenshots."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "e2e"
 
@@ -33,3 +43,43 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+@contextlib.contextmanager
+def serve_workspace(home: Path, *, drop_env: tuple[str, ...] = ()) -> Iterator[tuple[str, Path]]:
+    """``oncohybrid serve`` on a free loopback port for the workspace ``home``, in a
+    subprocess stopped by pid at the end; yields the base URL and the server's log file
+    (callers check that the log holds no patient identifier)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, ONCOHYBRID_HOME=str(home))
+    for name in drop_env:
+        env.pop(name, None)
+    exe = Path(sys.executable).with_name("oncohybrid")
+    cmd = ([str(exe)] if exe.exists() else
+           [sys.executable, "-c", "from oncohybrid.cli.main import app; app()"])
+    log_path = Path(home) / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        yield base, log_path
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -12,16 +12,10 @@ demo workspace (adding a patient there would change the other browser tests' wor
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
-from e2e_browser import ARTIFACTS, ConsoleWatch, shot, sign_in
+from e2e_browser import ARTIFACTS, ConsoleWatch, serve_workspace, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,7 +25,6 @@ PASSWORD = "max-mentor-pass"
 @pytest.fixture(scope="module")
 def board_site(tmp_path_factory: pytest.TempPathFactory):
     """Two assessed phantom patients, a mentor and a fellow, ``oncohybrid serve``."""
-    import socket
 
     from oncohybrid.config import get_settings
     from oncohybrid.phantom import generate_cohort
@@ -55,37 +48,8 @@ def board_site(tmp_path_factory: pytest.TempPathFactory):
         pks.append(patient_pk_of_study(p["timepoints"][0]["study_uid"], settings))
     add_user(settings, "max", PASSWORD, "mentor", actor="test")
     add_user(settings, "fred", "fred-fellow-pass", "fellow", actor="test")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = Path(sys.executable).with_name("oncohybrid")
-    cmd = ([str(exe)] if exe.exists() else
-           [sys.executable, "-c", "from oncohybrid.cli.main import app; app()"])
-    log_path = home / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=dict(os.environ, ONCOHYBRID_HOME=str(home)),
-                                stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
+    with serve_workspace(home) as (base, _log):
         yield base, truth, pks
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_full_board_session_in_the_browser(browser, board_site, tmp_path):

@@ -8,18 +8,11 @@ shared reading-room workspace (and its tests' first worklist row) stays as it is
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from e2e_browser import ARTIFACTS, ConsoleWatch, shot, sign_in
+from e2e_browser import ARTIFACTS, ConsoleWatch, serve_workspace, shot, sign_in
 
 from oncohybrid.config import get_settings
 from oncohybrid.phantom.spect import SpectCycle, SpectPhantom, write_spect_patient
@@ -43,38 +36,8 @@ def nm_server(tmp_path_factory):
     finally:
         ing.close()
     demo = ensure_demo_user(settings)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = Path(sys.executable).with_name("oncohybrid")
-    cmd = ([str(exe)] if exe.exists() else
-           [sys.executable, "-c", "from oncohybrid.cli.main import app; app()"])
-    log_path = home / "serve.log"
-    env = dict(os.environ, ONCOHYBRID_HOME=str(home))
-    env.pop("ONCOHYBRID_DATABASE_URL", None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
+    with serve_workspace(home, drop_env=("ONCOHYBRID_DATABASE_URL",)) as (base, log_path):
         yield base, demo, truth
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert "NM-E2E" not in log_path.read_text(), "server log leaks the Patient ID"
 
 

@@ -7,19 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
-from e2e_browser import shot
+from e2e_browser import serve_workspace, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -78,37 +71,8 @@ def study_ws(tmp_path_factory):
 @pytest.fixture(scope="module")
 def research_server(study_ws):
     settings = study_ws[0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, ONCOHYBRID_HOME=str(settings.home))
-    exe = Path(sys.executable).with_name("oncohybrid")
-    cmd = ([str(exe)] if exe.exists() else
-           [sys.executable, "-c", "from oncohybrid.cli.main import app; app()"])
-    log = settings.home / "serve.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.2)
+    with serve_workspace(settings.home) as (base, log):
         yield base
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
     text = log.read_text()
     for p in study_ws[1]["patients"]:
         assert p["patient_id"] not in text and p["patient_name"] not in text
