@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -271,54 +272,46 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
             return _apply_page(request, sess, call_id, str(exc), 400)
         return _see_other(f"/fellowship/apply?call={call_id}")
 
-    @app.post("/fellowship/apply/submit")
-    async def apply_submit(request: Request, sess: SessionInfo = Depends(csrf_session)
-                           ) -> Response:
+    async def _applicant_action(request: Request, sess: SessionInfo,
+                                act: Callable[[FormData, str], object]) -> Response:
+        """One applicant button: the call from the form, the action, back to the form (the
+        reason on the page when the action is refused)."""
         _only(sess, Role.APPLICANT)
         form = await request.form()
         call_id = _call_id(str(form.get("call") or "") or None)
         try:
-            svc.submit_application(settings, sess.user.username, call_id)
-        except InputError as exc:
-            return _apply_page(request, sess, call_id, str(exc), 400)
-        return _see_other(f"/fellowship/apply?call={call_id}")
-
-    @app.post("/fellowship/apply/slot")
-    async def apply_slot(request: Request, sess: SessionInfo = Depends(csrf_session)
-                         ) -> Response:
-        _only(sess, Role.APPLICANT)
-        form = await request.form()
-        call_id = _call_id(str(form.get("call") or "") or None)
-        try:
-            svc.book_slot(settings, sess.user.username, call_id, int(str(form.get("slot") or 0)))
+            act(form, call_id)
         except (InputError, ValueError) as exc:
             return _apply_page(request, sess, call_id, str(exc), 400)
         return _see_other(f"/fellowship/apply?call={call_id}")
 
+    @app.post("/fellowship/apply/submit")
+    async def apply_submit(request: Request, sess: SessionInfo = Depends(csrf_session)
+                           ) -> Response:
+        return await _applicant_action(request, sess, lambda form, call_id:
+                                       svc.submit_application(settings, sess.user.username,
+                                                              call_id))
+
+    @app.post("/fellowship/apply/slot")
+    async def apply_slot(request: Request, sess: SessionInfo = Depends(csrf_session)
+                         ) -> Response:
+        return await _applicant_action(request, sess, lambda form, call_id: svc.book_slot(
+            settings, sess.user.username, call_id, int(str(form.get("slot") or 0))))
+
     @app.post("/fellowship/apply/withdraw")
     async def apply_withdraw(request: Request, sess: SessionInfo = Depends(csrf_session)
                              ) -> Response:
-        _only(sess, Role.APPLICANT)
-        form = await request.form()
-        call_id = _call_id(str(form.get("call") or "") or None)
-        try:
-            svc.withdraw_application(settings, sess.user.username, call_id)
-        except InputError as exc:
-            return _apply_page(request, sess, call_id, str(exc), 400)
-        return _see_other(f"/fellowship/apply?call={call_id}")
+        return await _applicant_action(request, sess, lambda form, call_id:
+                                       svc.withdraw_application(settings, sess.user.username,
+                                                                call_id))
 
     @app.post("/fellowship/apply/offer")
     async def apply_offer(request: Request, sess: SessionInfo = Depends(csrf_session)
                           ) -> Response:
-        _only(sess, Role.APPLICANT)
-        form = await request.form()
-        call_id = _call_id(str(form.get("call") or "") or None)
-        try:
-            svc.respond_to_offer(settings, sess.user.username, call_id,
-                                 form.get("answer") == "accept")
-        except InputError as exc:
-            return _apply_page(request, sess, call_id, str(exc), 400)
-        return _see_other(f"/fellowship/apply?call={call_id}")
+        return await _applicant_action(request, sess, lambda form, call_id:
+                                       svc.respond_to_offer(settings, sess.user.username,
+                                                            call_id,
+                                                            form.get("answer") == "accept"))
 
     # ---------------------------------------------------------------- documents, interviews
     @app.get("/fellowship/documents/{doc_pk}")
