@@ -129,6 +129,8 @@ def family_features(pre: Preprocessed, settings: RadiomicsSettings,
             out = fn(roi, **pre.ivh)
         elif name == "morphology":
             out = fn(roi, spatial_autocorr=spatial_autocorr)
+        elif name == "texture":  # only the aggregations of settings.texture_dims are computed
+            out = fn(roi, dims=settings.texture_dims)
         else:
             out = fn(roi)
         timings[name] = round(time.perf_counter() - t0, 4)

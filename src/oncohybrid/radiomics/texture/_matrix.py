@@ -8,6 +8,8 @@ batch of matrices at once, so one slice or one direction per row costs no Python
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 #: short names of the shared features in the order IBSI lists them for GLRLM / GLSZM / GLDZM
@@ -62,6 +64,12 @@ def matrix_features(m: np.ndarray, n_voxels: np.ndarray,
         for value in out.values():
             value[empty] = np.nan
     return out
+
+
+def wants(dims: Collection[str] | None, dim: str) -> bool:
+    """Whether the texture dimensionality ``dim`` ("2D", "2.5D", "3D") is asked for;
+    ``dims`` None asks for all three. Families skip the matrices of the others."""
+    return dims is None or dim in dims
 
 
 def mean_over(values: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, float]:

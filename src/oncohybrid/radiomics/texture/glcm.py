@@ -9,6 +9,7 @@ matrices at once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 
 import numpy as np
@@ -22,7 +23,7 @@ from oncohybrid.radiomics.roi import (
     AGG_25D_MRG,
 )
 from oncohybrid.radiomics.texture._grid import DIRECTIONS, N_IN_PLANE, TextureGrid
-from oncohybrid.radiomics.texture._matrix import mean_over
+from oncohybrid.radiomics.texture._matrix import mean_over, wants
 
 #: IBSI identifiers of the 25 GLCM features (IBSI 1 §3.6.1 … §3.6.25)
 FEATURE_IDS = {
@@ -124,11 +125,12 @@ def glcm_matrix_features(m: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def glcm_matrices(grid: TextureGrid) -> tuple[np.ndarray, np.ndarray]:
+def glcm_matrices(grid: TextureGrid, by_slice: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric co-occurrence counts: per slice and in-plane direction (n_slices, 4, N_g, N_g)
-    and per 3D direction (13, N_g, N_g)."""
+    and per 3D direction (13, N_g, N_g). ``by_slice`` False counts the in-plane directions
+    over the whole ROI at once (same per-direction counts) and gives (0, 4, N_g, N_g)."""
     n_g = grid.n_levels
-    n_z = grid.n_slices
+    n_z = grid.n_slices if by_slice else 0
     per_slice = np.empty((n_z, N_IN_PLANE, n_g, n_g), dtype=np.float64)
     per_dir = np.empty((len(DIRECTIONS), n_g, n_g), dtype=np.float64)
     base = (grid.grey - 1) * n_g
@@ -136,7 +138,7 @@ def glcm_matrices(grid: TextureGrid) -> tuple[np.ndarray, np.ndarray]:
         nb = grid.neighbours[k]
         ok = nb > 0
         code = base[ok] + nb[ok] - 1
-        if k < N_IN_PLANE:
+        if k < N_IN_PLANE and by_slice:
             code = code + grid.slice_index[ok] * (n_g * n_g)
             counts = np.bincount(code, minlength=n_z * n_g * n_g).reshape(n_z, n_g, n_g)
             counts = counts + counts.transpose(0, 2, 1)
@@ -148,28 +150,37 @@ def glcm_matrices(grid: TextureGrid) -> tuple[np.ndarray, np.ndarray]:
     return per_slice, per_dir
 
 
-def glcm_features(grid: TextureGrid) -> dict[str, float]:
-    """All GLCM features under the six IBSI aggregations, keyed ``"ID/AGG"`` (IBSI 1 §3.6)."""
-    per_slice, per_dir = glcm_matrices(grid)
+def glcm_features(grid: TextureGrid, dims: Collection[str] | None = None) -> dict[str, float]:
+    """GLCM features keyed ``"ID/AGG"`` (IBSI 1 §3.6): the six IBSI aggregations, or those of
+    the texture dimensionalities ``dims`` ("2D", "2.5D", "3D"; None: all)."""
+    per_slice, per_dir = glcm_matrices(grid, by_slice=wants(dims, "2D"))
     n_z, n_d, n_g, _ = per_slice.shape
     results: dict[str, dict[str, float]] = {}
-    # 2D averaged: one matrix per slice and direction
-    flat2d = per_slice.reshape(n_z * n_d, n_g, n_g)
-    flat2d = flat2d[flat2d.sum(axis=(1, 2)) > 0]      # empty matrices do not take part
-    results[AGG_2D_AVG] = mean_over(glcm_matrix_features(flat2d), np.ones(len(flat2d), bool))
-    # 2D slice-merged: directions merged within each slice
-    merged = per_slice.sum(axis=1)
-    merged = merged[merged.sum(axis=(1, 2)) > 0]
-    results[AGG_2D_SMRG] = mean_over(glcm_matrix_features(merged), np.ones(len(merged), bool))
-    # 2.5D direction-merged: slices merged per direction; 2.5D merged: everything
-    in_plane = per_dir[:N_IN_PLANE]
-    results[AGG_25D_DMRG] = mean_over(glcm_matrix_features(in_plane),
-                                  in_plane.sum(axis=(1, 2)) > 0)
-    both = in_plane.sum(axis=0)[None]
-    results[AGG_25D_MRG] = mean_over(glcm_matrix_features(both), both.sum(axis=(1, 2)) > 0)
-    # 3D averaged over the 13 directions; 3D merged
-    results[AGG_3D_AVG] = mean_over(glcm_matrix_features(per_dir), per_dir.sum(axis=(1, 2)) > 0)
-    all3d = per_dir.sum(axis=0)[None]
-    results[AGG_3D_MRG] = mean_over(glcm_matrix_features(all3d), all3d.sum(axis=(1, 2)) > 0)
+    if wants(dims, "2D"):
+        # 2D averaged: one matrix per slice and direction
+        flat2d = per_slice.reshape(n_z * n_d, n_g, n_g)
+        flat2d = flat2d[flat2d.sum(axis=(1, 2)) > 0]      # empty matrices do not take part
+        results[AGG_2D_AVG] = mean_over(glcm_matrix_features(flat2d),
+                                        np.ones(len(flat2d), bool))
+        # 2D slice-merged: directions merged within each slice
+        merged = per_slice.sum(axis=1)
+        merged = merged[merged.sum(axis=(1, 2)) > 0]
+        results[AGG_2D_SMRG] = mean_over(glcm_matrix_features(merged),
+                                         np.ones(len(merged), bool))
+    if wants(dims, "2.5D"):
+        # 2.5D direction-merged: slices merged per direction; 2.5D merged: everything
+        in_plane = per_dir[:N_IN_PLANE]
+        results[AGG_25D_DMRG] = mean_over(glcm_matrix_features(in_plane),
+                                          in_plane.sum(axis=(1, 2)) > 0)
+        both = in_plane.sum(axis=0)[None]
+        results[AGG_25D_MRG] = mean_over(glcm_matrix_features(both),
+                                         both.sum(axis=(1, 2)) > 0)
+    if wants(dims, "3D"):
+        # 3D averaged over the 13 directions; 3D merged
+        results[AGG_3D_AVG] = mean_over(glcm_matrix_features(per_dir),
+                                        per_dir.sum(axis=(1, 2)) > 0)
+        all3d = per_dir.sum(axis=0)[None]
+        results[AGG_3D_MRG] = mean_over(glcm_matrix_features(all3d),
+                                        all3d.sum(axis=(1, 2)) > 0)
     return {f"{FEATURE_IDS[name]}/{agg}": value
             for agg, values in results.items() for name, value in values.items()}

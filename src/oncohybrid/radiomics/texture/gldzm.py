@@ -9,10 +9,13 @@ mask.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from scipy import ndimage
 
 from oncohybrid.radiomics.texture._grid import TextureGrid
+from oncohybrid.radiomics.texture._matrix import wants
 from oncohybrid.radiomics.texture._zones import Zones, zones_2d, zones_3d
 from oncohybrid.radiomics.texture.glszm import aggregate
 
@@ -43,10 +46,14 @@ def zone_distance(zones: Zones, voxel_distance: np.ndarray) -> np.ndarray:
 
 
 def gldzm_features(grid: TextureGrid, zones2d: Zones | None = None,
-                   zones3d: Zones | None = None) -> dict[str, float]:
-    """All GLDZM features under the three IBSI aggregations, keyed ``"ID/AGG"``."""
-    z2 = zones_2d(grid) if zones2d is None else zones2d
-    z3 = zones_3d(grid) if zones3d is None else zones3d
-    d2 = zone_distance(z2, border_distance(grid, in_plane=True))
-    d3 = zone_distance(z3, border_distance(grid, in_plane=False))
-    return aggregate(z2, z3, d2, d3, grid, FEATURE_IDS)
+                   zones3d: Zones | None = None, dims: Collection[str] | None = None
+                   ) -> dict[str, float]:
+    """GLDZM features keyed ``"ID/AGG"``: the three IBSI aggregations, or those of ``dims``."""
+    z2 = z3 = d2 = d3 = None
+    if wants(dims, "2D") or wants(dims, "2.5D"):
+        z2 = zones_2d(grid) if zones2d is None else zones2d
+        d2 = zone_distance(z2, border_distance(grid, in_plane=True))
+    if wants(dims, "3D"):
+        z3 = zones_3d(grid) if zones3d is None else zones3d
+        d3 = zone_distance(z3, border_distance(grid, in_plane=False))
+    return aggregate(z2, z3, d2, d3, grid, FEATURE_IDS, dims)

@@ -10,6 +10,8 @@ merged matrices (one N_v per direction), as IBSI 1 §3.7 prescribes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from oncohybrid.radiomics.roi import (
@@ -21,7 +23,7 @@ from oncohybrid.radiomics.roi import (
     AGG_25D_MRG,
 )
 from oncohybrid.radiomics.texture._grid import DIRECTIONS, N_IN_PLANE, TextureGrid
-from oncohybrid.radiomics.texture._matrix import matrix_features, mean_over
+from oncohybrid.radiomics.texture._matrix import matrix_features, mean_over, wants
 
 #: IBSI identifiers of the 16 GLRLM features (IBSI 1 §3.7.1 … §3.7.16)
 FEATURE_IDS = {
@@ -32,10 +34,12 @@ FEATURE_IDS = {
 }
 
 
-def runs(grid: TextureGrid) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Runs along all 13 directions: counts of the runs of length 1 by (direction, slice,
-    grey level), shape (13, n_slices, N_g); and direction, grey level, length and slice of
-    every longer run.
+def runs(grid: TextureGrid, n_directions: int = len(DIRECTIONS)
+         ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Runs along the first ``n_directions`` of the 13 directions (all; 4: the in-plane
+    ones): counts of the runs of length 1 by (direction, slice, grey level), shape
+    (n_directions, n_slices, N_g); and direction, grey level, length and slice of every
+    longer run.
 
     A voxel starts a run when the voxel behind it (against the direction) has another grey
     level, and ends it when the voxel ahead differs; a voxel that does both is a run of
@@ -45,9 +49,9 @@ def runs(grid: TextureGrid) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """
     n_g, n_z = grid.n_levels, grid.n_slices
     slice_grey = grid.slice_index * n_g + grid.grey - 1
-    singles = np.empty((len(DIRECTIONS), n_z * n_g))
+    singles = np.empty((n_directions, n_z * n_g))
     longer, direction, offsets = [], [], []
-    for k, d in enumerate(DIRECTIONS):
+    for k, d in enumerate(DIRECTIONS[:n_directions]):
         starts = grid.neighbours_back[k] != grid.grey
         ends = grid.neighbours[k] != grid.grey
         singles[k] = np.bincount(slice_grey[starts & ends], minlength=n_z * n_g)
@@ -71,46 +75,53 @@ def runs(grid: TextureGrid) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         lengths[alive[~grows]] = length
         alive, here, grey, stride = alive[grows], here[grows], grey[grows], stride[grows]
         length += 1
-    return (singles.reshape(len(DIRECTIONS), n_z, n_g),
+    return (singles.reshape(n_directions, n_z, n_g),
             (run_dir, run_grey, lengths, grid.slice_index[voxel]))
 
 
-def glrlm_features(grid: TextureGrid) -> dict[str, float]:
-    """All GLRLM features under the six IBSI aggregations, keyed ``"ID/AGG"`` (IBSI 1 §3.7)."""
+def glrlm_features(grid: TextureGrid, dims: Collection[str] | None = None) -> dict[str, float]:
+    """GLRLM features keyed ``"ID/AGG"`` (IBSI 1 §3.7): the six IBSI aggregations, or those of
+    the texture dimensionalities ``dims`` ("2D", "2.5D", "3D"; None: all)."""
     n_g, n_z = grid.n_levels, grid.n_slices
-    singles, (run_dir, grey, lengths, slice_of) = runs(grid)
+    n_d = len(DIRECTIONS) if wants(dims, "3D") else N_IN_PLANE
+    singles, (run_dir, grey, lengths, slice_of) = runs(grid, n_d)
+    # the longest run over the directions computed: N_r only sizes the matrices (empty
+    # columns add nothing to any feature)
     n_r = int(lengths.max()) if lengths.size else 1
-    n_d = len(DIRECTIONS)
     code = (grey - 1) * n_r + lengths - 1
-    plane = run_dir < N_IN_PLANE
-    per_slice = np.bincount(
-        code[plane] + (slice_of[plane] * N_IN_PLANE + run_dir[plane]) * (n_g * n_r),
-        minlength=n_z * N_IN_PLANE * n_g * n_r).reshape(n_z, N_IN_PLANE, n_g, n_r)
-    per_slice = per_slice.astype(np.float64)
-    per_slice[..., 0] += singles[:N_IN_PLANE].transpose(1, 0, 2)
     per_dir = np.bincount(code + run_dir * (n_g * n_r),
                           minlength=n_d * n_g * n_r).reshape(n_d, n_g, n_r).astype(np.float64)
     per_dir[..., 0] += singles.sum(axis=1)
-    voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
     n_v = float(grid.flat.size)
     results: dict[str, dict[str, float]] = {}
-    flat2d = per_slice.reshape(n_z * N_IN_PLANE, n_g, n_r)
-    results[AGG_2D_AVG] = mean_over(
-        matrix_features(flat2d, np.repeat(voxels_slice, N_IN_PLANE)),
-        flat2d.sum(axis=(1, 2)) > 0)
-    merged = per_slice.sum(axis=1)
-    results[AGG_2D_SMRG] = mean_over(matrix_features(merged, N_IN_PLANE * voxels_slice),
-                                     voxels_slice > 0)
-    in_plane = per_dir[:N_IN_PLANE]
-    results[AGG_25D_DMRG] = mean_over(matrix_features(in_plane, np.full(N_IN_PLANE, n_v)),
-                                      np.ones(N_IN_PLANE, bool))
-    results[AGG_25D_MRG] = mean_over(
-        matrix_features(in_plane.sum(axis=0)[None], np.array([N_IN_PLANE * n_v])),
-        np.ones(1, bool))
-    results[AGG_3D_AVG] = mean_over(matrix_features(per_dir, np.full(n_d, n_v)),
-                                    np.ones(n_d, bool))
-    results[AGG_3D_MRG] = mean_over(
-        matrix_features(per_dir.sum(axis=0)[None], np.array([n_d * n_v])), np.ones(1, bool))
+    if wants(dims, "2D"):
+        plane = run_dir < N_IN_PLANE
+        per_slice = np.bincount(
+            code[plane] + (slice_of[plane] * N_IN_PLANE + run_dir[plane]) * (n_g * n_r),
+            minlength=n_z * N_IN_PLANE * n_g * n_r).reshape(n_z, N_IN_PLANE, n_g, n_r)
+        per_slice = per_slice.astype(np.float64)
+        per_slice[..., 0] += singles[:N_IN_PLANE].transpose(1, 0, 2)
+        voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
+        flat2d = per_slice.reshape(n_z * N_IN_PLANE, n_g, n_r)
+        results[AGG_2D_AVG] = mean_over(
+            matrix_features(flat2d, np.repeat(voxels_slice, N_IN_PLANE)),
+            flat2d.sum(axis=(1, 2)) > 0)
+        merged = per_slice.sum(axis=1)
+        results[AGG_2D_SMRG] = mean_over(matrix_features(merged, N_IN_PLANE * voxels_slice),
+                                         voxels_slice > 0)
+    if wants(dims, "2.5D"):
+        in_plane = per_dir[:N_IN_PLANE]
+        results[AGG_25D_DMRG] = mean_over(matrix_features(in_plane, np.full(N_IN_PLANE, n_v)),
+                                          np.ones(N_IN_PLANE, bool))
+        results[AGG_25D_MRG] = mean_over(
+            matrix_features(in_plane.sum(axis=0)[None], np.array([N_IN_PLANE * n_v])),
+            np.ones(1, bool))
+    if wants(dims, "3D"):
+        results[AGG_3D_AVG] = mean_over(matrix_features(per_dir, np.full(n_d, n_v)),
+                                        np.ones(n_d, bool))
+        results[AGG_3D_MRG] = mean_over(
+            matrix_features(per_dir.sum(axis=0)[None], np.array([n_d * n_v])),
+            np.ones(1, bool))
     return {f"{FEATURE_IDS[name]}/{agg}": value
             for agg, values in results.items() for name, value in values.items()
             if name in FEATURE_IDS}

@@ -7,11 +7,13 @@ small for large ROIs.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from oncohybrid.radiomics.roi import AGG_2D, AGG_3D, AGG_25D
 from oncohybrid.radiomics.texture._grid import TextureGrid
-from oncohybrid.radiomics.texture._matrix import matrix_features, mean_over
+from oncohybrid.radiomics.texture._matrix import matrix_features, mean_over, wants
 from oncohybrid.radiomics.texture._zones import Zones, zones_2d, zones_3d
 
 #: IBSI identifiers of the 16 GLSZM features (IBSI 1 §3.8.1 … §3.8.16)
@@ -36,30 +38,45 @@ def zone_matrices(grey: np.ndarray, second: np.ndarray, group: np.ndarray, n_gro
     return counts.reshape(n_groups, n_levels, n_j).astype(np.float64), values
 
 
-def aggregate(zones2d: Zones, zones3d: Zones, second2d: np.ndarray, second3d: np.ndarray,
-              grid: TextureGrid, feature_ids: dict[str, str]) -> dict[str, float]:
+def aggregate(zones2d: Zones | None, zones3d: Zones | None, second2d: np.ndarray | None,
+              second3d: np.ndarray | None, grid: TextureGrid, feature_ids: dict[str, str],
+              dims: Collection[str] | None = None) -> dict[str, float]:
     """Features of zone-type matrices under 2D (per slice, averaged), 2.5D (slices merged)
-    and 3D aggregation (IBSI 1 §3.8, §3.9)."""
+    and 3D aggregation (IBSI 1 §3.8, §3.9); only those of ``dims`` ("2D", "2.5D", "3D";
+    None: all), whose zones (2D zones for 2D and 2.5D) must then be given."""
     n_g, n_z = grid.n_levels, grid.n_slices
-    per_slice, values = zone_matrices(zones2d.grey, second2d, zones2d.slice_of, n_z, n_g)
-    voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
     n_v = float(grid.flat.size)
-    results = {
-        AGG_2D: mean_over(matrix_features(per_slice, voxels_slice, values), voxels_slice > 0),
-        AGG_25D: mean_over(matrix_features(per_slice.sum(axis=0)[None], np.array([n_v]),
-                                           values), np.ones(1, bool)),
-    }
-    whole, values3 = zone_matrices(zones3d.grey, second3d, np.zeros_like(zones3d.grey), 1, n_g)
-    results[AGG_3D] = mean_over(matrix_features(whole, np.array([n_v]), values3),
-                                np.ones(1, bool))
+    results: dict[str, dict[str, float]] = {}
+    if wants(dims, "2D") or wants(dims, "2.5D"):
+        assert zones2d is not None and second2d is not None
+        per_slice, values = zone_matrices(zones2d.grey, second2d, zones2d.slice_of, n_z, n_g)
+        if wants(dims, "2D"):
+            voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
+            results[AGG_2D] = mean_over(matrix_features(per_slice, voxels_slice, values),
+                                        voxels_slice > 0)
+        if wants(dims, "2.5D"):
+            results[AGG_25D] = mean_over(matrix_features(per_slice.sum(axis=0)[None],
+                                                         np.array([n_v]), values),
+                                         np.ones(1, bool))
+    if wants(dims, "3D"):
+        assert zones3d is not None and second3d is not None
+        whole, values3 = zone_matrices(zones3d.grey, second3d, np.zeros_like(zones3d.grey), 1,
+                                       n_g)
+        results[AGG_3D] = mean_over(matrix_features(whole, np.array([n_v]), values3),
+                                    np.ones(1, bool))
     return {f"{feature_ids[name]}/{agg}": value
             for agg, values_ in results.items() for name, value in values_.items()
             if name in feature_ids}
 
 
 def glszm_features(grid: TextureGrid, zones2d: Zones | None = None,
-                   zones3d: Zones | None = None) -> dict[str, float]:
-    """All GLSZM features under the three IBSI aggregations, keyed ``"ID/AGG"``."""
-    z2 = zones_2d(grid) if zones2d is None else zones2d
-    z3 = zones_3d(grid) if zones3d is None else zones3d
-    return aggregate(z2, z3, z2.size, z3.size, grid, FEATURE_IDS)
+                   zones3d: Zones | None = None, dims: Collection[str] | None = None
+                   ) -> dict[str, float]:
+    """GLSZM features keyed ``"ID/AGG"``: the three IBSI aggregations, or those of ``dims``."""
+    z2 = z3 = None
+    if wants(dims, "2D") or wants(dims, "2.5D"):
+        z2 = zones_2d(grid) if zones2d is None else zones2d
+    if wants(dims, "3D"):
+        z3 = zones_3d(grid) if zones3d is None else zones3d
+    return aggregate(z2, z3, None if z2 is None else z2.size, None if z3 is None else z3.size,
+                     grid, FEATURE_IDS, dims)

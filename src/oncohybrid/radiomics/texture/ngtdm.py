@@ -9,11 +9,13 @@ of grey level i, ``n_i`` counts them.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from oncohybrid.radiomics.roi import AGG_2D, AGG_3D, AGG_25D
 from oncohybrid.radiomics.texture._grid import DIRECTIONS, N_IN_PLANE, TextureGrid
-from oncohybrid.radiomics.texture._matrix import mean_over
+from oncohybrid.radiomics.texture._matrix import mean_over, wants
 
 #: IBSI identifiers of the 5 NGTDM features (IBSI 1 §3.10.1 … §3.10.5)
 FEATURE_IDS = {"coarseness": "QCDE", "contrast": "65HE", "busyness": "NQ30",
@@ -88,18 +90,19 @@ def ngtdm_vector_features(s_i: np.ndarray, n_i: np.ndarray) -> dict[str, np.ndar
     return out
 
 
-def ngtdm_features(grid: TextureGrid) -> dict[str, float]:
-    """All NGTDM features under the three IBSI aggregations, keyed ``"ID/AGG"``."""
+def ngtdm_features(grid: TextureGrid, dims: Collection[str] | None = None) -> dict[str, float]:
+    """NGTDM features keyed ``"ID/AGG"``: the three IBSI aggregations, or those of ``dims``."""
     sum2, cnt2, sum3, cnt3 = neighbour_sums(grid)
-    s2, n2 = ngtdm_vectors(grid, sum2, cnt2, by_slice=True)
-    s3, n3 = ngtdm_vectors(grid, sum3, cnt3, by_slice=False)
-    per_slice = ngtdm_vector_features(s2, n2)
-    valid = n2.sum(axis=1) > 0
-    results = {
-        AGG_2D: mean_over(per_slice, valid),
-        AGG_25D: {k: float(v[0]) for k, v in
-                  ngtdm_vector_features(s2.sum(axis=0)[None], n2.sum(axis=0)[None]).items()},
-        AGG_3D: {k: float(v[0]) for k, v in ngtdm_vector_features(s3, n3).items()},
-    }
+    results: dict[str, dict[str, float]] = {}
+    if wants(dims, "2D") or wants(dims, "2.5D"):
+        s2, n2 = ngtdm_vectors(grid, sum2, cnt2, by_slice=True)
+        if wants(dims, "2D"):
+            results[AGG_2D] = mean_over(ngtdm_vector_features(s2, n2), n2.sum(axis=1) > 0)
+        if wants(dims, "2.5D"):
+            results[AGG_25D] = {k: float(v[0]) for k, v in ngtdm_vector_features(
+                s2.sum(axis=0)[None], n2.sum(axis=0)[None]).items()}
+    if wants(dims, "3D"):
+        s3, n3 = ngtdm_vectors(grid, sum3, cnt3, by_slice=False)
+        results[AGG_3D] = {k: float(v[0]) for k, v in ngtdm_vector_features(s3, n3).items()}
     return {f"{FEATURE_IDS[name]}/{agg}": value
             for agg, values in results.items() for name, value in values.items()}
