@@ -259,29 +259,36 @@ def _mvee_axes(points: np.ndarray, tol: float = 1e-3, max_iter: int = 20000) -> 
     q = np.vstack([p.T, np.ones(n)])
     u = np.full(n, 1.0 / n)
     xinv = m = np.empty(0)
+    masked = np.empty(n)
     for it in range(max_iter):
         if it % 200 == 0:  # exact refresh against drift of the rank-one updates
             xinv = np.linalg.inv((q * u) @ q.T)
             m = np.einsum("ij,ij->j", q, xinv @ q)
+        # scalars as Python floats (the same IEEE double arithmetic, less overhead per step)
         j_up = int(np.argmax(m))
-        j_dn = int(np.argmin(np.where(u > 0, m, np.inf)))
-        up, dn = m[j_up] / (d + 1) - 1.0, 1.0 - m[j_dn] / (d + 1)
+        np.copyto(masked, m)
+        masked[u <= 0] = np.inf
+        j_dn = int(np.argmin(masked))
+        m_up, m_dn = float(m[j_up]), float(m[j_dn])
+        up, dn = m_up / (d + 1) - 1.0, 1.0 - m_dn / (d + 1)
         if up <= tol and dn <= tol:
             break
         if up >= dn:
-            j, beta = j_up, (m[j_up] - d - 1.0) / ((d + 1.0) * (m[j_up] - 1.0))
+            j, m_j, beta = j_up, m_up, (m_up - d - 1.0) / ((d + 1.0) * (m_up - 1.0))
         else:
-            j = j_dn
-            beta = max((m[j_dn] - d - 1.0) / ((d + 1.0) * (m[j_dn] - 1.0)),
-                       -u[j_dn] / (1.0 - u[j_dn]))
+            j, m_j, u_dn = j_dn, m_dn, float(u[j_dn])
+            beta = max((m_dn - d - 1.0) / ((d + 1.0) * (m_dn - 1.0)), -u_dn / (1.0 - u_dn))
         # X' = (1-β)(X + γ q_j q_jᵀ), γ = β/(1-β): Sherman-Morrison for X'^-1 and m
         gamma = beta / (1.0 - beta)
         w = xinv @ q[:, j]
         c = q.T @ w
-        k = gamma / (1.0 + gamma * m[j])
-        m = (m - k * c * c) / (1.0 - beta)
+        k = gamma / (1.0 + gamma * m_j)
+        kcc = k * c
+        kcc *= c
+        m = m - kcc
+        m /= 1.0 - beta
         xinv = (xinv - k * (w[:, None] * w)) / (1.0 - beta)
-        u = (1.0 - beta) * u
+        u *= 1.0 - beta
         u[j] += beta
         u[u < 1e-15] = 0.0
     centre = p.T @ u
