@@ -70,10 +70,12 @@ def runs(grid: TextureGrid, n_directions: int = len(DIRECTIONS)
     padded = grid.padded.ravel()
     length = 2
     while alive.size:
-        here = here + stride
-        grows = padded[here] == grey
+        here += stride                        # a fresh array each step (take below)
+        grows = padded.take(here) == grey
         lengths[alive[~grows]] = length
-        alive, here, grey, stride = alive[grows], here[grows], grey[grows], stride[grows]
+        keep = np.flatnonzero(grows)          # take with indices: faster than a bool mask
+        alive, here = alive.take(keep), here.take(keep)
+        grey, stride = grey.take(keep), stride.take(keep)
         length += 1
     return (singles.reshape(n_directions, n_z, n_g),
             (run_dir, run_grey, lengths, grid.slice_index[voxel]))
