@@ -176,6 +176,21 @@ def test_deidentified_export_uses_the_image_key_store(rws, tmp_path):
     assert "mrn" not in dd.split("\n", 1)[1] and "comments" not in dd
 
 
+def test_export_codebook_describes_every_imaging_column(rws, tmp_path):
+    _study(rws, "exp_vars")
+    r.save_cohort("exp_vars", "all", [parse_criterion("include", "[n_pet] >= 1")],
+                  settings=rws.settings)
+    out = tmp_path / "out"
+    r.export_study("exp_vars", out, deidentify=True, settings=rws.settings)
+    variables = _rows(out / "variables.csv")
+    described = {(v["table"], v["column"]) for v in variables if v["description"]}
+    for table in ("patients", "timepoints", "lesions", "measurements", "responses"):
+        with open(out / f"{table}.csv", encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+        assert {(table, c) for c in header} <= described, table
+    assert not any(v["column"] == "patient_id" for v in variables)  # de-identified layout
+
+
 def test_parquet_export_equals_csv(rws, tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     _study(rws, "exp2")

@@ -1326,6 +1326,60 @@ _TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+#: What each exported imaging column holds (``variables.csv``, the export's codebook beside
+#: the CRF's REDCap ``data_dictionary.csv``); ``clinical_<name>`` columns are the study's
+#: imported clinical facts.
+_VARIABLES: dict[str, str] = {
+    "record_id": "study record number (REDCap record ID)",
+    "redcap_data_access_group": "data-access group of the record",
+    "patient": "Patient ID, or its pseudonym in a de-identified export",
+    "pseudonym": "the patient's pseudonym (same as in the de-identified images)",
+    "patient_id": "Patient ID (0010,0020)", "patient_name": "Patient's Name (0010,0010)",
+    "birth_date": "Patient's Birth Date (0010,0030), YYYY-MM-DD",
+    "sex": "Patient's Sex (0010,0040): M, F or O",
+    "age_at_first_exam": "age in whole years at the first exam",
+    "n_exams": "number of imaging studies", "first_exam": "date of the first study",
+    "last_exam": "date of the last study", "tracers": "PET tracers seen, ';'-separated",
+    "tp_index": "time point number, 0 = baseline", "label": "time point label",
+    "tp_label": "time point label", "scan_date": "date of the time point's scan",
+    "days_since_baseline": "days from the baseline scan",
+    "treatment_line": "treatment line at the time point",
+    "treatment_event": "treatment event recorded at the time point",
+    "n_lesions": "lesions measured at the time point",
+    "suvmax_max": "highest lesion SUVmax (g/ml, body weight)",
+    "tmtv_ml": "total metabolic tumour volume (ml)", "tlg_total": "total lesion glycolysis (g)",
+    "sum_ld_mm": "sum of target-lesion diameters (mm, RECIST 1.1)",
+    "lesion": "lesion key in the longitudinal record (L1, L2, …)",
+    "tracking_uid": "lesion Tracking UID (DICOM SR), mapped in a de-identified export",
+    "site": "anatomical site", "nodal": "lymph node (true/false)",
+    "roles": "role per criterion (target, non-target, …)",
+    "source": "how the measurement was made (automatic, reader)",
+    "in_use": "measurement used by the criteria", "present": "lesion visible at the time point",
+    "ld_mm": "long-axis diameter (mm)", "sa_mm": "short-axis diameter (mm)",
+    "ppd_mm2": "product of perpendicular diameters (mm²)", "volume_ml": "CT volume (ml)",
+    "hu_mean": "mean CT density (HU)", "suv_max": "SUVmax (g/ml)",
+    "suv_peak": "SUVpeak, 1 ml sphere (g/ml)", "sul_peak": "SULpeak, 1 ml sphere (g/ml)",
+    "mtv_ml": "metabolic tumour volume (ml)", "tlg_suv_ml": "total lesion glycolysis (g)",
+    "study_uid": "Study Instance UID, mapped in a de-identified export",
+    "criterion": "response criterion (recist1.1, percist, lugano, …)",
+    "timepoint_response": "response category at the time point (the engine's code)",
+    "best_overall_response": "best overall response so far (the engine's code)",
+    "run_uid": "UID of the assessment run",
+}
+
+
+def _write_variables(path: Path, tables: dict[str, list[tuple[str, str]]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["table", "column", "type", "description"])
+        for table, cols in tables.items():
+            for col, typ in cols:
+                desc = (_VARIABLES.get(col) or
+                        (f"clinical fact {col[9:]!r} of the study's clinical data"
+                         if col.startswith("clinical_") else ""))
+                w.writerow([table, col, typ, desc])
+
+
 def export_study(key: str, out: str | Path, *, fmt: str = "csv", deidentify: bool = False,
                  viewer: Viewer = CLI, settings: Settings | None = None,
                  page_size: int = PAGE_SIZE) -> dict[str, Any]:
@@ -1333,7 +1387,8 @@ def export_study(key: str, out: str | Path, *, fmt: str = "csv", deidentify: boo
 
     Files: ``patients``, ``timepoints``, ``lesions``, ``measurements``, ``responses``,
     ``crf`` (REDCap flat layout) as ``.csv`` or ``.parquet``, ``data_dictionary.csv``
-    (REDCap), ``manifest.json``. Records are read ``page_size`` at a time, each page's
+    (REDCap, the CRF fields), ``variables.csv`` (the imaging tables' codebook),
+    ``manifest.json``. Records are read ``page_size`` at a time, each page's
     rows written and dropped before the next is read, so memory does not grow with the
     number of patients.
     """
@@ -1382,6 +1437,7 @@ def export_study(key: str, out: str | Path, *, fmt: str = "csv", deidentify: boo
                               dict(pcols))}
         for t, cols in _TABLE_COLUMNS.items():
             sinks[t] = _Sink(out / f"{t}.{ext}", [c for c, _ in cols], fmt, dict(cols))
+        _write_variables(out / "variables.csv", {"patients": pcols, **_TABLE_COLUMNS})
         crf_cols: list[str] = []
         if dd is not None:
             crf_cols = [dd.record_id_field, "redcap_repeat_instrument",
