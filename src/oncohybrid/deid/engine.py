@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.errors import BytesLengthException
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
@@ -205,6 +206,7 @@ class Deidentifier:
 
     # -- recursion --------------------------------------------------------------------
     def _dataset(self, ds: Dataset, outcome: Outcome, ids: list[str]) -> None:
+        _decode_or_un(ds)
         keep_private = self._safe_private_tags(ds) if Option.RETAIN_SAFE_PRIVATE in \
             self.options else {}
         for elem in list(ds):
@@ -392,6 +394,19 @@ class Deidentifier:
             ds.LongitudinalTemporalInformationModified = "REMOVED"
         else:
             ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+
+
+def _decode_or_un(ds: Dataset) -> None:
+    """Decode every element of ``ds``; one whose bytes do not fit the VR pydicom assigns it
+    (e.g. Philips (01F1,1026) written as text in implicit VR while the private dictionary
+    says FD) becomes UN with its bytes unchanged, so the profile's action applies to it
+    like any other element instead of the whole file failing."""
+    for tag in list(ds.keys()):
+        try:
+            ds[tag]
+        except (BytesLengthException, ValueError, TypeError):
+            raw = ds.get_item(tag)
+            ds[tag] = DataElement(tag, "UN", bytes(raw.value or b""))
 
 
 def _each(value: object, fn: Callable[[str], str]) -> object:
