@@ -394,17 +394,23 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
             return _back(pk, str(exc))
         return _back(pk)
 
-    @app.post("/fellowship/applications/{pk}/assign")
-    async def assign(request: Request, pk: int,
-                     sess: SessionInfo = Depends(csrf_session)) -> Response:
+    async def _staff_action(request: Request, sess: SessionInfo, pk: int,
+                            act: Callable[[FormData], object]) -> Response:
+        """One programme-staff button on an application: the action, back to the
+        application (the reason on the page when the action is refused)."""
         _only(sess, *STAFF)
         form = await request.form()
         try:
-            svc.assign_reviewer(settings, pk, str(form.get("reviewer") or ""),
-                                actor=sess.user.username)
+            act(form)
         except InputError as exc:
             return _back(pk, str(exc))
         return _back(pk)
+
+    @app.post("/fellowship/applications/{pk}/assign")
+    async def assign(request: Request, pk: int,
+                     sess: SessionInfo = Depends(csrf_session)) -> Response:
+        return await _staff_action(request, sess, pk, lambda form: svc.assign_reviewer(
+            settings, pk, str(form.get("reviewer") or ""), actor=sess.user.username))
 
     @app.post("/fellowship/applications/{pk}/interview")
     async def interview(request: Request, pk: int,
@@ -428,14 +434,8 @@ def register(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one route t
     @app.post("/fellowship/applications/{pk}/decision")
     async def decision(request: Request, pk: int,
                        sess: SessionInfo = Depends(csrf_session)) -> Response:
-        _only(sess, *STAFF)
-        form = await request.form()
-        try:
-            svc.set_decision(settings, pk, str(form.get("status") or ""),
-                             actor=sess.user.username)
-        except InputError as exc:
-            return _back(pk, str(exc))
-        return _back(pk)
+        return await _staff_action(request, sess, pk, lambda form: svc.set_decision(
+            settings, pk, str(form.get("status") or ""), actor=sess.user.username))
 
     @app.post("/fellowship/slots")
     async def add_slot(request: Request, sess: SessionInfo = Depends(csrf_session)) -> Response:
