@@ -275,9 +275,12 @@ class Deidentifier:
             elem.value = self.key.pseudonym
             outcome.changes[(_tag_text(tag), name, "D")] += 1
             return
-        if action == "scrub" and elem.value not in (None, "") and \
-                _each(elem.value, lambda v: scrub_unlisted_text(v, ids)) == elem.value:
-            return  # nothing to take out: kept as it was, and not reported as a change
+        if action == "scrub":
+            scrubbed = _each(elem.value, lambda v: scrub_unlisted_text(v, ids))
+            if scrubbed != elem.value:  # else kept as it was, and not reported as a change
+                elem.value = scrubbed
+                outcome.changes[(_tag_text(tag), name, action)] += 1
+            return
         if action in ("K", "keep"):
             if elem.VR == "SQ":
                 for item in elem.value:
@@ -302,9 +305,6 @@ class Deidentifier:
                 self._map_uids(elem)
         elif action == "C":
             self._clean(elem, outcome, ids)
-        elif action == "scrub":
-            if elem.value not in (None, ""):
-                elem.value = _each(elem.value, lambda v: scrub_unlisted_text(v, ids))
         else:  # pragma: no cover - the table holds only the codes above
             del ds[tag]
 

@@ -11,6 +11,7 @@ skipped, so an area can land without touching the others.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -123,14 +124,21 @@ def _call(fn: Callable[..., Any], settings: Settings, what: Any,
           sess: SessionInfo | None) -> Any:
     """``fn(settings, what)``, or ``fn(settings, what, sess)`` for providers that take the
     viewer's session (a third positional parameter)."""
+    if _takes_session(fn):
+        return fn(settings, what, sess)
+    return fn(settings, what)
+
+
+@functools.cache
+def _takes_session(fn: Callable[..., Any]) -> bool:
+    """Whether a provider has a third positional parameter (looked up once per provider,
+    not on every page)."""
     try:
         params = [p for p in inspect.signature(fn).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):  # builtins without a signature
-        params = []
-    if len(params) >= 3:
-        return fn(settings, what, sess)
-    return fn(settings, what)
+        return False
+    return len(params) >= 3
 
 
 def register_areas(app: FastAPI, ctx: WebContext, modules: list[str] | None = None) -> list[str]:
