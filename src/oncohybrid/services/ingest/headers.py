@@ -12,12 +12,9 @@ General Series); UIDs must follow PS3.5 §9.1.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import struct
 import warnings
 from collections.abc import Container
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pydicom
@@ -26,10 +23,27 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
 from pydicom.tag import Tag
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+# the record and its decisions are pure, shared with the PACS listener's receivers (#11);
+# re-exported here under their old names
+from oncohybrid.dicom.header_record import (
+    FAST_CODECS as _FAST_CODECS,
+)
+from oncohybrid.dicom.header_record import (
+    REQUIRED_ATTRIBUTES,
+    UID_LEN,
+    HeaderRecord,
+    SkipFile,
+    _text,
+    pixel_length_clear,
+    raw_image_int,
+    record_from_values,
+)
+from oncohybrid.dicom.header_record import (
+    is_image_storage as _is_image_storage,
+)
 from oncohybrid.dicom.validate import is_valid_uid, pixel_data_problem
-from oncohybrid.store.models import UID_LEN
 
 #: Values larger than this are not read from the file (pixel data); header values are
 #: far smaller, so they are always read (a deferred value cannot be re-read from a stream).
@@ -39,16 +53,6 @@ _PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 #: (0028,0002) Samples per Pixel, (0028,0008) Number of Frames, (0028,0010) Rows,
 #: (0028,0011) Columns, (0028,0100) Bits Allocated (PS3.3 §C.7.6.3 Image Pixel).
 _IMAGE_PIXEL_TAGS = (0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100)
-
-#: (keyword, tag) of the attributes an instance needs to be placed in the hierarchy.
-REQUIRED_ATTRIBUTES: tuple[tuple[str, int], ...] = (
-    ("SOPInstanceUID", 0x00080018),
-    ("SeriesInstanceUID", 0x0020000E),
-    ("StudyInstanceUID", 0x0020000D),
-    ("PatientID", 0x00100020),
-    ("Modality", 0x00080060),
-    ("SOPClassUID", 0x00080016),
-)
 
 #: Everything read from a file's header; all other elements are skipped unread.
 HEADER_TAGS: list[int] = [
@@ -86,90 +90,6 @@ HEADER_TAGS: list[int] = [
 _SPECIFIC_TAGS = [Tag(t) for t in HEADER_TAGS]
 
 
-class SkipFile(Exception):
-    """A file that is reported and skipped; ``reason`` says why."""
-
-    def __init__(self, reason: str, *, missing_tag: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        #: the required attribute that was absent (to tell a cut file from a bad one)
-        self.missing_tag = missing_tag
-
-
-@dataclass(slots=True)
-class HeaderRecord:
-    """The indexed attributes of one instance (a few hundred bytes, never a dataset)."""
-
-    sop_instance_uid: str
-    sop_class_uid: str
-    study_instance_uid: str
-    series_instance_uid: str
-    patient_id: str
-    modality: str
-    issuer_of_patient_id: str = ""
-    patient_name: str | None = None
-    patient_sex: str | None = None
-    patient_birth_date: dt.date | None = None
-    study_date: dt.date | None = None
-    study_time: str | None = None
-    study_description: str | None = None
-    accession_number: str | None = None
-    study_id: str | None = None
-    series_number: int | None = None
-    series_date: dt.date | None = None
-    series_time: str | None = None
-    series_description: str | None = None
-    body_part_examined: str | None = None
-    manufacturer: str | None = None
-    manufacturer_model_name: str | None = None
-    frame_of_reference_uid: str | None = None
-    radiopharmaceutical: str | None = None
-    units: str | None = None
-    instance_number: int | None = None
-    transfer_syntax_uid: str | None = None
-    part10: bool = True  # has preamble + DICM + file meta
-    file_size: int = 0  # bytes of the source file
-    full: bool = True  # False: patient/study/series attributes not read (known series)
-
-
-# --------------------------------------------------------------------------- headers
-
-
-def _text(value: Any, max_len: int) -> str | None:
-    """A database-safe string: multi-values joined by '\\', NULs removed, cut to length."""
-    if value is None:
-        return None
-    if type(value) is not str:
-        if isinstance(value, list | tuple | pydicom.multival.MultiValue):
-            value = "\\".join(str(v) for v in value)
-        value = str(value)
-    text = value.replace("\x00", "").strip()
-    return text[:max_len] or None
-
-
-def _date(value: Any) -> dt.date | None:
-    """A DA value (PS3.5 §6.2, ``YYYYMMDD``; legacy ``YYYY.MM.DD``) or ``None``."""
-    text = _text(value, 16)
-    if not text:
-        return None
-    text = text.replace(".", "").replace("-", "")
-    try:
-        return dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    text = _text(value, 32)
-    if text is None:
-        return None
-    try:
-        number = int(float(text.split("\\")[0]))
-    except ValueError:
-        return None
-    return number if -(2**31) <= number < 2**31 else None
-
-
 def _radiopharmaceutical(ds: Dataset) -> str | None:
     """(0018,0031) *Radiopharmaceutical*, else the code meaning of (0054,0304)."""
     seq = ds.get(0x00540016)
@@ -183,19 +103,6 @@ def _radiopharmaceutical(ds: Dataset) -> str | None:
     if codes is not None and codes.value:
         return _text(_Values(codes.value[0]).get(0x00080104), 128)
     return None
-
-
-#: Python codecs for (0008,0005) *Specific Character Set* values that are decoded here
-#: directly from the raw bytes (PS3.3 §C.12.1.1.2); other character sets (ISO 2022 code
-#: extensions) go through pydicom's full conversion.
-_FAST_CODECS = {
-    "": "latin-1",  # default repertoire; real files often hold Latin-1 without saying so
-    "ISO_IR 6": "latin-1",
-    "ISO_IR 100": "latin-1",
-    "ISO 2022 IR 6": "latin-1",
-    "ISO 2022 IR 100": "latin-1",
-    "ISO_IR 192": "utf-8",
-}
 
 
 class _Values:
@@ -251,70 +158,12 @@ def record_from_dataset(
     instance-level attributes are extracted (``full=False``): the patient, study and
     series rows come from the series' first instance.
     """
-    get = _Values(ds).get
-    values: dict[str, str] = {}
-    for keyword, tag in REQUIRED_ATTRIBUTES:
-        value = _text(get(tag), 1024)
-        if not value:
-            missing = ds.get_item(tag) is None
-            raise SkipFile(
-                f"required attribute ({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword} "
-                f"{'missing' if missing else 'empty'}",
-                missing_tag=tag if missing else None,
-            )
-        if keyword.endswith("UID") and not is_valid_uid(value):
-            # PS3.5 §9.1: digits and dots only; anything else ('..', '/', letters) is
-            # refused, so no header value ever reaches a path or a query unchecked.
-            shown = value if len(value) <= 80 else value[:77] + "..."
-            why = f"longer than {UID_LEN} characters" if len(value) > UID_LEN else "not a UID"
-            raise SkipFile(
-                f"invalid ({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword} {shown!r}: {why} "
-                "(PS3.5 §9.1: components of digits without leading zeros, separated by '.')"
-            )
-        if keyword == "PatientID" and len(value) > 64:
-            raise SkipFile("invalid (0010,0020) PatientID: longer than 64 characters")
-        values[keyword] = value
-
-    if values["SeriesInstanceUID"] in known_series:
-        return HeaderRecord(
-            sop_instance_uid=values["SOPInstanceUID"],
-            sop_class_uid=values["SOPClassUID"],
-            study_instance_uid=values["StudyInstanceUID"],
-            series_instance_uid=values["SeriesInstanceUID"],
-            patient_id=values["PatientID"],
-            modality=values["Modality"][:16],
-            instance_number=_int(get(0x00200013)),
-            transfer_syntax_uid=transfer_syntax_uid,
-            full=False,
-        )
-    return HeaderRecord(
-        sop_instance_uid=values["SOPInstanceUID"],
-        sop_class_uid=values["SOPClassUID"],
-        study_instance_uid=values["StudyInstanceUID"],
-        series_instance_uid=values["SeriesInstanceUID"],
-        patient_id=values["PatientID"],
-        modality=values["Modality"][:16],
-        issuer_of_patient_id=_text(get(0x00100021), 64) or "",
-        patient_name=_text(get(0x00100010), 324),
-        patient_sex=_text(get(0x00100040), 16),
-        patient_birth_date=_date(get(0x00100030)),
-        study_date=_date(get(0x00080020)),
-        study_time=_text(get(0x00080030), 32),
-        study_description=_text(get(0x00081030), 256),
-        accession_number=_text(get(0x00080050), 64),
-        study_id=_text(get(0x00200010), 64),
-        series_number=_int(get(0x00200011)),
-        series_date=_date(get(0x00080021)),
-        series_time=_text(get(0x00080031), 32),
-        series_description=_text(get(0x0008103E), 256),
-        body_part_examined=_text(get(0x00180015), 64),
-        manufacturer=_text(get(0x00080070), 128),
-        manufacturer_model_name=_text(get(0x00081090), 128),
-        frame_of_reference_uid=_text(get(0x00200052), UID_LEN),
-        radiopharmaceutical=_radiopharmaceutical(ds),
-        units=_text(get(0x00541001), 32),
-        instance_number=_int(get(0x00200013)),
+    return record_from_values(
+        _Values(ds).get,
+        missing=lambda tag: ds.get_item(tag) is None,
+        radiopharmaceutical=lambda: _radiopharmaceutical(ds),
         transfer_syntax_uid=transfer_syntax_uid,
+        known_series=known_series,
     )
 
 
@@ -507,12 +356,6 @@ def _cut_before(ds: Dataset, missing_tag: int | None, size: int, end: int) -> st
     return f"required attribute {name} missing: {where} (the file may be truncated)"
 
 
-@functools.lru_cache(maxsize=256)
-def _is_image_storage(sop_class_uid: str) -> bool:
-    """Whether a SOP Class is an image storage class (its IOD has Pixel Data)."""
-    return UID(sop_class_uid).name.endswith("Image Storage")
-
-
 def _check_complete(ds: Dataset, size: int, end: int) -> None:
     """Raise when the file ends before the last element's value (a truncated file)."""
     if end > size:  # pydicom seeked past the end over a skipped or deferred value
@@ -541,17 +384,7 @@ def _check_complete(ds: Dataset, size: int, end: int) -> None:
 def _raw_int(ds: Dataset, tag: int, little: bool) -> int | None:
     """An US or IS value read from the raw bytes (no pydicom conversion), else None."""
     elem = ds._dict.get(tag)  # type: ignore[call-overload]
-    if elem is None:
-        return None
-    value = elem.value
-    if not isinstance(value, bytes):
-        return None
-    if tag == 0x00280008:  # Number of Frames, IS
-        text = value.strip(b" \x00")
-        return int(text) if text.isdigit() else None
-    if len(value) != 2:
-        return None
-    return int.from_bytes(value, "little" if little else "big")
+    return None if elem is None else raw_image_int(elem.value, tag, little)
 
 
 def _check_pixel_length(ds: Dataset) -> None:
@@ -569,14 +402,14 @@ def _check_pixel_length(ds: Dataset) -> None:
         return
     available = raw.length
     little = ds.original_encoding[1] is not False
-    dims = [_raw_int(ds, t, little) for t in (0x00280010, 0x00280011, 0x00280100)]
-    if None not in dims:
-        spp = _raw_int(ds, 0x00280002, little) or 1
-        frames = _raw_int(ds, 0x00280008, little) or 1
-        rows, cols, bits = dims
-        assert rows is not None and cols is not None and bits is not None
-        if available * 8 >= rows * cols * bits * spp * frames:
-            return
+    elems = ds._dict
+
+    def get_raw(tag: int) -> Any:
+        elem = elems.get(tag)  # type: ignore[call-overload]
+        return None if elem is None else elem.value
+
+    if pixel_length_clear(get_raw, available, little):
+        return
     try:
         problem = pixel_data_problem(ds, available)
     except Exception:  # a malformed Image Pixel attribute: the length cannot be judged
