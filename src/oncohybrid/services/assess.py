@@ -227,19 +227,44 @@ def group_timepoints(patient_id: str, settings: Settings | None = None) -> list[
 
 def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                       timings: dict[str, float] | None = None) -> TimepointAnalysis:
-    """SUV, CT, references, lesions (PET metrics + CT measurements) of one timepoint."""
-    from oncohybrid.dicom.suv import Normalisation, suv_volume
-    from oncohybrid.dicom.volume import load_series
-    from oncohybrid.imaging.resample import resample_to
-    from oncohybrid.quant.references import (
-        blood_pool_reference,
-        liver_reference,
-        percist_threshold,
-    )
+    """SUV, CT, references, lesions (PET metrics + CT measurements) of one timepoint.
 
+    The four phases (:func:`load_pet`, :func:`load_ct`, :func:`place_references`,
+    :func:`detect_timepoint`) in order; :func:`analyse_and_register` runs the same phases as
+    a task graph so that one timepoint's CT loads while another's lesions are detected.
+    """
     p = params or AssessParams()
     clock = _Clock(timings)
-    notes: list[str] = []
+    pet = load_pet(tp, clock)
+    ct = load_ct(tp, clock)
+    refs = place_references(tp, pet, ct, p, clock)
+    return detect_timepoint(tp, pet, ct, refs, p, clock)
+
+
+@dataclass
+class LoadedPet:
+    """A timepoint's PET as read: datasets (the SEG's source images), SUVbw volume, SUL/SUV."""
+
+    datasets: list[Any]
+    volume: Any
+    sul_per_suv: float | None
+
+
+@dataclass
+class PlacedReferences:
+    """Liver and blood-pool VOIs, the PERCIST threshold, AI labels and the notes so far."""
+
+    liver: Any
+    blood_pool: Any
+    threshold: Any
+    ai_labels: Any
+    notes: list[str]
+
+
+def load_pet(tp: TimepointInput, clock: _Clock) -> LoadedPet:
+    """Phase 1: the PET series as SUVbw (:func:`suv_volume`), SUL/SUV from its LBM factor."""
+    from oncohybrid.dicom.suv import Normalisation, suv_volume
+
     with clock("load"):
         import pydicom
 
@@ -251,7 +276,29 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         sul_per_suv = None
         if Normalisation.BW in f and Normalisation.LBM_JANMA in f:
             sul_per_suv = f[Normalisation.LBM_JANMA] / f[Normalisation.BW]
-        ct = load_series(tp.ct_files)
+    return LoadedPet(pet_datasets, vol, sul_per_suv)
+
+
+def load_ct(tp: TimepointInput, clock: _Clock) -> Any:
+    """Phase 2: the CT series (:func:`load_series`)."""
+    from oncohybrid.dicom.volume import load_series
+
+    with clock("load"):
+        return load_series(tp.ct_files)
+
+
+def place_references(tp: TimepointInput, pet: LoadedPet, ct: Any, p: AssessParams,
+                     clock: _Clock) -> PlacedReferences:
+    """Phase 3: liver and blood-pool references and the PERCIST threshold (Wahl 2009)."""
+    from oncohybrid.imaging.resample import resample_to
+    from oncohybrid.quant.references import (
+        blood_pool_reference,
+        liver_reference,
+        percist_threshold,
+    )
+
+    vol, sul_per_suv = pet.volume, pet.sul_per_suv
+    notes: list[str] = []
     with clock("references"):
         ct_on_pet = resample_to(ct, vol, default=-1000.0).array
         liver = blood = threshold = None
@@ -283,6 +330,16 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         if threshold.reference == "blood_pool":
             why = "not placed" if liver is None else "; ".join(liver.notes) or "not usable"
             notes.append(f"PERCIST threshold from the blood pool: the liver reference is {why}")
+    return PlacedReferences(liver, blood, threshold, ai_labels, notes)
+
+
+def detect_timepoint(tp: TimepointInput, pet: LoadedPet, ct: Any, refs: PlacedReferences,
+                     p: AssessParams, clock: _Clock) -> TimepointAnalysis:
+    """Phase 4: lesions detected and measured (:func:`detect_lesions`, or the AI labels)."""
+    vol, sul_per_suv = pet.volume, pet.sul_per_suv
+    liver, blood, threshold, ai_labels = refs.liver, refs.blood_pool, refs.threshold, \
+        refs.ai_labels
+    notes = list(refs.notes)
     from_ai = None
     if ai_labels is not None:
         from oncohybrid.services.segment import ai_lesions
@@ -293,7 +350,7 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
         from oncohybrid.detect.pet_lesions import LesionDetection
 
         found = LesionDetection(from_ai[0], from_ai[1], {
-            "method": "ai-label", "model": ai_labels.model,  # type: ignore[union-attr]
+            "method": "ai-label", "model": ai_labels.model,
             "n_components": len(from_ai[0]), "n_lesions": len(from_ai[0])})
     else:
         found = detect_lesions(vol, ct, threshold, None if liver is None else liver.suv_mean,
@@ -314,7 +371,7 @@ def analyse_timepoint(tp: TimepointInput, params: AssessParams | None = None,
                 "not placed")}
     seg_json["percist_threshold_reference"] = threshold.reference
     return TimepointAnalysis(tp, ct, sul_per_suv, liver, blood, threshold, lesions, seg_json,
-                             notes, pet=vol, pet_datasets=pet_datasets)
+                             notes, pet=vol, pet_datasets=pet.datasets)
 
 
 def _ai_labels(tp: TimepointInput, pet: Any, notes: list[str]) -> tuple[Any, dict[str, Any]]:
@@ -394,13 +451,12 @@ def analyse_and_register(patient_id: str, inputs: Sequence[TimepointInput],
     """Every timepoint analysed (:func:`analyse_timepoint`) and every follow-up CT
     registered to the baseline CT (:func:`register_ct`): ``(analyses, [None, reg_1, ...])``.
 
-    With one worker, in order (timepoints, then registrations). With more, one thread
-    pool runs the timepoints and, as soon as the baseline and a follow-up are analysed,
-    that pair's registration, so a core freed by a timepoint starts a registration
-    instead of waiting for the last timepoint (3 timepoints on 2 cores: the third
-    overlaps the first registration). The results do not depend on the threads; stage
-    timings are summed over them. An error names the patient and the timepoint; the
-    first in timepoint order is raised, as sequentially.
+    With one worker, in order (timepoints, then registrations). With more, the phases of
+    every timepoint and the registrations run as a task graph on that many threads
+    (:func:`_analyse_graph`): a registration starts once its two CTs are read, and a core
+    freed by one timepoint takes a phase of another. The results do not depend on the
+    threads; stage timings are summed over them. An error names the patient and the
+    timepoint; the first in timepoint order is raised, as sequentially.
     """
     from oncohybrid.imaging.register import register_ct
 
@@ -417,33 +473,105 @@ def analyse_and_register(patient_id: str, inputs: Sequence[TimepointInput],
         except OncohybridError as exc:
             raise type(exc)(f"patient {patient_id}, timepoint {inputs[k].date}: {exc}") from exc
 
-    def register(base: TimepointAnalysis, a: TimepointAnalysis) -> tuple[Any, dict[str, float]]:
+    def register(base_ct: Any, ct: Any) -> tuple[Any, dict[str, float]]:
         own: dict[str, float] = {}
         with _Clock(own)("registration"):
-            reg = register_ct(base.ct, a.ct, resolution_mm=p.register_resolution_mm)
+            reg = register_ct(base_ct, ct, resolution_mm=p.register_resolution_mm)
         return reg, own
 
-    w = assess_workers(n + n - 1, workers)
+    w = assess_workers(2 * n, workers)
     if w <= 1:
         done = [analyse(k) for k in range(n)]
-        regs_done = [register(done[0][0], done[k][0]) for k in range(1, n)]
+        regs_done = [register(done[0][0].ct, done[k][0].ct) for k in range(1, n)]
     else:
-        pool = ThreadPoolExecutor(max_workers=w, thread_name_prefix="assess")
-        try:
-            futures = [pool.submit(analyse, k) for k in range(n)]
-            # Submitted after every analysis, so FIFO start order guarantees the analyses
-            # they wait on are already running: no worker waits on a queued task.
-            reg_futures = [pool.submit(lambda k: register(futures[0].result()[0],
-                                                          futures[k].result()[0]), k)
-                           for k in range(1, n)]
-            done = [f.result() for f in futures]
-            regs_done = [f.result() for f in reg_futures]
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        done, regs_done = _analyse_graph(patient_id, inputs, p, w, register)
     for _result, own in (*done, *regs_done):
         for stage, v in own.items():
             timings[stage] = timings.get(stage, 0.0) + v
     return [a for a, _own in done], [None, *(r for r, _own in regs_done)]
+
+
+class _Failed:
+    """An exception caught in a task of the graph, carried to its dependents and raised by
+    :func:`_analyse_graph` in the order the sequential path would have met it."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessParams,
+                   workers: int, register: Callable[[Any, Any], tuple[Any, dict[str, float]]]
+                   ) -> tuple[list[tuple[TimepointAnalysis, dict[str, float]]],
+                              list[tuple[Any, dict[str, float]]]]:
+    """The timepoints' phases and the registrations as one task graph on ``workers`` threads.
+
+    Per timepoint k: ``pet-k`` (:func:`load_pet`) and ``ct-k`` (:func:`load_ct`), then
+    ``refs-k`` (:func:`place_references`) and ``tp-k`` (:func:`detect_timepoint`); each
+    follow-up's registration ``reg-k`` needs only ``ct-0`` and ``ct-k``. Finer tasks than
+    whole timepoints keep both cores busy to the end (3 timepoints on 2 cores left one core
+    idle for a whole timepoint), and a registration starts as soon as its two CTs are read.
+    Dask's local threaded scheduler runs the graph (its ordering finishes what is started
+    before starting more); every phase is the one :func:`analyse_timepoint` runs, on the same
+    inputs, so the results do not depend on the threads. A failure is carried to the tasks
+    that depend on it and raised as sequentially: the first timepoint's first failing
+    phase, then registrations in order.
+    """
+    from dask.threaded import get as threaded_get
+
+    n = len(inputs)
+
+    def task(k: int | None, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            for a in args:
+                if isinstance(a, _Failed):
+                    return a
+            own: dict[str, float] = {}
+            try:
+                return fn(_Clock(own), *args), own
+            except OncohybridError as exc:
+                if k is None:
+                    return _Failed(exc)
+                named = type(exc)(f"patient {patient_id}, timepoint {inputs[k].date}: {exc}")
+                named.__cause__ = exc
+                return _Failed(named)
+            except Exception as exc:  # noqa: BLE001 - re-raised below in sequential order
+                return _Failed(exc)
+        return run
+
+    def value(r: Any) -> Any:
+        return r[0]
+
+    graph: dict[str, Any] = {}
+    for k, tp in enumerate(inputs):
+        graph[f"pet-{k}"] = (task(k, lambda c, tp=tp: load_pet(tp, c)),)
+        graph[f"ct-{k}"] = (task(k, lambda c, tp=tp: load_ct(tp, c)),)
+        graph[f"refs-{k}"] = (task(k, lambda c, pet, ct, tp=tp: place_references(
+            tp, value(pet), value(ct), p, c)), f"pet-{k}", f"ct-{k}")
+        graph[f"tp-{k}"] = (task(k, lambda c, pet, ct, refs, tp=tp: detect_timepoint(
+            tp, value(pet), value(ct), value(refs), p, c)), f"pet-{k}", f"ct-{k}", f"refs-{k}")
+        if k:
+            # register() keeps its own stage clock: its result is (transform, timings)
+            graph[f"reg-{k}"] = (task(None, lambda _c, base, ct: register(
+                value(base), value(ct))), "ct-0", f"ct-{k}")
+    phases = [[f"pet-{k}", f"ct-{k}", f"refs-{k}", f"tp-{k}"] for k in range(n)]
+    keys = [key for ph in phases for key in ph] + [f"reg-{k}" for k in range(1, n)]
+    results = dict(zip(keys, threaded_get(graph, keys, num_workers=workers), strict=True))
+    for ph in phases:
+        for key in ph:
+            if isinstance(results[key], _Failed):
+                raise results[key].exc
+    for k in range(1, n):
+        if isinstance(results[f"reg-{k}"], _Failed):
+            raise results[f"reg-{k}"].exc
+    done = []
+    for ph in phases:  # the phases' stage timings, summed per timepoint
+        own: dict[str, float] = {}
+        for key in ph:
+            for stage, v in results[key][1].items():
+                own[stage] = own.get(stage, 0.0) + v
+        done.append((results[ph[-1]][0], own))
+    regs_done = [results[f"reg-{k}"][0] for k in range(1, n)]
+    return done, regs_done
 
 
 class _Clock:
