@@ -27,7 +27,11 @@ import numpy as np
 
 from oncohybrid.detect.ct_detection import CTDetectionRules, detect_on_ct
 from oncohybrid.detect.ct_lesions import CTRules, ct_confirms, ct_extent
-from oncohybrid.detect.physiological import PhysiologicalRules, physiological_components
+from oncohybrid.detect.physiological import (
+    PhysiologicalRules,
+    organ_map,
+    physiological_components,
+)
 from oncohybrid.detect.pvc import apply_pvc
 from oncohybrid.errors import GeometryError, InputError
 from oncohybrid.tracking.course import DetectedLesion, _finite
@@ -87,8 +91,10 @@ def detect_lesions(pet: Any, ct: Any, threshold: Any, liver_suv_mean: float | No
         seg = segment_lesions(pet, method="percist", threshold_suv=threshold.threshold_suv,
                               connectivity=p.connectivity, min_volume_ml=p.min_volume_ml)
         spacing = tuple(float(s) for s in seg.grid.spacing_mm)
+        # one organ map for both thresholds (same image, liver mean and rules)
+        organs = organ_map(pet.array, spacing, liver_suv_mean, p.physiological)
         drop = physiological_components(seg.labels, seg.boxes, pet.array, spacing,
-                                        liver_suv_mean, p.physiological)
+                                        liver_suv_mean, p.physiological, organs=organs)
         for k, why in drop.items():
             notes.append(f"PET component {k} excluded as physiological uptake: {why}")
         labels = seg.labels.copy()
@@ -109,7 +115,7 @@ def detect_lesions(pet: Any, ct: Any, threshold: Any, liver_suv_mean: float | No
                                    connectivity=p.connectivity,
                                    min_volume_ml=min(p.low_min_volume_ml, p.min_volume_ml))
             drop2 = physiological_components(seg2.labels, seg2.boxes, pet.array, spacing,
-                                             liver_suv_mean, p.physiological)
+                                             liver_suv_mean, p.physiological, organs=organs)
             for k2, box2 in enumerate(seg2.boxes, start=1):
                 if box2 is None or k2 in drop2:
                     continue

@@ -23,7 +23,7 @@ the field of view) a large midline component is the bladder and a lateral one a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,16 +70,38 @@ def organ_regions(arr: np.ndarray, spacing: Sequence[float], liver_mean: float,
     return np.where(keep[lab], lab, 0).astype(np.int32), desc
 
 
+def organ_map(arr: np.ndarray, spacing: Sequence[float], liver_mean: float | None,
+              rules: PhysiologicalRules | None = None) -> Callable[[], np.ndarray | None]:
+    """:func:`organ_regions`'s label map, computed on first call and kept (None without a
+    liver mean): one map serves every :func:`physiological_components` call on the same
+    image (#11: detection's two thresholds), and none is computed when no component
+    reaches rule (b)."""
+    r = rules or PhysiologicalRules()
+    memo: list[np.ndarray | None] = []
+
+    def get() -> np.ndarray | None:
+        if not memo:
+            ok = liver_mean is not None and liver_mean > 0
+            memo.append(organ_regions(arr, spacing, liver_mean, r)[0] if ok else None)
+        return memo[0]
+
+    return get
+
+
 def physiological_components(seg_labels: np.ndarray, boxes: Sequence[Any], arr: np.ndarray,
                              spacing: Sequence[float], liver_mean: float | None,
-                             rules: PhysiologicalRules | None = None) -> dict[int, str]:
-    """Lesion label -> reason, for components judged physiological uptake (rules a, b)."""
+                             rules: PhysiologicalRules | None = None, *,
+                             organs: Callable[[], np.ndarray | None] | None = None,
+                             ) -> dict[int, str]:
+    """Lesion label -> reason, for components judged physiological uptake (rules a, b).
+
+    ``organs``: an :func:`organ_map` of the same ``arr``, ``spacing``, ``liver_mean`` and
+    ``rules`` to share (made here otherwise)."""
     r = rules or PhysiologicalRules()
     vox_ml = float(np.prod(spacing)) / 1000.0
     out: dict[int, str] = {}
-    organs = None
-    if liver_mean is not None and liver_mean > 0:
-        organs, _ = organ_regions(arr, spacing, liver_mean, r)
+    if organs is None:
+        organs = organ_map(arr, spacing, liver_mean, r)
     for i, box in enumerate(boxes, start=1):
         if box is None:
             continue
@@ -89,7 +111,8 @@ def physiological_components(seg_labels: np.ndarray, boxes: Sequence[Any], arr: 
             out[i] = (f"MTV {mtv:.0f} ml ≥ {r.min_mtv_ml:g} ml "
                       "(heart, bladder or brain)")
             continue
-        if organs is not None and np.count_nonzero(organs[box][m]) > 0.5 * m.sum():
+        regions = organs()
+        if regions is not None and np.count_nonzero(regions[box][m]) > 0.5 * m.sum():
             out[i] = ("inside an organ-like region of flat moderate uptake (kidney, myocardium; "
                       f"smoothed SUV ≥ {r.organ_uptake_x_liver:g} × liver, ≥ "
                       f"{r.organ_min_volume_ml:g} ml, "

@@ -18,6 +18,7 @@ import highdicom as hd
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
+from scipy.ndimage._filters import _gaussian_kernel1d
 
 from oncohybrid.errors import GeometryError
 
@@ -88,6 +89,49 @@ def _antialias_sigma_vox(volume: hd.Volume, reference: hd.Volume | hd.VolumeGeom
     return np.asarray(sigmas)
 
 
+def _gaussian_axis0_nearest(array: np.ndarray, sigma: float, truncate: float = 4.0
+                            ) -> np.ndarray:
+    """``ndimage.gaussian_filter1d(array, sigma, axis=0, mode="nearest")``, bit-identical,
+    about 6x less CPU on a CT (#11): scipy gathers every strided axis-0 line into a buffer;
+    here whole slices are combined, a few at a time.
+
+    Exact because it repeats scipy's arithmetic (``NI_Correlate1D``, symmetric kernel): in
+    float64, centre x weight, then ``+= (x[k-d] + x[k+d]) * w[d]`` from the farthest ``d``
+    inwards, rounded once to the output dtype; "nearest" = indices clipped to the edge.
+    """
+    radius = int(truncate * float(sigma) + 0.5)
+    weights = _gaussian_kernel1d(sigma, 0, radius)[::-1]  # scipy's own kernel
+    n = array.shape[0]
+    out = np.empty_like(array)
+    block = 4  # slices per step: temporaries stay in cache
+    for k0 in range(0, n, block):
+        ks = np.arange(k0, min(k0 + block, n))
+        acc = array[k0:k0 + len(ks)].astype(np.float64)
+        acc *= weights[radius]
+        for d in range(radius, 0, -1):
+            pair = np.take(array, ks - d, axis=0, mode="clip").astype(np.float64)
+            pair += np.take(array, ks + d, axis=0, mode="clip")
+            pair *= weights[radius - d]
+            acc += pair
+        out[k0:k0 + len(ks)] = acc
+    return out
+
+
+def _gaussian_nearest(array: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``ndimage.gaussian_filter(array, sigma, mode="nearest")`` of a float32/float64 3-D
+    array, bit-identical (same passes in the same order: axis 0, 1, 2, each skipped when
+    its sigma is ~0, each rounded to the array's dtype); the axis-0 pass is
+    :func:`_gaussian_axis0_nearest`."""
+    sigma = [float(s) for s in sigma]
+    if array.ndim != 3 or array.dtype not in (np.float32, np.float64) or sigma[0] <= 1e-15:
+        return ndimage.gaussian_filter(array, sigma, mode="nearest")
+    out = _gaussian_axis0_nearest(array, sigma[0])
+    for axis in (1, 2):
+        if sigma[axis] > 1e-15:
+            ndimage.gaussian_filter1d(out, sigma[axis], axis, output=out, mode="nearest")
+    return out
+
+
 def resample_to(
     volume: hd.Volume,
     reference: hd.Volume | hd.VolumeGeometry,
@@ -131,7 +175,7 @@ def resample_to(
         if antialias:
             sigma = _antialias_sigma_vox(volume, reference)
             if np.any(sigma > 0.1):
-                smoothed = ndimage.gaussian_filter(source.array, sigma, mode="nearest")
+                smoothed = _gaussian_nearest(source.array, sigma)
                 source = source.with_array(smoothed)
     # A uint8 image carrying only the target geometry (its pixels are never read).
     ref_image = to_sitk(
