@@ -49,7 +49,9 @@ Example
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +159,9 @@ def _for_uid(volume: Any) -> str | None:
 
 def _working_image(img: sitk.Image, resolution_mm: float) -> sitk.Image:
     """Clip, shrink, smooth and resample to an isotropic grid of ``resolution_mm``."""
-    img = sitk.Cast(img, sitk.sitkFloat32)
+    # Clamp casts to its output type itself: ITK compares double(v) with the bounds and
+    # returns the bound or static_cast<float>(v), the same voxels as Cast then Clamp
+    # (rounding is monotone and the bounds are floats), without a full-grid copy.
     img = sitk.Clamp(img, sitk.sitkFloat32, _HU_MIN, _HU_MAX)
     # Block-average by whole factors first (cheap, and an anti-aliasing filter itself),
     # so the Gaussian below runs on a grid already close to the working resolution.
@@ -182,6 +186,60 @@ def _working_image(img: sitk.Image, resolution_mm: float) -> sitk.Image:
         img, new_size, sitk.Transform(), sitk.sitkLinear, img.GetOrigin(), new_spacing,
         img.GetDirection(), _HU_MIN, sitk.sitkFloat32,
     )
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """The baseline's side of a registration: working image, its pyramid, body masks."""
+
+    image: sitk.Image
+    pyramid: dict[int, sitk.Image]
+    masks: dict[int, sitk.Image]
+
+    def copy(self) -> _Fixed:
+        """Own pixel buffers (the working grid is small): ITK filters write pipeline
+        state into their input images, so threads must not share them."""
+        def own(img: sitk.Image) -> sitk.Image:
+            out = sitk.Image(img)
+            out.MakeUnique()
+            return out
+
+        pyr = {f: own(im) for f, im in self.pyramid.items()}
+        return _Fixed(pyr[1], pyr, {f: own(m) for f, m in self.masks.items()})
+
+
+#: Prepared baselines by ``id`` of the volume (with a weak reference that checks the id
+#: still names it): every follow-up of a patient is registered to the same baseline CT,
+#: whose preparation (a full-grid copy, shrink, smoothing, pyramid, masks) is then done
+#: once. Entries go when the volume is collected. Volumes are not modified in place.
+_FIXED: dict[tuple[int, float], tuple[weakref.ref[Any], _Fixed]] = {}
+_FIXED_LOCK = threading.Lock()
+
+
+def _prepare_fixed(img: sitk.Image, resolution_mm: float, factors: tuple[int, ...]) -> _Fixed:
+    work = _working_image(img, resolution_mm)
+    pyr = _pyramid(work, factors)
+    masks = {f: m for f, im in pyr.items() if (m := _body_mask(im)) is not None}
+    return _Fixed(work, pyr, masks)
+
+
+def _fixed_for(baseline: Any, resolution_mm: float, factors: tuple[int, ...]) -> _Fixed:
+    """``_prepare_fixed`` of the baseline, computed once per volume object (an
+    ``sitk.Image`` is prepared every time: it has no stable identity here)."""
+    if isinstance(baseline, sitk.Image):
+        return _prepare_fixed(baseline, resolution_mm, factors)
+    key = (id(baseline), float(resolution_mm))
+    with _FIXED_LOCK:  # a concurrent pair with the same baseline waits, then reuses
+        hit = _FIXED.get(key)
+        if hit is not None and hit[0]() is baseline:
+            return hit[1].copy()
+        fixed = _prepare_fixed(_as_sitk(baseline), resolution_mm, factors)
+        try:
+            ref = weakref.ref(baseline, lambda _r, k=key: _FIXED.pop(k, None))
+        except TypeError:  # not weakly referenceable: do not cache
+            return fixed
+        _FIXED[key] = (ref, fixed)
+        return fixed.copy()
 
 
 def _initial_candidates(fixed: sitk.Image, moving: sitk.Image) -> dict[str, sitk.Transform]:
@@ -314,18 +372,18 @@ def register_ct(
     if not 1.0 <= resolution_mm <= 20.0:
         raise InputError(f"resolution_mm: expected 1–20 mm, got {resolution_mm}")
     t0 = time.perf_counter()
-    fixed = _working_image(_as_sitk(baseline), resolution_mm)
+    # One pyramid per image for both stages; MetricEvaluate reads every voxel of its
+    # grid (no sampling), so the start is probed and the stages judged on the 2× copies.
+    factors = (2, *(f for sched in (_RIGID_SCHEDULE, _AFFINE_SCHEDULE) for f, _ in sched))
+    fix = _fixed_for(baseline, resolution_mm, factors)
+    fixed, fixed_pyr, masks = fix.image, fix.pyramid, fix.masks
     moving = _working_image(_as_sitk(followup), resolution_mm)
     notes: list[str] = []
 
     # Initialisation candidates (their translation maps fixed points to moving points).
     candidates = _initial_candidates(fixed, moving)
-    # One pyramid per image for both stages; MetricEvaluate reads every voxel of its
-    # grid (no sampling), so the start is probed and the stages judged on the 2× copies.
-    factors = tuple(f for sched in (_RIGID_SCHEDULE, _AFFINE_SCHEDULE) for f, _ in sched)
-    fixed_pyr, moving_pyr = _pyramid(fixed, (2, *factors)), _pyramid(moving, (2, *factors))
+    moving_pyr = _pyramid(moving, factors)
     fixed2, moving2 = fixed_pyr[2], moving_pyr[2]
-    masks = {f: m for f, img in fixed_pyr.items() if (m := _body_mask(img)) is not None}
     probe = _method(fixed2, seed, 0, _SAMPLES_PER_LEVEL)
     scores = {}
     for name, tx in candidates.items():
