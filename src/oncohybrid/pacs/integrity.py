@@ -20,8 +20,10 @@ import functools
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom.uid import UID
+from pydicom.valuerep import STANDARD_VR
 
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
@@ -39,6 +41,23 @@ _HEADER_TAGS = frozenset({
     0x00080016, 0x00080018, 0x00080060, 0x00280002, 0x00280008, 0x00280010, 0x00280011,
     0x00280100, _PIXEL_DATA,
 })
+#: What else the walk notes at the top level for the index record built in the receiver
+#: (:mod:`oncohybrid.pacs.header_values`): the ingest record's attributes, (0008,0005)
+#: Specific Character Set, (0054,0016) Radiopharmaceutical Information Sequence and the
+#: float/double Pixel Data elements.
+RECORD_TAGS = frozenset({
+    0x00080005, 0x00080020, 0x00080021, 0x00080030, 0x00080031, 0x00080050, 0x00080070,
+    0x00081030, 0x0008103E, 0x00081090, 0x00100010, 0x00100020, 0x00100021, 0x00100030,
+    0x00100040, 0x00180015, 0x0020000D, 0x0020000E, 0x00200010, 0x00200011, 0x00200013,
+    0x00200052, 0x00540016, 0x00541001, 0x7FE00008, 0x7FE00009,
+})
+_FOUND_TAGS = _HEADER_TAGS | RECORD_TAGS
+#: The VRs of PS3.5 Table 6.2-1; pydicom reads any other explicit VR differently from
+#: this walk (as implicit VR, or with a 2-byte length), so the walk notes it.
+_STANDARD_VRS = frozenset(str(vr).encode() for vr in STANDARD_VR)
+#: Keys of ``found`` that are not tags (tags are below 2**32).
+ODD = 1 << 32  # an element the index record is not built from the walk for
+UNDEFINED = (1 << 32) + 1  # top-level undefined lengths: [(tag, vr, value position)]
 _US_TAGS = frozenset({0x00280002, 0x00280010, 0x00280011, 0x00280100})  # VR US, 2 bytes
 
 
@@ -48,18 +67,20 @@ class IncompleteDataset(ValueError):
 
 def _walk(
     buf: bytes, pos: int, end: int, implicit: bool, little: bool, delimiter: int | None,
-    depth: int, found: dict[int, tuple[int, int]] | None = None,
+    depth: int, found: dict[int, Any] | None = None,
 ) -> int:
     if depth > _MAX_DEPTH:
         raise IncompleteDataset("sequences nested too deeply")
     hh = "<HH" if little else ">HH"
     ii = "<I" if little else ">I"
     hs = "<H" if little else ">H"
+    last = -1  # top level (found): the previous tag, to note elements out of order
     while pos < end:
         if pos + 8 > end:
             raise IncompleteDataset(f"element header cut off at byte {pos}")
         group, elem = struct.unpack_from(hh, buf, pos)
         tag = (group << 16) | elem
+        vr = None
         if group == 0xFFFE:  # items and delimiters: tag + 4-byte length, no VR
             (length,) = struct.unpack_from(ii, buf, pos + 4)
             pos += 8
@@ -67,6 +88,8 @@ def _walk(
                 return pos
             if tag != _ITEM:
                 raise IncompleteDataset(f"unexpected delimiter ({group:04X},{elem:04X})")
+            if found is not None:
+                found[ODD] = f"item at the top level, byte {pos - 8}"
             if length == _UNDEFINED:
                 pos = _walk(buf, pos, end, implicit, little, _ITEM_DELIM, depth + 1)
                 continue
@@ -83,8 +106,16 @@ def _walk(
             else:
                 (length,) = struct.unpack_from(hs, buf, pos + 6)
                 pos += 8
-        if found is not None and tag in _HEADER_TAGS:
-            found[tag] = (pos, length)
+        if found is not None:
+            # pydicom's reading of these differs from this walk's, or from the order
+            # ingest relies on (PS3.5 §7.1: ascending tags, no command/meta groups)
+            if tag <= last or group < 0x0008 or (vr is not None and vr not in _STANDARD_VRS):
+                found.setdefault(ODD, f"element ({group:04X},{elem:04X}) at byte {pos}")
+            last = tag
+            if tag in _FOUND_TAGS:
+                found[tag] = (pos, length, vr)
+            if length == _UNDEFINED:
+                found.setdefault(UNDEFINED, []).append((tag, vr, pos))
         if length == _UNDEFINED:
             # undefined-length SQ/UN or encapsulated pixel data: items up to (FFFE,E0DD)
             pos = _walk(buf, pos, end, implicit, little, _SEQ_DELIM, depth + 1)
@@ -120,17 +151,24 @@ class ReceivedHeader:
     pixel_data_bytes: int | None
 
 
-def read_header(data: bytes, transfer_syntax: str | UID) -> ReceivedHeader:
+def read_header(
+    data: bytes, transfer_syntax: str | UID, found: dict[int, Any] | None = None
+) -> ReceivedHeader:
     """Check that `data` (a data set without file meta) is whole and read its key attributes.
 
-    Raises :class:`IncompleteDataset` as :func:`check_complete` does.
+    Raises :class:`IncompleteDataset` as :func:`check_complete` does. A `found` dict is
+    filled with what the walk noted at the top level: ``tag: (value position, length,
+    explicit VR or None)`` for the receipt's and the index record's attributes, and the
+    :data:`ODD` and :data:`UNDEFINED` notes (:mod:`oncohybrid.pacs.header_values`).
     """
-    found: dict[int, tuple[int, int]] = {}
+    if found is None:
+        found = {}
     buf = _checked(data, transfer_syntax, found)
     order = "little" if _encoding(str(transfer_syntax))[1] else "big"
     texts: dict[int, str] = {}
     shorts: dict[int, int] = {}
-    for tag, (pos, length) in found.items():
+    for tag in _HEADER_TAGS.intersection(found):
+        pos, length, _vr = found[tag]
         if length == _UNDEFINED or tag == _PIXEL_DATA:
             continue
         if tag in _US_TAGS:
@@ -166,7 +204,7 @@ def check_complete(data: bytes, transfer_syntax: str | UID) -> None:
 
 
 def _checked(
-    data: bytes, transfer_syntax: str | UID, found: dict[int, tuple[int, int]] | None
+    data: bytes, transfer_syntax: str | UID, found: dict[int, Any] | None
 ) -> bytes:
     """The walked (inflated, for deflate) bytes of `data`; IncompleteDataset if cut short."""
     if _is_deflated(str(transfer_syntax)):

@@ -43,6 +43,7 @@ from oncohybrid.pacs.association import (
     tune_association,
 )
 from oncohybrid.pacs.fastpath import DirectStorePath, StoreStatus
+from oncohybrid.pacs.header_values import record_from_walk
 from oncohybrid.pacs.integrity import IncompleteDataset, read_header
 from oncohybrid.pacs.receipt import check_received
 from oncohybrid.pacs.spool import SpoolBound, _write_all, file_meta_header
@@ -73,7 +74,7 @@ class _Receiver:
         allowed: dict[str, set[str]],
         max_associations: int,
         stats: Any,
-        on_spooled: Callable[[Path, str], None],
+        on_spooled: Callable[[Path, str, Any], None],
         name_tag: str = "",
         event_driven: bool = True,
         max_associations_per_source: int = 0,
@@ -94,6 +95,8 @@ class _Receiver:
         self.fast_responses = event_driven  # both off with ONCOHYBRID_SCP_POLL=1
         self._seq = itertools.count()
         self._spool_prefix = os.path.join(os.fspath(spool_dir), "")
+        # ONCOHYBRID_PACS_RECORDS=0: indexing reads every spooled file (as before #11)
+        self.build_records = os.environ.get("ONCOHYBRID_PACS_RECORDS", "1") != "0"
 
     def make_server(
         self, address: tuple[str, int], server_class: type[_NoDelayServer] = _NoDelayServer
@@ -219,8 +222,9 @@ class _Receiver:
         Pixel Data shorter than its image attributes imply (Cxxx) - see
         :mod:`oncohybrid.pacs.receipt`.
         """
+        found: dict[int, Any] = {}
         try:
-            header = read_header(body, transfer_syntax_uid)
+            header = read_header(body, transfer_syntax_uid, found)
         except IncompleteDataset as exc:
             self.stats.add("refused_instances")
             log.warning("refused an incomplete dataset from %s: %s", calling_ae, exc)
@@ -262,7 +266,13 @@ class _Receiver:
         if bound is not None:
             bound.add(1)  # before on_spooled: the indexer takes it off
         self.stats.add("received")
-        self.on_spooled(Path(final), calling_ae)
+        # the index record from the walk just made, so that indexing need not parse the
+        # file again (#11); None where it could differ from ingest's reading of the file
+        record = (
+            record_from_walk(body, found, transfer_syntax_uid, len(head), len(head) + len(body))
+            if self.build_records else None
+        )
+        self.on_spooled(Path(final), calling_ae, record)
         return STATUS_SUCCESS
 
 
@@ -281,7 +291,7 @@ class _ParentReport:
         self._events = events
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._stored: list[tuple[str, str]] = []
+        self._stored: list[tuple[str, str, Any]] = []
         self._stats: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="report-to-listener",
@@ -292,9 +302,9 @@ class _ParentReport:
         with self._lock:
             self._stats[name] = self._stats.get(name, 0) + n
 
-    def stored(self, path: Path, calling_ae: str) -> None:
+    def stored(self, path: Path, calling_ae: str, record: Any = None) -> None:
         with self._lock:
-            self._stored.append((path.name, calling_ae))
+            self._stored.append((path.name, calling_ae, record))
 
     def send(self, msg: tuple[Any, ...]) -> None:
         with self._send_lock, contextlib.suppress(OSError):
@@ -323,8 +333,9 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
     """Main of a receiver process: serve the connections the listener hands over.
 
     Messages to the listener (``events``): ``("ready",)``, ``("stored", [(file name,
-    calling AE), ...])`` for spooled (acknowledged) instances, ``("stats", {name: n})``,
-    and ``("flushed", token)`` in answer to ``("flush", token)``, and ``("bye",)`` at the end.
+    calling AE, index record or None), ...])`` for spooled (acknowledged) instances,
+    ``("stats", {name: n})``, ``("flushed", token)`` in answer to ``("flush", token)``,
+    and ``("bye",)`` at the end.
     From the listener (``control``): ``("assoc", address)`` followed by the connection's
     file descriptor, ``("flush", token)``, or ``("stop", grace_s)``.
     """

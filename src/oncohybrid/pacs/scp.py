@@ -58,6 +58,7 @@ command announces, or whose native Pixel Data is short is refused before it is w
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import logging
 import multiprocessing
@@ -131,7 +132,8 @@ class BatchIngestor(DatasetIngestor, Protocol):
     """An ingestor that also indexes spooled files in batches (``Ingestor`` is one)."""
 
     def ingest_files_batch(
-        self, paths: Sequence[Any], *, source: str = ..., link: bool = ...
+        self, paths: Sequence[Any], *, source: str = ..., link: bool = ...,
+        records: Sequence[Any] | None = ...,
     ) -> list[Any]: ...
 
 
@@ -183,6 +185,16 @@ def _lower_thread_priority(niceness: int) -> None:
 
 
 
+def _accepts_records(ingestor: Any) -> bool:
+    method = getattr(ingestor, "ingest_files_batch", None)
+    if method is None:
+        return False
+    try:
+        return "records" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _env_int(name: str) -> int:
     value = os.environ.get(name, "").strip()
     try:
@@ -230,6 +242,8 @@ class StorageListener:
         spool_wait_s: float = SPOOL_WAIT_S,
     ) -> None:
         self.ingestor = ingestor
+        # an ingestor whose ingest_files_batch takes the receivers' records (``Ingestor``)
+        self._takes_records = _accepts_records(ingestor)
         self.ae_title = validate_ae_title(ae_title, "listener AE title")
         self.host = host
         self.requested_port = validate_port(port) if port else 0
@@ -261,7 +275,8 @@ class StorageListener:
         # above max_spooled acknowledgements wait for the indexers (pacs.spool)
         self.spool_bound = SpoolBound(max_spooled, spool_wait_s)
         self.tracker = StudyCompletionTracker(quiet_period_s, hooks)
-        self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
+        # (spool file, calling AE, its index record built by the receiver or None)
+        self._queue: queue.Queue[tuple[Path, str, Any] | None] = queue.Queue()
         self._allowed: dict[str, set[str]] = {}
         self._server: _NoDelayServer | None = None
         self._server_thread: threading.Thread | None = None
@@ -323,7 +338,9 @@ class StorageListener:
             allowed=self._allowed,
             max_associations=self.max_associations,
             stats=self.stats,
-            on_spooled=lambda path, calling_ae: self._queue.put((path, calling_ae)),
+            on_spooled=lambda path, calling_ae, record: self._queue.put(
+                (path, calling_ae, record)
+            ),
             event_driven=self.event_driven,
             max_associations_per_source=self.max_associations_per_source,
             check_called_ae=self.check_called_ae,
@@ -355,7 +372,7 @@ class StorageListener:
         for worker in self._workers:
             worker.start()
         for path in leftovers:
-            self._queue.put((path, ""))
+            self._queue.put((path, "", None))
         self.tracker.start()
 
     def _start_processes(self) -> None:
@@ -427,8 +444,8 @@ class StorageListener:
                 return
             kind = msg[0]
             if kind == "stored":
-                for name, calling_ae in msg[1]:
-                    self._queue.put((self.spool_dir / name, calling_ae))
+                for name, calling_ae, record in msg[1]:
+                    self._queue.put((self.spool_dir / name, calling_ae, record))
             elif kind == "stats":
                 for name, n in msg[1].items():
                     self.stats.add(name, n)
@@ -557,7 +574,7 @@ class StorageListener:
             self._queue.put(None)
         for worker in self._workers:
             worker.join()
-        left: list[tuple[Path, str]] = []
+        left: list[tuple[Path, str, Any]] = []
         while True:  # a handler that finished after the sentinels (aborted association)
             try:
                 entry = self._queue.get_nowait()
@@ -569,8 +586,10 @@ class StorageListener:
         if self._procs:
             # a receiver process that died may have spooled files it could not report;
             # nothing receives any more, so whatever is still in the spool is unindexed
-            queued = {path for path, _ae in left}
-            left += [(p, "") for p in sorted(self.spool_dir.glob("*.dcm")) if p not in queued]
+            queued = {entry[0] for entry in left}
+            left += [
+                (p, "", None) for p in sorted(self.spool_dir.glob("*.dcm")) if p not in queued
+            ]
         if left and hasattr(self.ingestor, "ingest_files_batch"):
             self._index_batch(left)
         else:
@@ -640,19 +659,25 @@ class StorageListener:
             if stop:
                 return
 
-    def _index_batch(self, batch: list[tuple[Path, str]]) -> None:
+    def _index_batch(self, batch: list[tuple[Path, str, Any]]) -> None:
         ingestor = self.ingestor
         assert hasattr(ingestor, "ingest_files_batch")
+        paths = [entry[0] for entry in batch]
+        records = [entry[2] for entry in batch]
         try:
-            outcomes = ingestor.ingest_files_batch(
-                [p for p, _ae in batch], source="network", link=True
-            )
+            if self._takes_records and any(r is not None for r in records):
+                # the receivers' records: the files are not parsed again (#11)
+                outcomes = ingestor.ingest_files_batch(
+                    paths, source="network", link=True, records=records
+                )
+            else:
+                outcomes = ingestor.ingest_files_batch(paths, source="network", link=True)
         except Exception:  # database or disk trouble: keep the files, indexed at next start
             self.stats.add("index_failed", len(batch))
             log.exception("indexing a batch of %d spooled instances failed; they stay in "
                           "the spool for the next start", len(batch))
             return
-        for (path, calling_ae), outcome in zip(batch, outcomes, strict=True):
+        for (path, calling_ae, _record), outcome in zip(batch, outcomes, strict=True):
             status = str(outcome.status)
             if status == "conflict":
                 self._conflict(path, outcome.reason)
@@ -681,7 +706,7 @@ class StorageListener:
             os.replace(path, self.failed_dir / path.name)
         log.warning("spooled instance %s was skipped by ingest: %s", path.name, reason)
 
-    def _index_one(self, path: Path, calling_ae: str) -> None:
+    def _index_one(self, path: Path, calling_ae: str, _record: Any = None) -> None:
         try:
             ds = dcmread(path)
             outcome = self.ingestor.ingest_dataset(ds, source="network")

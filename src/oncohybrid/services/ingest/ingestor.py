@@ -162,7 +162,12 @@ class Ingestor(IndexWriter):
         return IngestOutcome("new", str(dest), None, sop)
 
     def ingest_files_batch(
-        self, paths: Sequence[str | Path], *, source: str = "network", link: bool = False
+        self,
+        paths: Sequence[str | Path],
+        *,
+        source: str = "network",
+        link: bool = False,
+        records: Sequence[HeaderRecord | None] | None = None,
     ) -> list[IngestOutcome]:
         """Store and index Part 10 files (e.g. a Storage SCP's spool) as one batch.
 
@@ -173,6 +178,12 @@ class Ingestor(IndexWriter):
         folders synced once, and all rows go in one transaction, logged in this
         Ingestor's network ingest log. Returns one outcome per path, in order; the
         source files are left in place.
+
+        ``records`` (one per path, or None) are header records already read from the
+        same bytes - the PACS listener's receivers build them while checking a received
+        data set (``oncohybrid.pacs.header_values``, #11). A path with a record is
+        opened and checked as any other, but its header is not parsed again unless its
+        size differs from the record's.
         """
         outcomes: list[IngestOutcome | None] = [None] * len(paths)
         batch: list[tuple[_Source, HeaderRecord]] = []
@@ -181,10 +192,15 @@ class Ingestor(IndexWriter):
         for i, p in enumerate(paths):
             path = os.fspath(p)
             src = _Source(path, path)
+            given = records[i] if records is not None else None
             try:
                 # no known series: another thread's batch may not have committed yet
                 with src.open() as fh:
-                    rec = read_header(fh, src.size(fh))
+                    size = src.size(fh)
+                    if given is not None and given.file_size == size:
+                        rec = given
+                    else:
+                        rec = read_header(fh, size)
             except OSError as exc:
                 outcomes[i] = IngestOutcome("skipped", path, f"cannot read: {exc.strerror}")
             except SkipFile as exc:
