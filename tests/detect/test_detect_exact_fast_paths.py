@@ -88,3 +88,56 @@ def test_shared_organ_map_gives_the_same_decisions(liver_mean):
         assert np.array_equal(organs(), organ_regions(arr, spacing, liver_mean, rules)[0])
     else:
         assert organs() is None
+
+
+def _masks(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        shape = tuple(int(v) for v in rng.integers(1, 16, 3))
+        if k % 5 == 0:
+            m = np.zeros(shape, bool)  # empty
+        elif k % 5 == 1:
+            m = np.zeros(shape, bool)  # single voxel, often on a border
+            m[tuple(int(rng.integers(s)) for s in shape)] = True
+        elif k % 5 == 2:
+            m = np.ones(shape, bool)  # touches every border
+        else:
+            m = rng.random(shape) < rng.uniform(0.02, 0.6)
+        yield m
+
+
+def test_true_box_equals_find_objects():
+    from oncohybrid.detect.ct_detection import _true_box
+
+    for m in _masks(4, 200):
+        ref = ndimage.find_objects(m.astype(np.uint8))
+        assert _true_box(m) == (ref[0] if ref else None)
+
+
+def test_boxes_of_equals_find_objects_for_the_wanted_labels():
+    from oncohybrid.detect.ct_detection import _boxes_of
+
+    rng = np.random.default_rng(5)
+    for m in _masks(6, 200):
+        lab, n = ndimage.label(m)
+        wanted = rng.random(n + 1) < 0.5
+        wanted[0] = False
+        ref = [(i, box) for i, box in enumerate(ndimage.find_objects(lab), start=1)
+               if wanted[i]]
+        assert _boxes_of(lab, wanted) == ref
+
+
+def test_shell_inside_the_grown_box_equals_the_full_size_shell():
+    from oncohybrid.detect.ct_detection import _grown, _true_box
+
+    rng = np.random.default_rng(7)
+    for m in _masks(8, 200):
+        pet = rng.random(m.shape).astype(np.float32)
+        outer = ndimage.binary_dilation(m, iterations=4)
+        shell = outer & ~ndimage.binary_dilation(m, iterations=2)
+        near = _grown(_true_box(m), 4, m.shape)
+        sub = m[near]
+        shell2 = ndimage.binary_dilation(sub, iterations=4) & \
+            ~ndimage.binary_dilation(sub, iterations=2)
+        assert np.array_equal(pet[shell], pet[near][shell2])
+        assert shell.any() == shell2.any()
