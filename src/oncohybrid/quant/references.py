@@ -15,6 +15,7 @@ always overrides it. Voxels belong to a reference VOI when their centre lies ins
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -219,6 +220,42 @@ def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
         edge[side] = True
     edge[0] = False  # label 0 = the mask itself
     return ~edge[lab]
+
+
+#: Per-CT results shared by the reference placements and proofs of one timepoint (#11:
+#: the body fill was computed three times per CT, the thorax twice): the last few CTs'
+#: values (axial axis first, float32, a private read-only copy) with a dict of results.
+#: Looked up by value, not identity, so a changed or different array is never served.
+_PER_CT: list[tuple[np.ndarray, dict[Any, Any]]] = []
+_PER_CT_LOCK = threading.Lock()
+_PER_CT_SIZE = 3
+
+
+def _per_ct(vol: np.ndarray) -> tuple[np.ndarray, dict[Any, Any]]:
+    """(read-only copy of ``vol``, its results dict), shared by every equal ``vol``."""
+    with _PER_CT_LOCK:
+        for i, (key, memo) in enumerate(_PER_CT):
+            if key.shape == vol.shape and np.array_equal(key, vol):
+                _PER_CT.append(_PER_CT.pop(i))  # most recently used last
+                return key, memo
+        key = vol.copy()
+        key.flags.writeable = False
+        entry: tuple[np.ndarray, dict[Any, Any]] = (key, {})
+        _PER_CT.append(entry)
+        del _PER_CT[:-_PER_CT_SIZE]
+        return entry
+
+
+def _filled_body(vol: np.ndarray) -> np.ndarray:
+    """``_fill_holes_per_slice(vol > -400)`` (hole-filled body per axial slice of the CT
+    ``vol``, axial axis first), computed once per CT (read-only)."""
+    _key, memo = _per_ct(vol)
+    filled = memo.get("filled_body")
+    if filled is None:
+        filled = _fill_holes_per_slice(vol > -400.0)
+        filled.flags.writeable = False
+        memo["filled_body"] = filled
+    return filled
 
 
 def _axial_axis(grid: VoxelGrid) -> int:
@@ -471,8 +508,7 @@ def _auto_aorta(ct: np.ndarray, grid: VoxelGrid, pet: np.ndarray | None = None) 
     g = VoxelGrid(shape=vol.shape, affine=aff)  # type: ignore[arg-type]
     sp = np.asarray(g.spacing_mm)
     pix_mm2 = float(sp[1] * sp[2])
-    body = vol > -400.0
-    filled = _fill_holes_per_slice(body)
+    filled = _filled_body(vol)
     lung = filled & (vol < -500.0)
     lung_area = lung.sum(axis=(1, 2)) * pix_mm2
     if lung_area.max() < 2000.0:  # < 20 cm^2 of lung: no thorax in the field of view
@@ -641,14 +677,25 @@ class _Thorax:
 
 def _thorax(ct: np.ndarray, grid: VoxelGrid) -> _Thorax:
     """Lungs = CT < -500 HU inside the hole-filled body (CT > -400 HU), per axial slice;
-    right/left of the body's midline (mean LPS x of the body pixels)."""
+    right/left of the body's midline (mean LPS x of the body pixels). Computed once per
+    CT and grid (both anatomy proofs of a timepoint ask; read-only)."""
     zaxis = _axial_axis(grid)
     vol = np.moveaxis(np.asarray(ct, dtype=np.float32), zaxis, 0)
+    key, memo = _per_ct(vol)
+    which = ("thorax", zaxis, tuple(grid.shape), np.asarray(grid.affine, np.float64).tobytes())
+    th = memo.get(which)
+    if th is None:
+        th = memo[which] = _thorax_of(key, zaxis, grid)
+    return th
+
+
+def _thorax_of(vol: np.ndarray, zaxis: int, grid: VoxelGrid) -> _Thorax:
+    """:func:`_thorax` of the CT ``vol`` (axial axis ``zaxis`` moved first)."""
     sp = np.asarray(grid.spacing_mm)
     pix_mm2 = float(np.prod(np.delete(sp, zaxis)))
     th = _Thorax(zaxis, vol, np.zeros(len(vol)), np.full(len(vol), np.nan),
                  np.zeros(len(vol)), np.zeros(len(vol)))
-    filled_all = _fill_holes_per_slice(vol > -400.0)
+    filled_all = _filled_body(vol)
     # LPS x of a slice's pixels: i*a + j*b + k*c + t; with c == 0 exactly (axial slices
     # without x-tilt) the k term adds an exact zero, so slice 0's x is every slice's x.
     same_x = None
