@@ -44,6 +44,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from oncohybrid.dicom.raw_values import raw_bytes
+
 __all__ = ["ABSENT", "SeriesPart", "split_planes", "frame_ranges"]
 
 #: The value shown for planes that lack the discriminating attribute (e.g. the b = 0
@@ -191,6 +193,22 @@ def _sop_class(p: _Plane) -> str | None:
     return name or str(uid)
 
 
+def _sop_class_by_bytes() -> Callable[[_Plane], str | None]:
+    """:func:`_sop_class`, computed once per distinct encoded SOP Class UID: it depends
+    on that element only, and equal bytes convert to equal UIDs."""
+    seen: dict[bytes, str | None] = {}
+
+    def fn(p: _Plane) -> str | None:
+        raw = raw_bytes(p.ds, 0x00080016, ("UI", None))
+        if raw is None:
+            return _sop_class(p)
+        if raw not in seen:
+            seen[raw] = _sop_class(p)
+        return seen[raw]
+
+    return fn
+
+
 def _image_type(p: _Plane) -> str | None:
     for seq in ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence",
                 "PETFrameTypeSequence"):
@@ -305,15 +323,31 @@ _CANDIDATES: list[tuple[str, Callable[[_Plane], str | None]]] = [
 
 def _position_keys(planes: Sequence[_Plane], members: Sequence[int]) -> list[tuple]:
     """Positions rounded to 0.01 mm: planes with the same key are repeats."""
-    return [tuple(np.round(planes[i].position, 2).tolist()) for i in members]
+    if not members:
+        return []
+    # One np.round over the stacked positions: rounding is elementwise (x·100, rint,
+    # /100, each correctly rounded), so every key equals the per-plane np.round's.
+    rounded = np.round(np.stack([planes[i].position for i in members]), 2)
+    return [tuple(row) for row in rounded.tolist()]
 
 
-def _multiplicity(planes: Sequence[_Plane], members: Sequence[int]) -> int:
+def _multiplicity(planes: Sequence[_Plane], members: Sequence[int],
+                  memo: dict[tuple[int, ...], int] | None = None) -> int:
+    """Most planes at one position among ``members``; ``memo`` (one per
+    :func:`split_planes` call) keeps it per member set, which every candidate attribute
+    asked again for the same group."""
+    key = tuple(members)
+    if memo is not None and key in memo:
+        return memo[key]
     keys = _position_keys(planes, members)
     if not keys:
-        return 0
-    _, counts = np.unique(np.asarray(keys), axis=0, return_counts=True)
-    return int(counts.max())
+        mult = 0
+    else:
+        _, counts = np.unique(np.asarray(keys), axis=0, return_counts=True)
+        mult = int(counts.max())
+    if memo is not None:
+        memo[key] = mult
+    return mult
 
 
 def _sort_key(value: str) -> tuple:
@@ -325,9 +359,10 @@ _Group = tuple[dict[str, str], list[int]]
 
 
 def _split_group(planes: Sequence[_Plane], group: _Group, name: str,
-                 fn: Callable[[_Plane], str | None], *, force: bool) -> list[_Group]:
+                 fn: Callable[[_Plane], str | None], *, force: bool,
+                 memo: dict[tuple[int, ...], int] | None = None) -> list[_Group]:
     values, members = group
-    mult = _multiplicity(planes, members)
+    mult = _multiplicity(planes, members, memo)
     if mult <= 1 and not force:
         return [group]
     by_value: dict[str, list[int]] = {}
@@ -338,14 +373,15 @@ def _split_group(planes: Sequence[_Plane], group: _Group, name: str,
     if not force:
         if len(by_value) > mult:
             return [group]  # e.g. a per-slice time: would cut a volume into slices
-        if max(_multiplicity(planes, m) for m in by_value.values()) >= mult:
+        if max(_multiplicity(planes, m, memo) for m in by_value.values()) >= mult:
             return [group]  # does not separate the repeats
     return [({**values, name: v}, by_value[v]) for v in sorted(by_value, key=_sort_key)]
 
 
-def _rank_split(planes: Sequence[_Plane], group: _Group) -> list[_Group]:
+def _rank_split(planes: Sequence[_Plane], group: _Group,
+                memo: dict[tuple[int, ...], int] | None = None) -> list[_Group]:
     values, members = group
-    mult = _multiplicity(planes, members)
+    mult = _multiplicity(planes, members, memo)
     if mult <= 1:
         return [group]
     at: dict[tuple, list[int]] = {}
@@ -374,20 +410,21 @@ def split_planes(planes: Sequence[_Plane]) -> list[SeriesPart]:
     series is one volume.
     """
     groups: list[_Group] = [({}, list(range(len(planes))))]
+    memo: dict[tuple[int, ...], int] = {}
     groups = [g for grp in groups
-              for g in _split_group(planes, grp, "SOP Class", _sop_class, force=True)]
+              for g in _split_group(planes, grp, "SOP Class", _sop_class_by_bytes(),
+                                    force=True, memo=memo)]
     for name, fn in _CANDIDATES:
-        groups = [g for grp in groups for g in _split_group(planes, grp, name, fn, force=False)]
-    groups = [g for grp in groups for g in _rank_split(planes, grp)]
+        groups = [g for grp in groups
+                  for g in _split_group(planes, grp, name, fn, force=False, memo=memo)]
+    groups = [g for grp in groups for g in _rank_split(planes, grp, memo)]
     parts = []
     for index, (values, members) in enumerate(groups):
         frames = tuple(sorted(planes[i].frame + 1 for i in members  # type: ignore[operator]
                               if planes[i].frame is not None))
-        files: list[str] = []
+        files: dict[str, None] = {}  # first-seen order, as the list it replaces
         for i in members:
-            label = _object_label(planes[i].ds)
-            if label not in files:
-                files.append(label)
+            files.setdefault(_object_label(planes[i].ds))
         parts.append(SeriesPart(index, values, len(members), frames, tuple(files),
                                 tuple(members)))
     return parts

@@ -49,6 +49,7 @@ from oncohybrid.dicom.geometry import (
     shift_planes,
     tilt_angle_deg,
 )
+from oncohybrid.dicom.raw_values import raw_bytes, raw_float, raw_floats, raw_us
 from oncohybrid.dicom.split import SeriesPart, split_planes
 from oncohybrid.errors import DicomError, GeometryError
 
@@ -74,6 +75,7 @@ POSITION_TOL_MM = 0.01
 GAP_FACTOR = 1.5
 
 _NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+_PER_FRAME_FG = 0x52009230  # (5200,9230) Per-frame Functional Groups Sequence
 
 
 class SeriesVolume(hd.Volume):
@@ -276,21 +278,37 @@ def _item(seq_parent: Dataset | None, keyword: str) -> Dataset | None:
 
 def _frames_of(ds: Dataset) -> list[_Frame]:
     """Planes of one dataset: one for a single-frame image, one per frame otherwise."""
-    if "PerFrameFunctionalGroupsSequence" in ds:
+    if _PER_FRAME_FG in ds._dict:
         return _enhanced_frames(ds)
-    ipp = _float_seq(_require(ds, "ImagePositionPatient"), 3, "(0020,0032) Image Position", ds)
-    iop = _float_seq(
-        _require(ds, "ImageOrientationPatient"), 6, "(0020,0037) Image Orientation", ds
-    )
-    ps = _float_seq(_require(ds, "PixelSpacing"), 2, "(0028,0030) Pixel Spacing", ds)
+    # Each value from the raw bytes when raw_values is sure to give the converted value,
+    # else (and for every error) the converted element as before: same values, same errors.
+    fast = raw_floats(ds, 0x00200032, 3)
+    ipp = (np.asarray(fast, dtype=np.float64) if fast is not None else _float_seq(
+        _require(ds, "ImagePositionPatient"), 3, "(0020,0032) Image Position", ds))
+    fast = raw_floats(ds, 0x00200037, 6)
+    iop = (np.asarray(fast, dtype=np.float64) if fast is not None else _float_seq(
+        _require(ds, "ImageOrientationPatient"), 6, "(0020,0037) Image Orientation", ds))
+    fast = raw_floats(ds, 0x00280030, 2)
+    ps = (np.asarray(fast, dtype=np.float64) if fast is not None else _float_seq(
+        _require(ds, "PixelSpacing"), 2, "(0028,0030) Pixel Spacing", ds))
     # Absent/empty slope: identity (PS3.3 C.11.1.1.2). A 0 is kept (it used to be read as
     # 1 by ``or 1.0``) so that load_series can refuse it.
-    slope = _slope(ds)
+    slope = raw_float(ds, 0x00281053)
+    if slope is None:
+        slope = _slope(ds)
     slope = 1.0 if slope is None else slope
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    intercept = raw_float(ds, 0x00281052)
+    if intercept is None:
+        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    else:
+        intercept = intercept or 0.0  # as ``DSfloat or 0.0``: -0 becomes +0
+    thickness = raw_float(ds, 0x00180050)
+    rows, cols = raw_us(ds, 0x00280010), raw_us(ds, 0x00280011)
     return [
-        _Frame(ds, None, ipp, iop, (float(ps[0]), float(ps[1])), int(ds.Rows), int(ds.Columns),
-               slope, intercept, _thickness(ds.get("SliceThickness")))
+        _Frame(ds, None, ipp, iop, (float(ps[0]), float(ps[1])),
+               int(ds.Rows) if rows is None else rows,
+               int(ds.Columns) if cols is None else cols, slope, intercept,
+               _thickness(ds.get("SliceThickness") if thickness is None else thickness))
     ]
 
 
@@ -406,8 +424,20 @@ def _pair_label(a: _Frame, b: _Frame) -> str:
     return f"{_plane_label(a)} and {_plane_label(b)}"
 
 
+def _series_uid(ds: Dataset, memo: dict[bytes, str]) -> str:
+    """``str(ds.SeriesInstanceUID)`` ("" when absent), converted once per distinct
+    encoded value: equal bytes convert to equal UIDs."""
+    raw = raw_bytes(ds, 0x0020000E, ("UI", None))
+    if raw is None:
+        return str(getattr(ds, "SeriesInstanceUID", ""))
+    if raw not in memo:
+        memo[raw] = str(getattr(ds, "SeriesInstanceUID", ""))
+    return memo[raw]
+
+
 def _check_one_series(frames: Sequence[_Frame]) -> None:
-    series_uids = {str(getattr(f.ds, "SeriesInstanceUID", "")) for f in frames}
+    memo: dict[bytes, str] = {}
+    series_uids = {_series_uid(f.ds, memo) for f in frames}
     if len(series_uids) > 1:
         raise DicomError(
             f"{series_label(frames[0].ds)}: images of {len(series_uids)} different series "
@@ -431,7 +461,12 @@ def _check_and_sort(frames: list[_Frame], *, correct_tilt: bool = True) -> _Geom
             f"{f.orientation.round(5).tolist()} but {_plane_label(ref)} has "
             f"{ref.orientation.round(5).tolist()}"
         )
-    for f in frames:
+    sizes_ok = all(f.rows == ref.rows and f.columns == ref.columns for f in frames)
+    # The same comparison np.allclose(rtol=0, atol=1e-4) makes per frame for finite
+    # spacings; anything else (inf, NaN, a mismatch) runs the loop, which raises.
+    spacing_ok = bool(np.all(np.abs(np.array([f.spacing for f in frames])
+                                    - np.array(ref.spacing)) <= 1e-4))
+    for f in () if sizes_ok and spacing_ok else frames:
         if (f.rows, f.columns) != (ref.rows, ref.columns):
             raise GeometryError(
                 f"{label}: mixed image sizes — {_file_label(f.ds)} is {f.rows}×{f.columns}, "
@@ -613,15 +648,20 @@ def _native_layout(ds: Dataset) -> tuple[np.dtype, int] | None:
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if tsyntax is not None and tsyntax not in _NATIVE_SYNTAXES:
         return None
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
+
+    def us(tag: int, keyword: str, default: int) -> int:
+        value = raw_us(ds, tag)
+        return int(ds.get(keyword, default)) if value is None else value
+
+    if us(0x00280002, "SamplesPerPixel", 1) != 1:
         return None
-    bits = int(ds.get("BitsAllocated", 0))
-    stored = int(ds.get("BitsStored", bits))
+    bits = us(0x00280100, "BitsAllocated", 0)
+    stored = us(0x00280101, "BitsStored", bits)
     if bits not in (8, 16, 32) or not 0 < stored <= bits:
         return None
-    if int(ds.get("HighBit", stored - 1)) != stored - 1:
+    if us(0x00280102, "HighBit", stored - 1) != stored - 1:
         return None
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    signed = us(0x00280103, "PixelRepresentation", 0) == 1
     return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}"), bits - stored
 
 
@@ -633,12 +673,17 @@ def _pixels(ds: Dataset) -> np.ndarray:
         # A header read with stop_before_pixels, or a non-image object in the list.
         raise DicomError(f"{series_label(ds)}, {_file_label(ds)}: no (7FE0,0010) Pixel Data "
                          "(read without pixels, or not an image)")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    n = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, cols = raw_us(ds, 0x00280010), raw_us(ds, 0x00280011)
+    rows = int(ds.Rows) if rows is None else rows
+    cols = int(ds.Columns) if cols is None else cols
+    n = int(ds.get("NumberOfFrames", 1) or 1) if 0x00280008 in ds._dict else 1
     layout = _native_layout(ds)
     if layout is not None:
         dtype, unused = layout
-        raw = ds.PixelData
+        # pydicom converts OB/OW to the very same bytes (no swapping): read them unconverted.
+        raw = raw_bytes(ds, 0x7FE00010, ("OW", "OB", None))
+        if raw is None:
+            raw = ds.PixelData
         if len(raw) >= n * rows * cols * dtype.itemsize:
             arr = np.frombuffer(raw, dtype=dtype, count=n * rows * cols).reshape(n, rows, cols)
             if unused:
@@ -711,6 +756,7 @@ def load_series(
     # Irregular stacks are built in floating point, resampled, then cast once.
     stack_dtype = dtype if regular else np.float64
     out = np.empty((n, ref.rows, ref.columns), dtype=stack_dtype)
+    buf = np.empty((ref.rows, ref.columns), dtype=np.float64)  # one rescaled plane
     cache: dict[int, np.ndarray] = {}
     for k, idx in enumerate(geom.order):
         f = frames[int(idx)]
@@ -723,7 +769,15 @@ def load_series(
             plane = cache[key][f.frame]
         if rescale and (f.slope != 1.0 or f.intercept != 0.0):
             # float64 for one plane only, then rounded once to the output dtype (as GDCM).
-            out[k] = plane * f.slope + f.intercept
+            if plane.dtype.kind in "iu":
+                # The same float64 multiply and add as ``plane * slope + intercept`` (an
+                # integer plane times a Python float is computed in float64 either way),
+                # into a reused buffer instead of two temporaries per plane.
+                np.multiply(plane, f.slope, out=buf)
+                np.add(buf, f.intercept, out=buf)
+                out[k] = buf
+            else:
+                out[k] = plane * f.slope + f.intercept
         else:
             out[k] = plane
         if plane_scale is not None:
