@@ -91,3 +91,73 @@ def test_clamp_to_float_equals_cast_then_clamp(dtype):
     a, b = sitk.GetArrayFromImage(old), sitk.GetArrayFromImage(new)
     assert a.dtype == b.dtype == np.float32
     assert a.tobytes() == b.tobytes()
+
+
+def _volume(shape, spacing, rng, oblique=False):
+    import highdicom as hd
+
+    aff = np.eye(4)
+    cols = np.diag(spacing).astype(float)  # (slice, row, column) axes → LPS columns
+    if oblique:
+        c, s = np.cos(0.3), np.sin(0.3)
+        cols = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ cols
+    aff[:3, :3] = cols[:, ::-1]
+    aff[:3, 3] = rng.uniform(-300, 300, 3)
+    arr = rng.normal(0, 900, shape).astype(np.float32)
+    flat = arr.reshape(-1)
+    flat[::97] = rng.integers(-1200, 1700, flat[::97].size)  # integer HU, both clips
+    flat[5::101] = np.array([np.nan, -0.0, 1e-30, -1e-38, 1500.0001, -1000.0001, 1499.9999,
+                             np.inf, -np.inf, 3e38], np.float32)[np.arange(flat[5::101].size) % 10]
+    return hd.Volume(arr, aff, "PATIENT")
+
+
+@pytest.mark.parametrize(("shape", "spacing", "oblique"), [
+    ((281, 64, 64), (2.5, 1.953125, 1.953125), False),   # the clinical grid, 2x2x2 bins
+    ((31, 40, 29), (1.0, 1.7, 2.4), True),              # bins 5x2x2, sizes not multiples
+    ((10, 12, 14), (3.0, 0.9, 4.9), False),             # 1 x 5 x 1 bins
+    ((7, 9, 11), (1.2, 1.2, 1.2), True),                # 4x4x4 bins, 1 or 2 per axis
+    ((6, 5, 5), (1.0, 1.0, 1.0), False),                # bin 5: one output voxel in y, x
+])
+def test_numpy_clamp_and_shrink_equal_itk(shape, spacing, oblique):
+    rng = np.random.default_rng(sum(shape))
+    vol = _volume(shape, spacing, rng, oblique)
+    got = register._shrunk_in_numpy(vol, 5.0)
+    img = sitk.Clamp(to_sitk(vol), sitk.sitkFloat32, register._HU_MIN, register._HU_MAX)
+    want = sitk.BinShrink(img, [max(1, int(5.0 // s)) for s in img.GetSpacing()])
+    assert got is not None
+    assert got.GetSize() == want.GetSize()
+    assert got.GetOrigin() == want.GetOrigin()
+    assert got.GetSpacing() == want.GetSpacing()
+    assert got.GetDirection() == want.GetDirection()
+    assert got.GetPixelID() == want.GetPixelID()
+    assert sitk.GetArrayViewFromImage(got).tobytes() == sitk.GetArrayViewFromImage(want).tobytes()
+    # And the whole working image (the Gaussian needs 4 voxels per axis).
+    if min(want.GetSize()) < 4:
+        for make in (lambda: register._working_image_of(vol, 5.0),
+                     lambda: register._working_image(to_sitk(vol), 5.0)):
+            with pytest.raises(RuntimeError):
+                make()
+        return
+    a = register._working_image_of(vol, 5.0)
+    b = register._working_image(to_sitk(vol), 5.0)
+    assert sitk.GetArrayViewFromImage(a).tobytes() == sitk.GetArrayViewFromImage(b).tobytes()
+    assert (a.GetOrigin(), a.GetSpacing(), a.GetSize()) == (b.GetOrigin(), b.GetSpacing(),
+                                                            b.GetSize())
+
+
+def test_numpy_shrink_not_used_where_itk_does_otherwise():
+    import highdicom as hd
+
+    rng = np.random.default_rng(3)
+    fine = _volume((8, 8, 8), (6.0, 6.0, 6.0), rng)  # no bin (factors 1): ITK path
+    assert register._shrunk_in_numpy(fine, 5.0) is None
+    small = _volume((1, 8, 8), (1.0, 1.0, 1.0), rng)  # too small for a bin in z
+    assert register._shrunk_in_numpy(small, 5.0) is None
+    ints = hd.Volume(rng.integers(-1100, 1600, (24, 24, 24)).astype(np.int16),
+                     np.diag([1.0, 1, 1, 1]), "PATIENT")
+    assert register._shrunk_in_numpy(ints, 5.0) is None  # other dtypes: ITK path
+    assert register._shrunk_in_numpy(to_sitk(fine), 5.0) is None
+    # Both paths give the same working image where numpy does not apply.
+    b = register._working_image_of(ints, 5.0)
+    assert sitk.GetArrayViewFromImage(b).tobytes() == sitk.GetArrayViewFromImage(
+        register._working_image(to_sitk(ints), 5.0)).tobytes()

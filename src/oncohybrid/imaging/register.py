@@ -157,6 +157,62 @@ def _for_uid(volume: Any) -> str | None:
     return None if uid is None else str(uid)
 
 
+def _shrunk_in_numpy(volume: Any, resolution_mm: float) -> sitk.Image | None:
+    """Clamp + ``BinShrink`` of a float32 ``Volume`` computed in numpy, voxel for voxel
+    what ITK computes, without copying the full CT into SimpleITK (``None``: not
+    applicable, use ITK).
+
+    Exact: for float32 voxels ITK's Clamp is min/max (NaN passes), as ``np.clip``.
+    BinShrink sums each bin in double in a fixed order (x fastest, then y, then z;
+    itkBinShrinkImageFilter.hxx: first value converted, then ``+=``), multiplies by
+    ``1.0 / n`` and converts to float: the same IEEE operations in the same order here.
+    The output grid (origin, spacing) is ITK's own, from a BinShrink of a one-bin image
+    with the same geometry (it does not depend on the size).
+    """
+    arr = getattr(volume, "array", None)
+    if isinstance(volume, sitk.Image) or arr is None or arr.dtype != np.float32 \
+            or arr.ndim != 3:
+        return None
+    sz, sy, sx = volume.spacing
+    spacing = (float(sx), float(sy), float(sz))  # as imaging.resample.to_sitk
+    fx, fy, fz = (max(1, int(resolution_mm // s)) for s in spacing)
+    nz, ny, nx = arr.shape[0] // fz, arr.shape[1] // fy, arr.shape[2] // fx
+    if max(fx, fy, fz) == 1 or min(nz, ny, nx) < 1:
+        return None
+    bins = arr[: nz * fz, : ny * fy, : nx * fx].reshape(nz, fz, ny, fy, nx, fx)
+    acc = np.empty((nz, ny, nx), np.float64)
+    first = True
+    for dz in range(fz):
+        for dy in range(fy):
+            rows = np.clip(bins[:, dz, :, dy], _HU_MIN, _HU_MAX)  # whole rows: faster
+            for dx in range(fx):
+                if first:
+                    acc[...] = rows[..., dx]
+                    first = False
+                else:
+                    acc += rows[..., dx]
+    acc *= 1.0 / float(fx * fy * fz)
+    out = sitk.GetImageFromArray(acc.astype(np.float32))
+    one_bin = sitk.Image([fx, fy, fz], sitk.sitkFloat32)
+    one_bin.SetSpacing(spacing)
+    one_bin.SetOrigin(tuple(float(v) for v in volume.position))
+    one_bin.SetDirection(tuple(float(v) for v in volume.direction[:, ::-1].ravel()))
+    grid = sitk.BinShrink(one_bin, [fx, fy, fz])
+    out.SetOrigin(grid.GetOrigin())
+    out.SetSpacing(grid.GetSpacing())
+    out.SetDirection(grid.GetDirection())
+    return out
+
+
+def _working_image_of(volume: Any, resolution_mm: float) -> sitk.Image:
+    """``_working_image`` of a ``Volume`` (or ``sitk.Image``); float32 volumes are
+    clamped and shrunk in numpy (``_shrunk_in_numpy``, the same voxels)."""
+    shrunk = _shrunk_in_numpy(volume, resolution_mm)
+    if shrunk is None:
+        return _working_image(_as_sitk(volume), resolution_mm)
+    return _smoothed(shrunk, resolution_mm)
+
+
 def _working_image(img: sitk.Image, resolution_mm: float) -> sitk.Image:
     """Clip, shrink, smooth and resample to an isotropic grid of ``resolution_mm``."""
     # Clamp casts to its output type itself: ITK compares double(v) with the bounds and
@@ -168,6 +224,11 @@ def _working_image(img: sitk.Image, resolution_mm: float) -> sitk.Image:
     factors = [max(1, int(resolution_mm // s)) for s in img.GetSpacing()]
     if max(factors) > 1:
         img = sitk.BinShrink(img, factors)
+    return _smoothed(img, resolution_mm)
+
+
+def _smoothed(img: sitk.Image, resolution_mm: float) -> sitk.Image:
+    """The Gaussian and the resampling of ``_working_image`` (after the shrink)."""
     # Remaining anti-aliasing (sigma per axis, physical units); the recursive filter
     # needs sigma > 0, so axes already coarse get a mild 0.2-voxel floor.
     sigma = [max(0.2 * s, 0.5 * resolution_mm - 0.5 * s) for s in img.GetSpacing()]
@@ -216,8 +277,8 @@ _FIXED: dict[tuple[int, float], tuple[weakref.ref[Any], _Fixed]] = {}
 _FIXED_LOCK = threading.Lock()
 
 
-def _prepare_fixed(img: sitk.Image, resolution_mm: float, factors: tuple[int, ...]) -> _Fixed:
-    work = _working_image(img, resolution_mm)
+def _prepare_fixed(img: Any, resolution_mm: float, factors: tuple[int, ...]) -> _Fixed:
+    work = _working_image_of(img, resolution_mm)
     pyr = _pyramid(work, factors)
     masks = {f: m for f, im in pyr.items() if (m := _body_mask(im)) is not None}
     return _Fixed(work, pyr, masks)
@@ -233,7 +294,7 @@ def _fixed_for(baseline: Any, resolution_mm: float, factors: tuple[int, ...]) ->
         hit = _FIXED.get(key)
         if hit is not None and hit[0]() is baseline:
             return hit[1].copy()
-        fixed = _prepare_fixed(_as_sitk(baseline), resolution_mm, factors)
+        fixed = _prepare_fixed(baseline, resolution_mm, factors)
         try:
             ref = weakref.ref(baseline, lambda _r, k=key: _FIXED.pop(k, None))
         except TypeError:  # not weakly referenceable: do not cache
@@ -377,7 +438,7 @@ def register_ct(
     factors = (2, *(f for sched in (_RIGID_SCHEDULE, _AFFINE_SCHEDULE) for f, _ in sched))
     fix = _fixed_for(baseline, resolution_mm, factors)
     fixed, fixed_pyr, masks = fix.image, fix.pyramid, fix.masks
-    moving = _working_image(_as_sitk(followup), resolution_mm)
+    moving = _working_image_of(followup, resolution_mm)
     notes: list[str] = []
 
     # Initialisation candidates (their translation maps fixed points to moving points).
