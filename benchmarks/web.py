@@ -358,7 +358,22 @@ def record_in_process(settings: object) -> None:
           f"({new / old:.2f}×)")
 
 
+def load_average(when: str) -> None:
+    """Print the 1/5/15-minute load average (the box is shared: judge the numbers by it)."""
+    one, five, fifteen = os.getloadavg()
+    print(f"load average at {when}: {one:.2f} {five:.2f} {fifteen:.2f} "
+          f"({os.cpu_count()} CPUs)", flush=True)
+
+
 def main() -> None:
+    load_average("start")
+    try:
+        _main()
+    finally:
+        load_average("end")
+
+
+def _main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=("clinical", "small"), default="clinical")
     ap.add_argument("--home", type=Path, help="benchmark an existing workspace instead")

@@ -14,6 +14,7 @@ the platform is installed (:mod:`oncohybrid.store.models_record`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from oncohybrid.config import Settings, get_settings
 from oncohybrid.errors import InputError, StoreError
 from oncohybrid.store.db import session_scope
-from oncohybrid.store.models import Patient, Series, Study
+from oncohybrid.store.models import Patient, PatientSeriesSummary, Series, Study
 
 __all__ = ["WorklistQuery", "STATUSES", "worklist", "patient_summary", "patient_pk_of_study"]
 
@@ -50,7 +51,8 @@ class WorklistQuery:
             raise InputError("page must be ≥ 1 and per_page within 1..200")
 
 
-def _display(settings: Settings, p: Patient, identified: bool) -> dict[str, Any]:
+def _display(settings: Settings, p: Any, identified: bool) -> dict[str, Any]:
+    """The row fields of patient ``p`` (a :class:`Patient` or a row of its columns)."""
     from oncohybrid.services.users import pseudonym
 
     if identified:
@@ -183,6 +185,35 @@ def _conditions(query: WorklistQuery, identified: bool) -> list[Any]:
     return cond
 
 
+# The distinct tracer keys of the summary (a loose index scan: one index probe per value).
+_TRACER_VALUES = sa.text(
+    "WITH RECURSIVE t(v) AS ("
+    "SELECT (SELECT min(value) FROM patient_series_summary "
+    "WHERE kind = 'tracer' AND n_studies > 0) "
+    "UNION ALL SELECT (SELECT min(value) FROM patient_series_summary "
+    "WHERE kind = 'tracer' AND n_studies > 0 AND value > t.v) FROM t WHERE t.v IS NOT NULL"
+    ") SELECT v FROM t WHERE v IS NOT NULL AND v LIKE :pattern")
+
+
+def _summary_key(s: Session, query: WorklistQuery) -> tuple[str, list[str]] | None:
+    """The key of ``patient_series_summary`` (migration store0004) that answers the query's
+    study filter, or ``None`` when the studies must be grouped.
+
+    A modality filter is the key ("modality", the modality in upper case). A tracer filter
+    (a substring of the lowered tracer, ``LIKE``) is answered by the summary when at most
+    one stored tracer value matches: the same ``LIKE`` on ``lower(radiopharmaceutical)``
+    as the grouped query, evaluated by the database on the values the triggers stored.
+    With two matching values a study could count under both, so the studies are grouped.
+    Dates, or a modality and a tracer together, group the studies as before.
+    """
+    if query.date_from or query.date_to or bool(query.modality) == bool(query.tracer):
+        return None
+    if query.modality:
+        return "modality", [query.modality.upper()]
+    values = list(s.scalars(_TRACER_VALUES, {"pattern": f"%{query.tracer.lower()}%"}))
+    return ("tracer", values) if len(values) <= 1 else None
+
+
 def worklist(query: WorklistQuery, settings: Settings | None = None, *,
              identified: bool = True) -> dict[str, Any]:
     """One page of patients matching ``query``, most recent study first.
@@ -192,8 +223,11 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
     Without a filter on the studies (no dates, modality or tracer: the common case) the
     date and count come from the patient row (``last_study_date``, ``n_studies``, kept by
     triggers, migration store0003) and the page is an index scan of
-    ``ix_patients_worklist``; with one, the matching studies are grouped per patient and
-    the total rides on the page as ``COUNT(*) OVER ()``. Two filters are not SQL: a
+    ``ix_patients_worklist``; a modality or a tracer filter alone reads the
+    per-(patient, modality/tracer) summary kept by triggers (migration store0004, see
+    :func:`_summary_key`) the same way through ``ix_patient_series_worklist``; with other
+    study filters, the matching studies are grouped per patient and the total rides on
+    the page as ``COUNT(*) OVER ()``. Two filters are not SQL: a
     researcher's search (the keyed pseudonym is computed here) and the report-file half
     of "reported"/"assessed" (when report files exist); those read the ordered key rows
     (patient key, date, count, and the ID for the pseudonym) and page them here.
@@ -205,7 +239,22 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
     # with LIMIT, no aggregate over the studies.
     summary = not (query.date_from or query.date_to or query.modality or query.tracer)
     with session_scope(settings) as s:
-        if summary:
+        # A modality or tracer filter alone reads the per-(patient, key) summary kept by
+        # triggers (migration store0004), in the same order: an index scan too.
+        key = None if summary else _summary_key(s, query)
+        if key is not None:
+            kind, values = key
+            pss = PatientSeriesSummary
+            pk_col = pss.patient_pk
+            grouped = (
+                sa.select(pk_col.label("pk"), pss.last_study_date.label("last"),
+                          pss.n_studies.label("n"))
+                .where(pss.kind == kind, pss.value.in_(values), pss.n_studies > 0)
+            )
+            if query.q:
+                grouped = grouped.join(Patient, Patient.id == pk_col).where(*_conditions(
+                    dataclasses.replace(query, modality=None, tracer=None), identified))
+        elif summary:
             pk_col = Patient.id
             grouped = (
                 sa.select(pk_col.label("pk"), Patient.last_study_date.label("last"),
@@ -235,7 +284,7 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
 
             needle = query.q.strip().upper()
             grouped = grouped.add_columns(Patient.patient_id, Patient.issuer_of_patient_id)
-            if not summary:
+            if not summary and key is None:
                 grouped = grouped.group_by(Patient.patient_id, Patient.issuer_of_patient_id)
             keep.append(lambda r: needle in pseudonym(settings, r.patient_id,
                                                       r.issuer_of_patient_id or ""))
@@ -253,7 +302,7 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
         if keep:
             hits = [r for r in s.execute(ordered) if all(f(r) for f in keep)]
             total, rows = len(hits), hits[offset:offset + query.per_page]
-        elif summary and not query.q:
+        elif (summary or key is not None) and not query.q:
             # Two statements: a COUNT(*) OVER () would read every row before the LIMIT,
             # which the index scan otherwise stops at. (A name search reads every patient
             # anyway, so it keeps the total on the page.)
@@ -301,25 +350,47 @@ def worklist(query: WorklistQuery, settings: Settings | None = None, *,
     }
 
 
+_PATIENT_COLUMNS = (Patient.id, Patient.patient_id, Patient.issuer_of_patient_id,
+                    Patient.patient_name, Patient.patient_sex, Patient.patient_birth_date)
+
+
+def _status_of(settings: Settings, s: Session, patient_pk: int, patient_id: str) -> str:
+    """The status of one patient (the rules of :func:`_statuses`) in one statement."""
+    from oncohybrid.services.report import report_file_prefix
+
+    assessed, quantified = s.execute(sa.select(_assessed_exists(patient_pk),
+                                               _quantified_exists(patient_pk))).one()
+    if assessed:
+        prefixes = _report_prefixes(settings)
+        return "reported" if report_file_prefix(patient_id) in prefixes else "assessed"
+    return "quantified" if quantified else "new"
+
+
 def patient_summary(patient_pk: int, settings: Settings | None = None, *,
                     identified: bool = True) -> dict[str, Any]:
     """Patient header and the studies (oldest first) with their image series."""
     settings = settings or get_settings()
     with session_scope(settings) as s:
-        p = s.get(Patient, patient_pk)
+        # Plain rows (no ORM objects): the page reads them once.
+        p = s.execute(sa.select(*_PATIENT_COLUMNS).where(Patient.id == patient_pk)).first()
         if p is None:
             raise StoreError(f"patient #{patient_pk}: not in the study database")
         head = _display(settings, p, identified)
-        head["status"] = _statuses(settings, s, [p])[p.id]
+        head["status"] = _status_of(settings, s, p.id, p.patient_id)
         studies = []
-        rows = s.scalars(
-            sa.select(Study).where(Study.patient_pk == p.id)
+        rows = s.execute(
+            sa.select(Study.id, Study.study_instance_uid, Study.study_date,
+                      Study.study_description, Study.accession_number)
+            .where(Study.patient_pk == p.id)
             .order_by(Study.study_date, Study.study_instance_uid)
         ).all()
         # All series of the patient in one query, not one query per study.
-        by_study: dict[int, list[Series]] = {st.id: [] for st in rows}
-        for se in s.scalars(
-            sa.select(Series).join(Study, Series.study_pk == Study.id)
+        by_study: dict[int, list[Any]] = {st.id: [] for st in rows}
+        for se in s.execute(
+            sa.select(Series.study_pk, Series.series_instance_uid, Series.modality,
+                      Series.series_description, Series.radiopharmaceutical,
+                      Series.manufacturer, Series.number_of_instances)
+            .join(Study, Series.study_pk == Study.id)
             .where(Study.patient_pk == p.id)
             .order_by(Series.series_number, Series.id)
         ):

@@ -152,6 +152,49 @@ class Series(Base):
     )
 
 
+class StudySeriesKey(Base):
+    """The series of a study per key: ``kind`` ``'modality'`` (``value`` = the modality) or
+    ``'tracer'`` (``value`` = ``lower(radiopharmaceutical)``), ``n_series`` of them.
+
+    Kept by triggers on ``series`` and ``studies`` (migration store0004); never written
+    from Python.
+    """
+
+    __tablename__ = "study_series_keys"
+
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    n_series: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class PatientSeriesSummary(Base):
+    """Per patient and key (as :class:`StudySeriesKey`): how many of the patient's studies
+    have a series with that key and the latest of their dates, what the worklist's
+    modality and tracer filters used to aggregate (issue #11).
+
+    Kept by triggers on ``series`` and ``studies`` (migration store0004); never written
+    from Python.
+    """
+
+    __tablename__ = "patient_series_summary"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    n_studies: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_study_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+# The worklist's order within one key (a modality or tracer filter's page is an index scan).
+Index("ix_patient_series_worklist", PatientSeriesSummary.kind, PatientSeriesSummary.value,
+      PatientSeriesSummary.last_study_date.desc(), PatientSeriesSummary.patient_pk,
+      postgresql_include=["n_studies"], postgresql_where=PatientSeriesSummary.n_studies > 0,
+      sqlite_where=PatientSeriesSummary.n_studies > 0)
+
+
 class Instance(Base):
     """A stored composite instance, keyed by (0008,0018) *SOP Instance UID*.
 
