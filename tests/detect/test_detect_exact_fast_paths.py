@@ -13,7 +13,7 @@ from oncohybrid.detect.physiological import (
     organ_regions,
     physiological_components,
 )
-from oncohybrid.imaging.resample import _gaussian_axis0_nearest, _gaussian_nearest
+from oncohybrid.imaging.resample import _gaussian_pass, gaussian_filter
 
 
 def _volumes(seed: int, n: int):
@@ -33,24 +33,28 @@ def _volumes(seed: int, n: int):
         yield x, rng
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_axis0_gaussian_equals_scipy_bit_for_bit(dtype):
+def test_gaussian_pass_equals_scipy_bit_for_bit(dtype, mode, axis):
     for x, rng in _volumes(1, 150):
         x = x.astype(dtype)
-        sigma = float(rng.choice([rng.uniform(0.05, 1.0), rng.uniform(1.0, 6.0)]))
-        ref = ndimage.gaussian_filter1d(x, sigma, axis=0, mode="nearest")
-        got = _gaussian_axis0_nearest(x, sigma)
+        # radius up to 4 x 12 = 48 voxels: also wider than the array (repeated reflection)
+        sigma = float(rng.choice([rng.uniform(0.05, 1.0), rng.uniform(1.0, 12.0)]))
+        ref = ndimage.gaussian_filter1d(x, sigma, axis=axis, mode=mode)
+        got = _gaussian_pass(x, sigma, axis, mode)
         assert got.dtype == ref.dtype
         assert np.array_equal(got, ref), (x.shape, sigma)
 
 
-def test_gaussian_nearest_equals_gaussian_filter_bit_for_bit():
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+def test_gaussian_filter_equals_scipy_bit_for_bit(mode):
     for x, rng in _volumes(2, 150):
         x = x.astype(np.float32)
         sigma = rng.uniform(0.0, 3.0, 3)
         sigma[rng.random(3) < 0.25] = 0.0  # skipped axes, as in scipy
-        ref = ndimage.gaussian_filter(x, sigma, mode="nearest")
-        got = _gaussian_nearest(x, sigma)
+        ref = ndimage.gaussian_filter(x, sigma, mode=mode)
+        got = gaussian_filter(x, sigma, mode=mode)
         assert got.dtype == ref.dtype
         assert np.array_equal(got, ref), (x.shape, sigma)
 
@@ -59,8 +63,16 @@ def test_gaussian_nearest_on_a_ct_sized_slab_with_the_resample_sigmas():
     rng = np.random.default_rng(3)
     x = rng.integers(-1024, 2000, (20, 64, 64)).astype(np.int16).astype(np.float32)
     sigma = np.array([0.19148542, 0.52823338, 0.52823338])  # 2.5/1.95 mm CT -> 3/4.07 PET
-    assert np.array_equal(_gaussian_nearest(x, sigma),
+    assert np.array_equal(gaussian_filter(x, sigma, mode="nearest"),
                           ndimage.gaussian_filter(x, sigma, mode="nearest"))
+    assert np.array_equal(gaussian_filter(x, 1.5), ndimage.gaussian_filter(x, 1.5))
+
+
+def test_gaussian_filter_hands_other_inputs_to_scipy():
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    for args in ((x, 1.0, "wrap"), (x[0], 1.0, "reflect"), (x.astype(np.int16), 1.0, "nearest")):
+        expected = ndimage.gaussian_filter(args[0], args[1], mode=args[2])
+        assert np.array_equal(gaussian_filter(*args), expected)
 
 
 def _image():

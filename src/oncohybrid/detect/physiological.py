@@ -48,8 +48,10 @@ class PhysiologicalRules:
 def organ_regions(arr: np.ndarray, spacing: Sequence[float], liver_mean: float,
                   rules: PhysiologicalRules) -> tuple[np.ndarray, list[str]]:
     """Label map of organ-like regions (rule b) and their descriptions."""
+    from oncohybrid.imaging.resample import gaussian_filter
+
     sigma = [rules.organ_smoothing_mm / s for s in spacing]
-    smooth = ndimage.gaussian_filter(arr.astype(np.float32), sigma)
+    smooth = gaussian_filter(arr.astype(np.float32), sigma)  # scipy's, bit for bit (#11)
     lab, n = ndimage.label(smooth >= rules.organ_uptake_x_liver * liver_mean)
     if n == 0:
         return np.zeros(arr.shape, np.int32), []
