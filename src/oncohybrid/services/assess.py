@@ -505,19 +505,18 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
                               list[tuple[Any, dict[str, float]]]]:
     """The timepoints' phases and the registrations as one task graph on ``workers`` threads.
 
-    Per timepoint k: ``pet-k`` (:func:`load_pet`) and ``ct-k`` (:func:`load_ct`), then
+    Per timepoint k: ``ct-k`` (:func:`load_ct`) and ``pet-k`` (:func:`load_pet`), then
     ``refs-k`` (:func:`place_references`) and ``tp-k`` (:func:`detect_timepoint`); each
     follow-up's registration ``reg-k`` needs only ``ct-0`` and ``ct-k``. Finer tasks than
     whole timepoints keep both cores busy to the end (3 timepoints on 2 cores left one core
-    idle for a whole timepoint), and a registration starts as soon as its two CTs are read.
-    Dask's local threaded scheduler runs the graph (its ordering finishes what is started
-    before starting more); every phase is the one :func:`analyse_timepoint` runs, on the same
-    inputs, so the results do not depend on the threads. A failure is carried to the tasks
-    that depend on it and raised as sequentially: the first timepoint's first failing
-    phase, then registrations in order.
+    idle for a whole timepoint). Ready tasks start by priority (:func:`_run_graph`): every
+    load first (they feed everything), then references and detection in timepoint order,
+    the registrations last, so that they fill the cores while the last timepoint's lesions
+    are detected instead of delaying them. Every phase is the one
+    :func:`analyse_timepoint` runs, on the same inputs, so the results do not depend on the
+    threads. A failure is carried to the tasks that depend on it and raised as
+    sequentially: the first timepoint's first failing phase, then registrations in order.
     """
-    from dask.threaded import get as threaded_get
-
     n = len(inputs)
 
     def task(k: int | None, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -527,7 +526,7 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
                     return a
             own: dict[str, float] = {}
             try:
-                return fn(_Clock(own), *args), own
+                return fn(_Clock(own), *(a[0] for a in args)), own
             except OncohybridError as exc:
                 if k is None:
                     return _Failed(exc)
@@ -538,24 +537,20 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
                 return _Failed(exc)
         return run
 
-    def value(r: Any) -> Any:
-        return r[0]
-
-    graph: dict[str, Any] = {}
+    graph: dict[str, tuple[tuple[int, int, int], Callable[..., Any], tuple[str, ...]]] = {}
     for k, tp in enumerate(inputs):
-        graph[f"pet-{k}"] = (task(k, lambda c, tp=tp: load_pet(tp, c)),)
-        graph[f"ct-{k}"] = (task(k, lambda c, tp=tp: load_ct(tp, c)),)
-        graph[f"refs-{k}"] = (task(k, lambda c, pet, ct, tp=tp: place_references(
-            tp, value(pet), value(ct), p, c)), f"pet-{k}", f"ct-{k}")
-        graph[f"tp-{k}"] = (task(k, lambda c, pet, ct, refs, tp=tp: detect_timepoint(
-            tp, value(pet), value(ct), value(refs), p, c)), f"pet-{k}", f"ct-{k}", f"refs-{k}")
+        graph[f"ct-{k}"] = ((0, k, 0), task(k, lambda c, tp=tp: load_ct(tp, c)), ())
+        graph[f"pet-{k}"] = ((0, k, 1), task(k, lambda c, tp=tp: load_pet(tp, c)), ())
+        graph[f"refs-{k}"] = ((1, k, 0), task(k, lambda c, pet, ct, tp=tp: place_references(
+            tp, pet, ct, p, c)), (f"pet-{k}", f"ct-{k}"))
+        graph[f"tp-{k}"] = ((1, k, 1), task(k, lambda c, pet, ct, refs, tp=tp: detect_timepoint(
+            tp, pet, ct, refs, p, c)), (f"pet-{k}", f"ct-{k}", f"refs-{k}"))
         if k:
             # register() keeps its own stage clock: its result is (transform, timings)
-            graph[f"reg-{k}"] = (task(None, lambda _c, base, ct: register(
-                value(base), value(ct))), "ct-0", f"ct-{k}")
+            graph[f"reg-{k}"] = ((2, k, 0), task(None, lambda _c, base, ct: register(
+                base, ct)), ("ct-0", f"ct-{k}"))
+    results = _run_graph(graph, workers)
     phases = [[f"pet-{k}", f"ct-{k}", f"refs-{k}", f"tp-{k}"] for k in range(n)]
-    keys = [key for ph in phases for key in ph] + [f"reg-{k}" for k in range(1, n)]
-    results = dict(zip(keys, threaded_get(graph, keys, num_workers=workers), strict=True))
     for ph in phases:
         for key in ph:
             if isinstance(results[key], _Failed):
@@ -572,6 +567,59 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
         done.append((results[ph[-1]][0], own))
     regs_done = [results[f"reg-{k}"][0] for k in range(1, n)]
     return done, regs_done
+
+
+def _run_graph(graph: dict[str, tuple[Any, Callable[..., Any], tuple[str, ...]]],
+               workers: int) -> dict[str, Any]:
+    """Run ``{key: (priority, fn, dependency keys)}`` on ``workers`` threads: a task starts
+    when its dependencies are done (``fn`` gets their results in order), the ready task of
+    lowest priority first. ``fn`` must not raise (the tasks of :func:`_analyse_graph` return
+    a :class:`_Failed` instead). Written here because Dask's local scheduler, like
+    ``concurrent.futures``, takes no per-task priority."""
+    import heapq
+    import threading
+
+    dependents: dict[str, list[str]] = {key: [] for key in graph}
+    waiting = {key: len(deps) for key, (_pr, _fn, deps) in graph.items()}
+    for key, (_pr, _fn, deps) in graph.items():
+        for d in deps:
+            dependents[d].append(key)
+    ready = [(pr, key) for key, (pr, _fn, _deps) in graph.items() if not waiting[key]]
+    heapq.heapify(ready)
+    results: dict[str, Any] = {}
+    unstarted = len(graph)
+    cond = threading.Condition()
+
+    def worker() -> None:
+        nonlocal unstarted
+        while True:
+            with cond:
+                while not ready and unstarted:
+                    cond.wait()
+                if not ready:
+                    return
+                _pr, key = heapq.heappop(ready)
+                unstarted -= 1
+            _pr, fn, deps = graph[key]
+            try:
+                value = fn(*(results[d] for d in deps))
+            except BaseException as exc:  # noqa: BLE001 - never leave dependents waiting
+                value = _Failed(exc)
+            with cond:
+                results[key] = value
+                for nxt in dependents[key]:
+                    waiting[nxt] -= 1
+                    if not waiting[nxt]:
+                        heapq.heappush(ready, (graph[nxt][0], nxt))
+                cond.notify_all()
+
+    threads = [threading.Thread(target=worker, name=f"assess-{i}", daemon=True)
+               for i in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 class _Clock:
