@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import struct
 import warnings
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from oncohybrid.dicom.header_record import (
 )
 from oncohybrid.pacs.integrity import _STANDARD_VRS, ODD, UNDEFINED
 
+log = logging.getLogger(__name__)
+
 #: ingest's ``DEFER_SIZE``: a larger header value is deferred by ingest's reader
 DEFER_SIZE = 64 * 1024
 _UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -57,6 +60,19 @@ _MAX_DEPTH = 64
 
 class _Unusual(Exception):
     """Something this module does not read exactly as ingest does: leave it to ingest."""
+
+
+def record_or_none(
+    buf: bytes, found: dict[int, Any], transfer_syntax_uid: str, meta_size: int,
+    file_size: int,
+) -> HeaderRecord | None:
+    """:func:`record_from_walk`, and None (ingest reads the file) should it fail: an
+    instance already acknowledged is never lost to a fault here."""
+    try:
+        return record_from_walk(buf, found, transfer_syntax_uid, meta_size, file_size)
+    except Exception:
+        log.exception("building the index record of a received instance failed")
+        return None
 
 
 def record_from_walk(

@@ -9,6 +9,7 @@ checks (:mod:`oncohybrid.pacs.receipt`) happen here; indexing is the listener's
 
 
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -43,7 +44,7 @@ from oncohybrid.pacs.association import (
     tune_association,
 )
 from oncohybrid.pacs.fastpath import DirectStorePath, StoreStatus
-from oncohybrid.pacs.header_values import record_from_walk
+from oncohybrid.pacs.header_values import record_or_none
 from oncohybrid.pacs.integrity import IncompleteDataset, read_header
 from oncohybrid.pacs.receipt import check_received
 from oncohybrid.pacs.spool import SpoolBound, _write_all, file_meta_header
@@ -97,6 +98,9 @@ class _Receiver:
         self._spool_prefix = os.path.join(os.fspath(spool_dir), "")
         # ONCOHYBRID_PACS_RECORDS=0: indexing reads every spooled file (as before #11)
         self.build_records = os.environ.get("ONCOHYBRID_PACS_RECORDS", "1") != "0"
+        # receiver processes build the record after the acknowledgement, in the thread
+        # that reports to the listener (on_spooled then gets a callable)
+        self.defer_records = False
 
     def make_server(
         self, address: tuple[str, int], server_class: type[_NoDelayServer] = _NoDelayServer
@@ -268,10 +272,12 @@ class _Receiver:
         self.stats.add("received")
         # the index record from the walk just made, so that indexing need not parse the
         # file again (#11); None where it could differ from ingest's reading of the file
-        record = (
-            record_from_walk(body, found, transfer_syntax_uid, len(head), len(head) + len(body))
-            if self.build_records else None
-        )
+        record: Any = None
+        if self.build_records:
+            record = functools.partial(record_or_none, body, found, transfer_syntax_uid,
+                                       len(head), len(head) + len(body))
+            if not self.defer_records:
+                record = record()
         self.on_spooled(Path(final), calling_ae, record)
         return STATUS_SUCCESS
 
@@ -315,6 +321,8 @@ class _ParentReport:
             stored, self._stored = self._stored, []
             stats, self._stats = self._stats, {}
         if stored:
+            # the index records, built here, off the C-STORE's path to its acknowledgement
+            stored = [(n, ae, r() if callable(r) else r) for n, ae, r in stored]
             self.send(("stored", stored))
         if stats:
             self.send(("stats", stats))
@@ -357,6 +365,7 @@ def _receiver_process(config: dict[str, Any], control: Any, events: Any) -> None
         spool_bound=SpoolBound(config["max_spooled"], config["spool_wait_s"],
                                config["spool_counter"]),
     )
+    receiver.defer_records = True
     server = receiver.make_server((config["host"], config["port"]), _DetachedServer)
     report.send(("ready",))
     grace_s = 0.0

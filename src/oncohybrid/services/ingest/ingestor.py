@@ -215,8 +215,13 @@ class Ingestor(IndexWriter):
         with ExitStack() as claims:
             for sop in sops:  # a global order: two batches never wait on each other
                 claims.enter_context(self._claim(sop))
-            inserted = self._flush(batch, report, log_pk, False, None, 0, link=link)
-            stored = self._existing_paths(sops)
+            paths: dict[str, str] = {}
+            inserted = self._flush(batch, report, log_pk, False, None, 0, link=link,
+                                   paths=paths)
+            # the stored paths: those _flush read or inserted under these claims; ask the
+            # database only for the others (a row another process inserted meanwhile)
+            unknown = [sop for sop in sops if sop not in paths]
+            stored = paths | self._existing_paths(unknown) if unknown else paths
         conflicts = {c["path"]: c for c in report.conflicts}
         first: set[str] = set()
         for i, (src, rec) in zip(where, batch, strict=True):
@@ -351,11 +356,13 @@ class Ingestor(IndexWriter):
         skipped_written: int,
         *,
         link: bool = False,
+        paths: dict[str, str] | None = None,
     ) -> set[str]:
         """Store one batch: files first (synced), then one transaction for the rows.
 
         Returns the SOP Instance UIDs whose rows this batch inserted (the others were
-        duplicates).
+        duplicates). ``paths``, when given, receives the stored file path of each SOP
+        Instance UID that was already stored or whose row this batch inserted.
         """
         # One SOP Instance UID twice in the batch: the second is a duplicate of the first
         # (or a conflict with it); one already stored: of the stored file.
@@ -402,6 +409,13 @@ class Ingestor(IndexWriter):
             self.store.sync_dirs(dirs)
         new_skips = report.skipped[skipped_written:]
         inserted = self._commit_batch(rows, log_pk=log_pk, dup_extra=n_dup, new_skips=new_skips)
+        if paths is not None:
+            paths.update(existing)
+            paths.update(
+                (rec.sop_instance_uid, row["file_path"])
+                for rec, row in rows
+                if rec.sop_instance_uid in inserted
+            )
         report.new += len(inserted)
         report.duplicate += n_dup + (len(rows) - len(inserted))
         if conflicts:
