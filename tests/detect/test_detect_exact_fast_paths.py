@@ -153,3 +153,90 @@ def test_shell_inside_the_grown_box_equals_the_full_size_shell():
             ~ndimage.binary_dilation(sub, iterations=2)
         assert np.array_equal(pet[shell], pet[near][shell2])
         assert shell.any() == shell2.any()
+
+
+def _old_enclosed(band, holes, keep):
+    """The selection detect_on_ct made before #11: label the whole band, compare counts."""
+    lab, n = ndimage.label(band)
+    total = np.bincount(lab.ravel(), minlength=n + 1)
+    enclosed = np.bincount(lab[holes], minlength=n + 1)
+    out = []
+    for i, box in enumerate(ndimage.find_objects(lab), start=1):
+        if box is None or enclosed[i] < total[i]:
+            continue
+        comp = lab[box] == i
+        if not keep(np.array([comp.sum()]))[0]:
+            continue
+        out.append((box, comp))
+    return out
+
+
+def test_enclosed_components_equal_the_whole_band_labelling():
+    from oncohybrid.detect.ct_detection import _enclosed_components
+
+    rng = np.random.default_rng(9)
+    n_found = 0
+    for k in range(300):
+        shape = tuple(int(v) for v in rng.integers(1, 20, 3))
+        field = ndimage.gaussian_filter(rng.standard_normal(shape), rng.uniform(0.0, 2.0))
+        band = field > rng.uniform(-0.3, 0.3)
+        if k % 4 == 0:  # holes from smoothed noise: blobs partly inside, partly outside
+            holes = ndimage.gaussian_filter(rng.standard_normal(shape), 1.5) > 0
+        elif k % 4 == 1:
+            holes = np.ones(shape, bool)  # everything enclosed
+        elif k % 4 == 2:
+            holes = rng.random(shape) < 0.7
+        else:
+            holes = np.zeros(shape, bool)
+            holes[tuple(slice(1, max(1, s - 1)) for s in shape)] = True  # off the border
+        lo, hi = sorted(rng.integers(1, 40, 2))
+
+        def keep(count, lo=lo, hi=hi):
+            return (lo <= count) & (count <= hi)
+
+        old = _old_enclosed(band, holes, keep)
+        new = _enclosed_components(band, holes, keep)
+        assert [b for b, _ in new] == [b for b, _ in old]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(new, old, strict=True))
+        n_found += len(new)
+    assert n_found > 50  # the cases do exercise the selection
+
+
+def _old_holes(tissue):
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    rest, n_rest = ndimage.label(~tissue, structure=in_plane)
+    edge = np.unique(np.concatenate([rest[:, 0, :].ravel(), rest[:, -1, :].ravel(),
+                                     rest[:, :, 0].ravel(), rest[:, :, -1].ravel()]))
+    open_ = np.zeros(n_rest + 1, bool)
+    open_[edge] = True
+    open_[0] = True
+    return ~open_[rest]
+
+
+def test_in_plane_holes_in_the_grown_box_equal_the_whole_volume():
+    from oncohybrid.detect.ct_detection import _in_plane_holes
+
+    rng = np.random.default_rng(10)
+    n_holes = 0
+    for k in range(300):
+        shape = tuple(int(v) for v in rng.integers(1, 24, 3))
+        tissue = np.zeros(shape, bool)
+        if k % 5 == 1:  # rings (holes) somewhere inside, some touching the border
+            for _ in range(int(rng.integers(1, 4))):
+                z0, y0, x0 = (int(rng.integers(s)) for s in shape)
+                h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+                ring = np.zeros(shape[1:], bool)
+                ring[y0:y0 + h, x0:x0 + w] = True
+                ring[y0 + 1:y0 + h - 1, x0 + 1:x0 + w - 1] = False
+                tissue[z0:z0 + int(rng.integers(1, 5))] |= ring
+        elif k % 5 == 2:
+            tissue[:] = True
+        elif k % 5 == 3:
+            tissue = rng.random(shape) < rng.uniform(0.2, 0.7)
+        elif k % 5 == 4:
+            tissue = ndimage.gaussian_filter(rng.standard_normal(shape), 1.0) > 0.2
+        expected = _old_holes(tissue)
+        assert np.array_equal(_in_plane_holes(tissue), expected)
+        n_holes += int(expected.sum())
+    assert n_holes > 500

@@ -10,7 +10,7 @@ registration predicts it (docs/record.md, "CT detection").
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,77 @@ def _boxes_of(lab: np.ndarray, wanted: np.ndarray) -> list[tuple[int, tuple[slic
     return out
 
 
+#: Connects voxels only within an axial slice (4-neighbourhood).
+_IN_PLANE = np.zeros((3, 3, 3), bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+
+
+def _in_plane_holes(tissue: np.ndarray) -> np.ndarray:
+    """In-plane holes of ``tissue``: the voxels of its complement that do not reach their
+    axial slice's border within the slice (4-connected); one labelling pass instead of
+    per-slice hole filling.
+
+    Only the tissue's bounding box, grown by one voxel in-plane, is labelled (#11): a
+    voxel outside that box reaches the border in a straight line through non-tissue, so
+    a voxel inside reaches the slice border iff it reaches the grown box's border (the
+    ring is non-tissue or the slice border itself). Slices without tissue have no holes.
+    """
+    holes = np.zeros(tissue.shape, bool)
+    box = _true_box(tissue)
+    if box is None:
+        return holes
+    box = (box[0], *_grown(box, 1, tissue.shape)[1:])
+    rest, n_rest = ndimage.label(~tissue[box], structure=_IN_PLANE)
+    edge = np.unique(np.concatenate([rest[:, 0, :].ravel(), rest[:, -1, :].ravel(),
+                                     rest[:, :, 0].ravel(), rest[:, :, -1].ravel()]))
+    open_ = np.zeros(n_rest + 1, bool)
+    open_[edge] = True
+    open_[0] = True  # the tissue itself
+    holes[box] = ~open_[rest]
+    return holes
+
+
+def _enclosed_components(band: np.ndarray, holes: np.ndarray,
+                         keep: Callable[[np.ndarray], np.ndarray]
+                         ) -> list[tuple[tuple[slice, ...], np.ndarray]]:
+    """``(box, mask in box)`` of each 3-D component of ``band`` (``ndimage.label``'s
+    6-connectivity) lying wholly in ``holes`` whose voxel count passes ``keep`` (counts ->
+    bools), in the order ``ndimage.label(band)`` numbers them.
+
+    Such a component is a component of ``band & holes`` with no 6-neighbour in ``band``
+    outside ``holes``, so only ``band & holes`` is labelled and counted (#11: far fewer
+    voxels than the band). Same order: ``ndimage.label`` numbers components by their
+    first voxel in C order, and a wholly enclosed component has the same voxels in both.
+    """
+    inner = band & holes
+    # Labelled inside its bounding box: ndimage.label's cost is mostly the scan of the
+    # array; same components in the same C order there.
+    near = _true_box(inner)
+    if near is None:
+        return []
+    inner = inner[near]
+    local, n = ndimage.label(inner)
+    count = np.bincount(local[inner], minlength=n + 1)
+    want = np.asarray(keep(count), bool)
+    want[0] = False
+    if not want.any():
+        return []
+    lab = np.zeros(band.shape, local.dtype)
+    lab[near] = local
+    out = []
+    for i, local_box in _boxes_of(local, want):
+        box = tuple(slice(b.start + c.start, b.stop + c.start)
+                    for b, c in zip(local_box, near, strict=True))
+        grown = _grown(box, 1, band.shape)
+        comp = lab[grown] == i
+        if np.any(ndimage.binary_dilation(comp) & band[grown] & ~holes[grown]):
+            continue  # part of a larger band component reaching outside the holes
+        within = tuple(slice(b.start - g.start, b.stop - g.start)
+                       for b, g in zip(box, grown, strict=True))
+        out.append((box, comp[within]))
+    return out
+
+
 def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv: float | None,
                  sul_per_suv: float | None, rules: CTDetectionRules | None = None,
                  ct_rules: CTRules | None = None, *,
@@ -97,7 +168,7 @@ def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv
     ``min_x_background`` × the PET median in a shell 2–4 voxels around it (FDG-avid, not a
     CT-only structure). Labels continue ``c{n}`` after ``lesions``.
     """
-    from oncohybrid.imaging.resample import resample_to
+    from oncohybrid.imaging.resample import gaussian_filter, resample_to
     from oncohybrid.quant.ct import measure_ct_lesion
     from oncohybrid.quant.pet import lesion_metrics
 
@@ -112,7 +183,7 @@ def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv
     ct = ct[box0]
     hu = ct.array.astype(np.float32)
     sp = np.asarray(ct.spacing, float)
-    smooth = ndimage.gaussian_filter(hu, [0.0, 1.0, 1.0])
+    smooth = gaussian_filter(hu, [0.0, 1.0, 1.0])  # scipy's, bit for bit (#11)
     shape = np.asarray(hu.shape)
     taken = np.zeros(hu.shape, bool)
     for les in lesions:  # CT masks live on sub-grids of this CT: paste them (dilated)
@@ -129,33 +200,19 @@ def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv
                                                     a[1] - lo[1]:b[1] - lo[1],
                                                     a[2] - lo[2]:b[2] - lo[2]]
     vox_ml = float(np.prod(sp)) / 1000.0
-    in_plane = np.zeros((3, 3, 3), bool)
-    in_plane[1] = ndimage.generate_binary_structure(2, 1)
     found: list[DetectedLesion] = []
     for site, nodal, (t_lo, t_hi), (l_lo, l_hi) in CT_SEARCH:
         tissue = (smooth >= t_lo) & (smooth <= t_hi)
-        # In-plane holes of the tissue: axial components of its complement that do not
-        # reach the slice border (one labelling pass instead of per-slice hole filling).
-        rest, n_rest = ndimage.label(~tissue, structure=in_plane)
-        edge = np.unique(np.concatenate([rest[:, 0, :].ravel(), rest[:, -1, :].ravel(),
-                                         rest[:, :, 0].ravel(), rest[:, :, -1].ravel()]))
-        open_ = np.zeros(n_rest + 1, bool)
-        open_[edge] = True
-        open_[0] = True
+        holes = _in_plane_holes(tissue)
         # Candidates: 3-D components of the lesion band lying wholly in such holes (an
         # organ seen in-plane through the lung base, e.g. the liver dome, connects in 3-D
         # to the rest of the organ and is not wholly enclosed).
-        lab, n = ndimage.label(~tissue & (smooth >= l_lo) & (smooth <= l_hi))
-        total = np.bincount(lab.ravel(), minlength=n + 1)
-        enclosed = np.bincount(lab[~open_[rest]], minlength=n + 1)
-        # Only enclosed components of a candidate's volume need a bounding box: found from
-        # their voxels' indices instead of find_objects over the whole box (same slices).
-        vols = total * vox_ml  # == comp.sum() * vox_ml: the same int64 count times vox_ml
-        cand = (enclosed == total) & (r.min_volume_ml <= vols) & \
-            (vols <= cr.max_confirm_volume_ml)
-        cand[0] = False
-        for i, box in _boxes_of(lab, cand):
-            comp = lab[box] == i
+        band = ~tissue & (smooth >= l_lo) & (smooth <= l_hi)
+        def size_ok(count: np.ndarray) -> np.ndarray:  # the same int64 count x vox_ml
+            ml = count * vox_ml
+            return (r.min_volume_ml <= ml) & (ml <= cr.max_confirm_volume_ml)
+
+        for box, comp in _enclosed_components(band, holes, size_ok):
             if np.any(taken[box][comp]):
                 continue
             pad = [max(2, int(math.ceil(8.0 / s))) for s in sp]

@@ -71,6 +71,33 @@ def label_lesions(
     >>> n, int(lab[2, 2, 6]), int(lab[2, 2, 1])
     (2, 1, 2)
     """
-    labels = np.empty(mask.shape, dtype=np.int32)
-    n = ndimage.label(mask, structure=structure(connectivity), output=labels)
-    return order_labels(labels, image, int(n), min_voxels)
+    st = structure(connectivity)
+    mask, image = np.asarray(mask), np.asarray(image)
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    box = _bounding_box(mask)
+    if box is None:
+        return labels, 0, []
+    # Labelled and ordered inside the mask's bounding box (#11: a PET threshold mask spans
+    # ~1/10 of the volume; ndimage.label's cost is mostly the scan). Exact: the same
+    # components, numbered in the same C order; the ordering key's max-voxel index moves
+    # by the box's constant offset, which keeps the sort.
+    local = np.empty(tuple(b.stop - b.start for b in box), dtype=np.int32)
+    n = ndimage.label(mask[box], structure=st, output=local)
+    local, kept, boxes = order_labels(local, image[box], int(n), min_voxels)
+    labels[box] = local
+    shift = [b.start for b in box]
+    return labels, kept, [tuple(slice(b.start + o, b.stop + o) for b, o in zip(bx, shift,
+                                                                             strict=True))
+                          for bx in boxes]
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box of the non-zero voxels (None when there are none)."""
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(np.any(mask, axis=other))
+        if hit.size == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
