@@ -63,10 +63,15 @@ def _patient_id(settings: Settings, patient_pk: int) -> str:
     return reading.patient_id_of(patient_pk, settings)
 
 
-def _load(settings: Settings, patient_pk: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(record, latest assessments) of a patient, or ``None`` without a stored record."""
+def _load(settings: Settings, patient_pk: int, patient_id: str | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(record, latest assessments) of a patient, or ``None`` without a stored record.
+
+    ``patient_id``: the patient's ID when the caller has read it already (the patient
+    page's summary, identified roles), else it is looked up from the key.
+    """
     rec = record_service
-    pid = _patient_id(settings, patient_pk)
+    pid = patient_id or _patient_id(settings, patient_pk)
     data = rec.patient_record(pid, settings)
     if not data["timepoints"]:
         return None
@@ -92,7 +97,7 @@ def _in_use(lesion: dict[str, Any], date: str) -> dict[str, Any] | None:
 def timeline(settings: Settings, patient_pk: int, summary: dict[str, Any]) -> dict[str, Any]:
     """Time points with their studies, responses per criterion and trends of key numbers."""
     studies = {st["study_uid"]: st for st in summary["studies"]}
-    loaded = _load(settings, patient_pk)
+    loaded = _load(settings, patient_pk, summary.get("patient_id"))
     if loaded is None:
         timepoints: list[dict[str, Any]] = []
         by_date: dict[str | None, dict[str, Any]] = {}
