@@ -113,7 +113,9 @@ def _gaussian_pass(array: np.ndarray, sigma: float, axis: int, mode: str,
     weights = _gaussian_kernel1d(sigma, 0, radius)[::-1]  # scipy's own kernel
     n = array.shape[axis]
     out = np.empty_like(array)
-    block = 2 if axis == 0 else 4  # slices per step: temporaries stay in cache
+    # slices per step: temporaries stay in cache; along axis 0 each step also reads
+    # 2 x radius neighbour slices, so wider kernels take more slices per step
+    block = max(2, radius) if axis == 0 else 4
     for k0 in range(0, array.shape[0], block):
         k1 = min(k0 + block, array.shape[0])
         if axis == 0:  # the block's slices and `radius` neighbours on either side
