@@ -228,12 +228,14 @@ def detect_on_ct(ct: Any, pet: Any, lesions: Sequence[DetectedLesion], liver_suv
                 continue
             # The shell lies within 4 voxels of on_pet: dilating inside its bounding box + 4
             # gives the same voxels (nothing outside is set), in the same C order.
-            near = _grown(_true_box(on_pet), 4, on_pet.shape)
+            pet_box = _true_box(on_pet)  # == find_objects of on_pet's single label
+            near = _grown(pet_box, 4, on_pet.shape)
             pet_near = on_pet[near]
             outer = ndimage.binary_dilation(pet_near, iterations=4)
             shell = outer & ~ndimage.binary_dilation(pet_near, iterations=2)
             bg = float(np.median(pet.array[near][shell])) if shell.any() else 0.0
-            met = lesion_metrics(pet, on_pet.astype(np.int32), sul_per_suv=sul_per_suv)[0]
+            met = lesion_metrics(pet, on_pet.astype(np.int32), sul_per_suv=sul_per_suv,
+                                 boxes=[pet_box])[0]
             if met.suv_max < r.min_x_liver * liver_suv \
                     or met.suv_max < r.min_x_background * bg:
                 continue
