@@ -50,6 +50,7 @@ from oncohybrid.dicom.geometry import (
     tilt_angle_deg,
 )
 from oncohybrid.dicom.raw_values import raw_bytes, raw_float, raw_floats, raw_us
+from oncohybrid.dicom.reading import gc_paused
 from oncohybrid.dicom.split import SeriesPart, split_planes
 from oncohybrid.errors import DicomError, GeometryError
 
@@ -180,11 +181,12 @@ def read_series(
     if not root.is_dir():
         raise DicomError(f"series directory {root} does not exist or is not a directory")
     by_series: dict[str, list[Dataset]] = {}
-    for path in _iter_files(root):
-        ds = _read_file(path)
-        if ds is None or "SeriesInstanceUID" not in ds or "PixelData" not in ds:
-            continue
-        by_series.setdefault(str(ds.SeriesInstanceUID), []).append(ds)
+    with gc_paused():  # many surviving small objects: see dicom/reading.py
+        for path in _iter_files(root):
+            ds = _read_file(path)
+            if ds is None or "SeriesInstanceUID" not in ds or "PixelData" not in ds:
+                continue
+            by_series.setdefault(str(ds.SeriesInstanceUID), []).append(ds)
     if series_instance_uid is not None:
         found = by_series.get(str(series_instance_uid))
         if not found:
@@ -211,14 +213,15 @@ def _as_datasets(source: str | os.PathLike[str] | Iterable[Dataset | str | os.Pa
     if isinstance(source, str | os.PathLike):
         return read_series(source)
     out: list[Dataset] = []
-    for item in source:
-        if isinstance(item, Dataset):
-            out.append(item)
-        else:
-            ds = _read_file(Path(item))
-            if ds is None:
-                raise DicomError(f"{item} is not a DICOM file")
-            out.append(ds)
+    with gc_paused():  # many surviving small objects: see dicom/reading.py
+        for item in source:
+            if isinstance(item, Dataset):
+                out.append(item)
+            else:
+                ds = _read_file(Path(item))
+                if ds is None:
+                    raise DicomError(f"{item} is not a DICOM file")
+                out.append(ds)
     if not out:
         raise DicomError("empty series: no datasets or files given")
     return out

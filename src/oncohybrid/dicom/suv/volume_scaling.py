@@ -33,12 +33,14 @@ def suv_volume(source: str | os.PathLike[str] | Iterable[Dataset | str | os.Path
     >>> vol, scaling = suv_volume("PT/", normalisation=Normalisation.LBM_JANMA)  # doctest: +SKIP
     >>> float(vol.array.max())  # SULmax                                          # doctest: +SKIP
     """
+    from oncohybrid.dicom.reading import gc_paused
     from oncohybrid.dicom.volume import load_series, read_series
 
     if isinstance(source, str | os.PathLike):
         datasets = read_series(source)
     else:
-        datasets = [d if isinstance(d, Dataset) else pydicom.dcmread(d) for d in source]
+        with gc_paused():  # many surviving small objects: see dicom/reading.py
+            datasets = [d if isinstance(d, Dataset) else pydicom.dcmread(d) for d in source]
     if scaling is None:
         scaling = compute_suv(datasets, overrides=overrides)
     norm = Normalisation(normalisation)
