@@ -263,14 +263,13 @@ class PlacedReferences:
 
 def load_pet(tp: TimepointInput, clock: _Clock) -> LoadedPet:
     """Phase 1: the PET series as SUVbw (:func:`suv_volume`), SUL/SUV from its LBM factor."""
+    from oncohybrid.dicom.reading import read_datasets
     from oncohybrid.dicom.suv import Normalisation, suv_volume
 
     with clock("load"):
-        import pydicom
-
         # Read once (as suv_volume reads files) and keep the datasets: the mask SEG of the
         # record needs the PET headers, which it re-read from disk before (#11).
-        pet_datasets = [pydicom.dcmread(f) for f in tp.pet_files]
+        pet_datasets = read_datasets(tp.pet_files)
         vol, scaling = suv_volume(pet_datasets, normalisation=Normalisation.BW)
         f = scaling.factors
         sul_per_suv = None
