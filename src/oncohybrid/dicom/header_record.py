@@ -14,8 +14,10 @@ or a UID does not follow PS3.5 §9.1.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import operator
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +94,15 @@ class HeaderRecord:
     part10: bool = True  # has preamble + DICM + file meta
     file_size: int = 0  # bytes of the source file
     full: bool = True  # False: patient/study/series attributes not read (known series)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled once per received instance (receiver -> listener, #11): the fields in
+        # order for the constructor, instead of the slots dataclass's __getstate__ and
+        # __setstate__ (Python functions over fields()): ~3 -> ~1.5 us each way.
+        return (HeaderRecord, _FIELDS(self))
+
+
+_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(HeaderRecord)))
 
 
 def _text(value: Any, max_len: int) -> str | None:
