@@ -677,20 +677,34 @@ class StorageListener:
             log.exception("indexing a batch of %d spooled instances failed; they stay in "
                           "the spool for the next start", len(batch))
             return
-        for (path, calling_ae, _record), outcome in zip(batch, outcomes, strict=True):
-            status = str(outcome.status)
-            if status == "conflict":
-                self._conflict(path, outcome.reason)
-                continue
-            if status not in ("new", "duplicate"):
-                self.stats.add("indexed_skipped")
-                self._keep_for_review(path, outcome.reason)
-                continue
-            self.stats.add("indexed_new" if status == "new" else "indexed_duplicate")
-            if outcome.study_instance_uid:
-                self.tracker.touch(outcome.study_instance_uid, calling_ae=calling_ae,
-                                   new=status == "new")
-            path.unlink(missing_ok=True)
+        # counted once per batch (a locked update per instance cost ~1 us each, #11)
+        new = duplicate = 0
+        try:
+            for (path, calling_ae, _record), outcome in zip(batch, outcomes, strict=True):
+                status = str(outcome.status)
+                if status == "conflict":
+                    self._conflict(path, outcome.reason)
+                    continue
+                if status not in ("new", "duplicate"):
+                    self.stats.add("indexed_skipped")
+                    self._keep_for_review(path, outcome.reason)
+                    continue
+                if status == "new":
+                    new += 1
+                else:
+                    duplicate += 1
+                if outcome.study_instance_uid:
+                    self.tracker.touch(outcome.study_instance_uid, calling_ae=calling_ae,
+                                       new=status == "new")
+                try:  # noqa: SIM105 - Path.unlink(missing_ok=True), no pathlib, no suppress()
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        finally:
+            if new:
+                self.stats.add("indexed_new", new)
+            if duplicate:
+                self.stats.add("indexed_duplicate", duplicate)
 
     def _conflict(self, path: Path, reason: object) -> None:
         # same SOP Instance UID, other content (#12): ingest kept its own copy under
