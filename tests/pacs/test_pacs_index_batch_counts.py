@@ -75,3 +75,49 @@ def test_index_batch_counts_what_it_did_before_a_failure(tmp_path, monkeypatch):
     stats = listener.stats.as_dict()
     assert stats["indexed_new"] == 2  # counted before the unlink, as before
     assert stats["indexed_duplicate"] == 1
+
+
+def test_ingest_files_batch_with_records_checks_files_as_before(home, tmp_path) -> None:  # noqa: ANN001
+    """A record skips the header read only; missing, non-regular and resized files are
+    reported or read exactly as without records (``_Source.checked_size``)."""
+    import dataclasses
+    import os
+
+    import pacs_data
+
+    from oncohybrid.config import get_settings
+    from oncohybrid.services.ingest import Ingestor
+    from oncohybrid.services.ingest.headers import read_header
+
+    study = pacs_data.make_study(n_ct=3, n_pt=0)
+    paths = pacs_data.write_study(study, tmp_path / "spool")
+    recs = []
+    for p in paths:
+        with open(p, "rb") as fh:
+            recs.append(read_header(fh, p.stat().st_size))
+    fifo = tmp_path / "spool" / "fifo.dcm"
+    os.mkfifo(fifo)
+    missing = tmp_path / "spool" / "gone.dcm"
+    # paths[2]'s record with a wrong size and another patient: the file is read instead
+    bogus = dataclasses.replace(recs[2], file_size=recs[2].file_size + 1, patient_id="BOGUS")
+    batch = [paths[0], fifo, missing, paths[1], paths[2]]
+    records = [recs[0], recs[0], recs[0], None, bogus]
+    with Ingestor(get_settings()) as ingestor:
+        out = ingestor.ingest_files_batch(batch, source="network", link=True, records=records)
+    assert [o.status for o in out] == ["new", "skipped", "skipped", "new", "new"]
+    assert out[1].reason == "not a regular file: a named pipe (FIFO); only regular files are read"
+    assert out[2].reason == "cannot read: No such file or directory"
+    import sqlalchemy as sa
+
+    from oncohybrid.store.db import session_scope
+    from oncohybrid.store.models import Instance, Patient, Series, Study
+
+    query = (
+        sa.select(Patient.patient_id)
+        .join(Study, Study.patient_pk == Patient.id)
+        .join(Series, Series.study_pk == Study.id)
+        .join(Instance, Instance.series_pk == Series.id)
+        .where(Instance.sop_instance_uid == str(study[2].SOPInstanceUID))
+    )
+    with session_scope(get_settings()) as s:
+        assert s.execute(query).scalar_one() == str(study[2].PatientID)

@@ -196,12 +196,11 @@ class Ingestor(IndexWriter):
             given = records[i] if records is not None else None
             try:
                 # no known series: another thread's batch may not have committed yet
-                with src.open() as fh:
-                    size = src.size(fh)
-                    if given is not None and given.file_size == size:
-                        rec = given
-                    else:
-                        rec = read_header(fh, size)
+                if given is not None and given.file_size == src.checked_size():
+                    rec = given  # opened and checked as below, without a file object
+                else:
+                    with src.open() as fh:
+                        rec = read_header(fh, src.size(fh))
             except OSError as exc:
                 outcomes[i] = IngestOutcome("skipped", path, f"cannot read: {exc.strerror}")
             except SkipFile as exc:
