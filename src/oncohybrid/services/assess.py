@@ -508,10 +508,13 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
     ``refs-k`` (:func:`place_references`) and ``tp-k`` (:func:`detect_timepoint`); each
     follow-up's registration ``reg-k`` needs only ``ct-0`` and ``ct-k``. Finer tasks than
     whole timepoints keep both cores busy to the end (3 timepoints on 2 cores left one core
-    idle for a whole timepoint). Ready tasks start by priority (:func:`_run_graph`): every
-    load first (they feed everything), then references and detection in timepoint order,
-    the registrations last, so that they fill the cores while the last timepoint's lesions
-    are detected instead of delaying them. Every phase is the one
+    idle for a whole timepoint). Ready tasks start by priority (:func:`_run_graph`):
+    timepoint by timepoint, phase by phase, so that while one thread places the references
+    and detects the lesions of timepoint k (NumPy/SciPy/SimpleITK, mostly without the GIL)
+    the other reads the files of timepoint k + 1 (pydicom's header parsing holds the GIL:
+    two threads reading at once ran no faster than one); a registration comes after its
+    follow-up's detection, so the last one overlaps the last timepoint's detection.
+    Every phase is the one
     :func:`analyse_timepoint` runs, on the same inputs, so the results do not depend on the
     threads. A failure is carried to the tasks that depend on it and raised as
     sequentially: the first timepoint's first failing phase, then registrations in order.
@@ -536,17 +539,17 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
                 return _Failed(exc)
         return run
 
-    graph: dict[str, tuple[tuple[int, int, int], Callable[..., Any], tuple[str, ...]]] = {}
+    graph: dict[str, tuple[tuple[int, int], Callable[..., Any], tuple[str, ...]]] = {}
     for k, tp in enumerate(inputs):
-        graph[f"ct-{k}"] = ((0, k, 0), task(k, lambda c, tp=tp: load_ct(tp, c)), ())
-        graph[f"pet-{k}"] = ((0, k, 1), task(k, lambda c, tp=tp: load_pet(tp, c)), ())
-        graph[f"refs-{k}"] = ((1, k, 0), task(k, lambda c, pet, ct, tp=tp: place_references(
+        graph[f"ct-{k}"] = ((k, 0), task(k, lambda c, tp=tp: load_ct(tp, c)), ())
+        graph[f"pet-{k}"] = ((k, 1), task(k, lambda c, tp=tp: load_pet(tp, c)), ())
+        graph[f"refs-{k}"] = ((k, 2), task(k, lambda c, pet, ct, tp=tp: place_references(
             tp, pet, ct, p, c)), (f"pet-{k}", f"ct-{k}"))
-        graph[f"tp-{k}"] = ((1, k, 1), task(k, lambda c, pet, ct, refs, tp=tp: detect_timepoint(
+        graph[f"tp-{k}"] = ((k, 3), task(k, lambda c, pet, ct, refs, tp=tp: detect_timepoint(
             tp, pet, ct, refs, p, c)), (f"pet-{k}", f"ct-{k}", f"refs-{k}"))
         if k:
             # register() keeps its own stage clock: its result is (transform, timings)
-            graph[f"reg-{k}"] = ((2, k, 0), task(None, lambda _c, base, ct: register(
+            graph[f"reg-{k}"] = ((k, 4), task(None, lambda _c, base, ct: register(
                 base, ct)), ("ct-0", f"ct-{k}"))
     results = _run_graph(graph, workers)
     phases = [[f"pet-{k}", f"ct-{k}", f"refs-{k}", f"tp-{k}"] for k in range(n)]
