@@ -87,7 +87,9 @@ HEADER_TAGS: list[int] = [
 ]
 
 #: HEADER_TAGS as ``dcmread`` passes them on (``Tag`` objects).
-_SPECIFIC_TAGS = [Tag(t) for t in HEADER_TAGS]
+# plain ints: pydicom tests each element's tag against this set, and a BaseTag member
+# makes every hit a Python-level __eq__ (#11)
+_SPECIFIC_TAGS = [int(Tag(t)) for t in HEADER_TAGS]
 
 
 def _radiopharmaceutical(ds: Dataset) -> str | None:
@@ -322,9 +324,10 @@ def _read_plain_part10(fp: BinaryIO) -> tuple[Dataset, str] | None:
     ds.set_original_encoding(implicit, True, ds._character_set)
     for tag, elem in ds._dict.items():
         # A deferred header value: dcmread's FileDataset could read it later, this
-        # data set cannot; leave such a file to dcmread.
-        raw = isinstance(elem, RawDataElement) and tag not in _PIXEL_DATA_TAGS
-        if raw and elem.value is None and elem.length > DEFER_SIZE:
+        # data set cannot; leave such a file to dcmread. (The tag test last: comparing
+        # a BaseTag with a tuple of ints runs Python code per element, #11.)
+        if (isinstance(elem, RawDataElement) and elem.value is None
+                and elem.length > DEFER_SIZE and tag not in _PIXEL_DATA_TAGS):
             return None
     return ds, ts
 
