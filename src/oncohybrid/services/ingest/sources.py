@@ -38,12 +38,8 @@ class _Source:
         if self.zip_file is not None and self.zip_info is not None:
             return self.zip_file.open(self.zip_info)  # type: ignore[return-value]
         assert self.path is not None
-        fd = os.open(self.path, _OPEN_FLAGS)
+        fd = self._open_regular()
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise SkipFile(_not_regular(st.st_mode))
-            self.st_size = st.st_size
             return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
@@ -54,15 +50,23 @@ class _Source:
         (``O_NONBLOCK`` open, ``fstat`` on it, :class:`SkipFile` for anything but a regular
         file), but no file object: for a file whose header is already known (#11)."""
         assert self.path is not None and self.zip_file is None
+        os.close(self._open_regular())
+        return self.st_size
+
+    def _open_regular(self) -> int:
+        """``O_NONBLOCK`` descriptor of the file, checked by ``fstat`` to be a regular
+        file (:class:`SkipFile` otherwise, descriptor closed); sets :attr:`st_size`."""
+        assert self.path is not None
         fd = os.open(self.path, _OPEN_FLAGS)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise SkipFile(_not_regular(st.st_mode))
-            self.st_size = st.st_size
-            return st.st_size
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        self.st_size = st.st_size
+        return fd
 
     def size(self, fh: BinaryIO) -> int:
         if self.zip_info is not None:
