@@ -51,3 +51,18 @@ def test_area_badges_and_notes_hide_dates_from_researchers(web_ws) -> None:  # n
     assert ctx.badges_for([7], rita) == {7: ["CT due [date withheld]"]}
     assert ctx.notes_for(7, max_) == ["seen by max on 20261106 and 06/11/2026"]
     assert ctx.notes_for(7, rita) == ["seen by rita on [date withheld] and [date withheld]"]
+
+
+def test_area_notes_withhold_every_common_date_spelling_from_researchers(web_ws) -> None:  # noqa: ANN001
+    """The areas' text is scrubbed with de-identification's date pattern: dotted, dashed and
+    slashed day-first and year-first dates (the ISO/DA/slash-only pattern let these through)."""
+    from oncohybrid.services.users import Role, SessionInfo, UserInfo
+    from oncohybrid.web.areas import WebContext
+
+    ctx = WebContext(settings=web_ws.settings, templates=None, page=None, client=None)
+    ctx.patient_notes.append(lambda st, pk: [
+        "PET 06.11.2026, CT 06-11-2026, MR 2026.11.06, US 2026/11/06; dose 370 MBq"])
+    rita = SessionInfo(UserInfo(1, "rita", Role.RESEARCHER), "t")
+    assert ctx.notes_for(7, rita) == [
+        "PET [date withheld], CT [date withheld], MR [date withheld], US [date withheld]; "
+        "dose 370 MBq"]

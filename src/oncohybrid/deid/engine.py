@@ -112,9 +112,10 @@ def clean_text(text: str, identifiers: Iterable[str]) -> str:
     return re.sub(r"\d{5,}", "", out).strip()
 
 
-#: Calendar dates as people write them in free text: 20261106, 2026-11-06, 2026.11.06,
+#: Calendar dates as people write them in free text (also what researchers' pages withhold,
+#: web/areas.py and web/boards.py): 20261106, 2026-11-06, 2026.11.06,
 #: 2026/11/06, 06/11/2026, 06.11.2026, 06-11-2026.
-_TEXT_DATES = re.compile(
+TEXT_DATES = re.compile(
     r"(?<!\d)(?:(?:19|20)\d{2}(?:[-./]?)(?:0[1-9]|1[0-2])(?:[-./]?)(?:0[1-9]|[12]\d|3[01])"
     r"|(?:0?[1-9]|[12]\d|3[01])[-./](?:0?[1-9]|1[0-2])[-./](?:19|20)\d{2})(?!\d)")
 
@@ -123,7 +124,7 @@ def scrub_unlisted_text(text: str, identifiers: Iterable[str]) -> str:
     """``text`` of an attribute Table E.1-1 does not list, without the patient's identifiers
     (as whole words, so "Fluorodeoxyglucose" survives a patient called "Gluck"), calendar
     dates in any common spelling, or digit runs of 5 or more; spaces tidied."""
-    out = _TEXT_DATES.sub("", text)
+    out = TEXT_DATES.sub("", text)
     for ident in sorted({i for i in identifiers if len(i) >= 2}, key=len, reverse=True):
         out = re.sub(r"(?<![0-9A-Za-z])" + re.escape(ident) + r"(?![0-9A-Za-z])", "", out,
                      flags=re.IGNORECASE)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from oncohybrid.config import Settings
+from oncohybrid.deid.engine import TEXT_DATES
 from oncohybrid.services.users import Role, SessionInfo
 
 __all__ = ["AREA_MODULES", "NavLink", "WebContext", "register_areas"]
@@ -108,16 +108,12 @@ class WebContext:
         return [link for link in self.nav if sess.user.role in link.roles]
 
 
-#: Calendar dates as the areas write them (ISO, DICOM DA, day/month/year).
-_DATES = re.compile(r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|(?:19|20)\d{6}|\d{1,2}/\d{1,2}/\d{4})(?!\d)")
-
-
 def _for_viewer(text: str, sess: SessionInfo | None) -> str:
     """An area's badge or note as the viewer may see it: researchers see pseudonymised
     pages without calendar dates (web/privacy.py), whatever the area wrote."""
     if sess is not None and sess.user.role.sees_identity:
         return text
-    return _DATES.sub("[date withheld]", text)
+    return TEXT_DATES.sub("[date withheld]", text)
 
 
 def _call(fn: Callable[..., Any], settings: Settings, what: Any,

@@ -14,7 +14,6 @@ them. Every change goes to the audit log through :mod:`oncohybrid.services.board
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from oncohybrid.deid.engine import TEXT_DATES
 from oncohybrid.errors import InputError
 from oncohybrid.services import audit, boards_pack
 from oncohybrid.services import boards as svc
@@ -33,7 +33,6 @@ from oncohybrid.web.charts import trend_svg
 from oncohybrid.web.security import clinical_session, csrf_session
 
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 CLINICAL = (Role.PHYSICIAN, Role.FELLOW, Role.RESEARCHER, Role.ADMIN, Role.MENTOR)
 #: May create boards and sessions, record attendance and decisions, close sessions.
 CHAIR = (Role.PHYSICIAN, Role.MENTOR, Role.ADMIN)
@@ -60,7 +59,7 @@ def _pseudo_detail(settings: Any, detail: dict[str, Any]) -> dict[str, Any]:
         c["question"] = None
         c["previous"] = []
         for item in c["checklist"]:  # "… up to 2024-12-06": no calendar date
-            item["note"] = _ISO_DATE.sub("[date]", item["note"])
+            item["note"] = TEXT_DATES.sub("[date]", item["note"])
         for r in c["responses"]:
             r["date"] = None
             r["trace"] = []
