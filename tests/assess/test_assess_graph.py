@@ -22,14 +22,18 @@ def _inputs(n: int) -> list[TimepointInput]:
     return [TimepointInput(dt.date(2024, 1 + k, 1), [], []) for k in range(n)]
 
 
-def _fake_phases(monkeypatch, fail: dict[str, set[int]], seen: list[str]) -> None:
-    """Phases that record what ran and fail where ``fail`` says (phase -> timepoints)."""
+def _fake_phases(monkeypatch, fail: dict[str, set[int]], seen: list[str],
+                 slow: dict[str, set[int]] | None = None) -> None:
+    """Phases that record what ran and fail where ``fail`` says (phase -> timepoints);
+    ``slow`` phases take 50 ms."""
     lock = threading.Lock()
 
     def phase(name: str, make):  # noqa: ANN001, ANN202
         def run(tp, *args):  # noqa: ANN001, ANN202
             k = tp.date.month - 1
             time.sleep(0.02 if k == 0 else 0.0)  # the baseline finishes last
+            if k in (slow or {}).get(name, set()):
+                time.sleep(0.05)
             with lock:
                 seen.append(f"{name}-{k}")
             if k in fail.get(name, set()):
@@ -78,6 +82,15 @@ def test_the_first_failure_in_sequential_order_is_raised(monkeypatch, fail, expe
         _fake_phases(monkeypatch, fail, [])
         with pytest.raises(InputError, match=f"patient P1, {expected}"):
             assess.analyse_and_register("P1", _inputs(3), workers=workers)
+
+
+def test_after_a_failed_phase_later_timepoints_are_not_started(monkeypatch):
+    seen: list[str] = []
+    _fake_phases(monkeypatch, {"ct": {1}}, seen, slow={"pet": {1}})
+    with pytest.raises(InputError, match="timepoint 2024-02-01: ct broken"):
+        assess.analyse_and_register("P1", _inputs(3), workers=2)
+    assert {"pet-0", "ct-0", "refs-0", "tp-0", "ct-1", "pet-1"} <= set(seen)
+    assert not any(k.endswith("-2") or k.startswith("reg") for k in seen), seen
 
 
 def test_a_failed_registration_is_raised_after_the_timepoints_succeeded(monkeypatch):

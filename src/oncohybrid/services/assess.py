@@ -478,7 +478,7 @@ def analyse_and_register(patient_id: str, inputs: Sequence[TimepointInput],
             reg = register_ct(base_ct, ct, resolution_mm=p.register_resolution_mm)
         return reg, own
 
-    w = assess_workers(2 * n, workers)
+    w = assess_workers(2 * n - 1, workers)  # one timepoint: sequential
     if w <= 1:
         done = [analyse(k) for k in range(n)]
         regs_done = [register(done[0][0].ct, done[k][0].ct) for k in range(1, n)]
@@ -551,7 +551,7 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
             # register() keeps its own stage clock: its result is (transform, timings)
             graph[f"reg-{k}"] = ((k, 4), task(None, lambda _c, base, ct: register(
                 base, ct)), ("ct-0", f"ct-{k}"))
-    results = _run_graph(graph, workers)
+    results = _run_graph(graph, workers, halts=lambda key: not key.startswith("reg-"))
     phases = [[f"pet-{k}", f"ct-{k}", f"refs-{k}", f"tp-{k}"] for k in range(n)]
     for ph in phases:
         for key in ph:
@@ -572,12 +572,16 @@ def _analyse_graph(patient_id: str, inputs: Sequence[TimepointInput], p: AssessP
 
 
 def _run_graph(graph: dict[str, tuple[Any, Callable[..., Any], tuple[str, ...]]],
-               workers: int) -> dict[str, Any]:
+               workers: int, halts: Callable[[str], bool] = lambda _key: True
+               ) -> dict[str, Any]:
     """Run ``{key: (priority, fn, dependency keys)}`` on ``workers`` threads: a task starts
     when its dependencies are done (``fn`` gets their results in order), the ready task of
     lowest priority first. ``fn`` must not raise (the tasks of :func:`_analyse_graph` return
-    a :class:`_Failed` instead). Written here because Dask's local scheduler, like
-    ``concurrent.futures``, takes no per-task priority."""
+    a :class:`_Failed` instead). Once a task for which ``halts(key)`` fails, tasks of a
+    later priority group (``priority[0]``: a later timepoint) are not started; their result
+    is that failure (the run is lost anyway, as the thread pool before cancelled its queued
+    work). Written here because Dask's local scheduler, like ``concurrent.futures``, takes
+    no per-task priority."""
     import heapq
     import threading
 
@@ -590,25 +594,34 @@ def _run_graph(graph: dict[str, tuple[Any, Callable[..., Any], tuple[str, ...]]]
     heapq.heapify(ready)
     results: dict[str, Any] = {}
     unstarted = len(graph)
+    halted: tuple[Any, _Failed] | None = None  # (priority group, its failure)
     cond = threading.Condition()
 
     def worker() -> None:
-        nonlocal unstarted
+        nonlocal unstarted, halted
         while True:
             with cond:
                 while not ready and unstarted:
                     cond.wait()
                 if not ready:
                     return
-                _pr, key = heapq.heappop(ready)
+                pr, key = heapq.heappop(ready)
                 unstarted -= 1
+                skip = halted is not None and pr[0] > halted[0]
             _pr, fn, deps = graph[key]
-            try:
-                value = fn(*(results[d] for d in deps))
-            except BaseException as exc:  # noqa: BLE001 - never leave dependents waiting
-                value = _Failed(exc)
+            if skip:
+                assert halted is not None
+                value: Any = halted[1]
+            else:
+                try:
+                    value = fn(*(results[d] for d in deps))
+                except BaseException as exc:  # noqa: BLE001 - never leave dependents waiting
+                    value = _Failed(exc)
             with cond:
                 results[key] = value
+                if (isinstance(value, _Failed) and not skip and halts(key)
+                        and (halted is None or pr[0] < halted[0])):
+                    halted = (pr[0], value)
                 for nxt in dependents[key]:
                     waiting[nxt] -= 1
                     if not waiting[nxt]:
