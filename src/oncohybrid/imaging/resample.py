@@ -18,7 +18,6 @@ import highdicom as hd
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
-from scipy.ndimage._filters import _gaussian_kernel1d
 
 from oncohybrid.errors import GeometryError
 
@@ -109,8 +108,12 @@ def _gaussian_pass(array: np.ndarray, sigma: float, axis: int, mode: str,
     inwards, rounded once to the output dtype; the edges hold what scipy's line extension
     holds (:func:`_edge_index`).
     """
+    try:  # scipy's own kernel (private: a scipy without it gets scipy's own pass)
+        from scipy.ndimage._filters import _gaussian_kernel1d
+    except ImportError:
+        return ndimage.gaussian_filter1d(array, sigma, axis=axis, mode=mode, truncate=truncate)
     radius = int(truncate * float(sigma) + 0.5)
-    weights = _gaussian_kernel1d(sigma, 0, radius)[::-1]  # scipy's own kernel
+    weights = _gaussian_kernel1d(sigma, 0, radius)[::-1]
     n = array.shape[axis]
     out = np.empty_like(array)
     # slices per step: temporaries stay in cache; along axis 0 each step also reads

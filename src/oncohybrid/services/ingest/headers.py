@@ -37,7 +37,6 @@ from oncohybrid.dicom.header_record import (
     SkipFile,
     _text,
     pixel_length_clear,
-    raw_image_int,
     record_from_values,
 )
 from oncohybrid.dicom.header_record import (
@@ -86,9 +85,8 @@ HEADER_TAGS: list[int] = [
     *_PIXEL_DATA_TAGS,  # read (deferred) only to check the file is complete
 ]
 
-#: HEADER_TAGS as ``dcmread`` passes them on (``Tag`` objects).
-# plain ints: pydicom tests each element's tag against this set, and a BaseTag member
-# makes every hit a Python-level __eq__ (#11)
+#: HEADER_TAGS for pydicom's ``read_dataset`` as plain ints: pydicom tests each element's
+#: tag against this set, and ``BaseTag`` members made every hit a Python-level ``__eq__`` (#11).
 _SPECIFIC_TAGS = [int(Tag(t)) for t in HEADER_TAGS]
 
 
@@ -384,10 +382,6 @@ def _check_complete(ds: Dataset, size: int, end: int) -> None:
                 )
 
 
-def _raw_int(ds: Dataset, tag: int, little: bool) -> int | None:
-    """An US or IS value read from the raw bytes (no pydicom conversion), else None."""
-    elem = ds._dict.get(tag)  # type: ignore[call-overload]
-    return None if elem is None else raw_image_int(elem.value, tag, little)
 
 
 def _check_pixel_length(ds: Dataset) -> None:
