@@ -40,6 +40,12 @@ REQUIRED_ATTRIBUTES: tuple[tuple[str, int], ...] = (
     ("SOPClassUID", 0x00080016),
 )
 
+#: Header values longer than this are deferred by ingest's reader (never read: pixel data);
+#: the receivers' records (:mod:`oncohybrid.pacs.header_values`) must defer the same.
+DEFER_SIZE = 64 * 1024
+#: (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data.
+PIXEL_DATA_TAGS: tuple[int, ...] = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
 #: The top-level attributes whose values :func:`record_from_values` reads (besides the
 #: (0054,0016) Radiopharmaceutical Information Sequence, read by the caller).
 RECORD_TAGS: tuple[int, ...] = (

@@ -32,7 +32,9 @@ from pydicom.filereader import read_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from oncohybrid.dicom.header_record import (
+    DEFER_SIZE,
     FAST_CODECS,
+    PIXEL_DATA_TAGS,
     HeaderRecord,
     SkipFile,
     _text,
@@ -44,13 +46,11 @@ from oncohybrid.pacs.integrity import _STANDARD_VRS, ODD, UNDEFINED
 
 log = logging.getLogger(__name__)
 
-#: ingest's ``DEFER_SIZE``: a larger header value is deferred by ingest's reader
-DEFER_SIZE = 64 * 1024
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _META_READ = 2048  # ingest's plain Part 10 reader reads the file meta from these bytes
 _PLAIN = {ImplicitVRLittleEndian: True, ExplicitVRLittleEndian: False}
 _RADIOPHARMACEUTICAL_SEQ = 0x00540016
-_PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+_PIXEL_DATA_TAGS = PIXEL_DATA_TAGS
 _ITEM, _ITEM_DELIM, _SEQ_DELIM = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _LONG_VRS = frozenset(
     (b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV")

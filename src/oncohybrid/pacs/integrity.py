@@ -25,6 +25,8 @@ from typing import Any
 from pydicom.uid import UID
 from pydicom.valuerep import STANDARD_VR
 
+from oncohybrid.dicom.header_record import PIXEL_DATA_TAGS, RECORD_TAGS
+
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
 _ITEM_DELIM = 0xFFFEE00D
@@ -45,13 +47,9 @@ _HEADER_TAGS = frozenset({
 #: (:mod:`oncohybrid.pacs.header_values`): the ingest record's attributes, (0008,0005)
 #: Specific Character Set, (0054,0016) Radiopharmaceutical Information Sequence and the
 #: float/double Pixel Data elements.
-RECORD_TAGS = frozenset({
-    0x00080005, 0x00080020, 0x00080021, 0x00080030, 0x00080031, 0x00080050, 0x00080070,
-    0x00081030, 0x0008103E, 0x00081090, 0x00100010, 0x00100020, 0x00100021, 0x00100030,
-    0x00100040, 0x00180015, 0x0020000D, 0x0020000E, 0x00200010, 0x00200011, 0x00200013,
-    0x00200052, 0x00540016, 0x00541001, 0x7FE00008, 0x7FE00009,
-})
-_FOUND_TAGS = _HEADER_TAGS | RECORD_TAGS
+_FOUND_TAGS = _HEADER_TAGS | frozenset(RECORD_TAGS) | {
+    0x00080005, 0x00540016, *PIXEL_DATA_TAGS,
+}
 #: The VRs of PS3.5 Table 6.2-1; pydicom reads any other explicit VR differently from
 #: this walk (as implicit VR, or with a 2-byte length), so the walk notes it.
 _STANDARD_VRS = frozenset(str(vr).encode() for vr in STANDARD_VR)

@@ -28,9 +28,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 # the record and its decisions are pure, shared with the PACS listener's receivers (#11);
 # re-exported here under their old names
 from oncohybrid.dicom.header_record import (
-    FAST_CODECS as _FAST_CODECS,
-)
-from oncohybrid.dicom.header_record import (
+    DEFER_SIZE,
+    PIXEL_DATA_TAGS,
     REQUIRED_ATTRIBUTES,
     UID_LEN,
     HeaderRecord,
@@ -40,15 +39,17 @@ from oncohybrid.dicom.header_record import (
     record_from_values,
 )
 from oncohybrid.dicom.header_record import (
+    FAST_CODECS as _FAST_CODECS,
+)
+from oncohybrid.dicom.header_record import (
     is_image_storage as _is_image_storage,
 )
 from oncohybrid.dicom.validate import is_valid_uid, pixel_data_problem
 
-#: Values larger than this are not read from the file (pixel data); header values are
-#: far smaller, so they are always read (a deferred value cannot be re-read from a stream).
-DEFER_SIZE = 64 * 1024
+# DEFER_SIZE: values larger are not read from the file (pixel data); header values are
+# far smaller, so they are always read (a deferred value cannot be re-read from a stream).
 _UNDEFINED_LENGTH = 0xFFFFFFFF
-_PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+_PIXEL_DATA_TAGS = PIXEL_DATA_TAGS
 #: (0028,0002) Samples per Pixel, (0028,0008) Number of Frames, (0028,0010) Rows,
 #: (0028,0011) Columns, (0028,0100) Bits Allocated (PS3.3 §C.7.6.3 Image Pixel).
 _IMAGE_PIXEL_TAGS = (0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100)
