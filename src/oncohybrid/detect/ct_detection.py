@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from oncohybrid.detect.ct_lesions import CTRules
 from oncohybrid.detect.pvc import apply_pvc
+from oncohybrid.segment.components import bounding_box as _true_box
 from oncohybrid.tracking.course import DetectedLesion, TimepointAnalysis
 
 __all__ = ["CT_SEARCH", "CTDetectionRules", "detect_on_ct", "redetect_on_ct"]
@@ -42,19 +43,6 @@ class CTDetectionRules:
     min_x_liver: float = 1.0
     #: ... and this x the PET median in a shell 2-4 voxels around the candidate
     min_x_background: float = 1.5
-
-
-def _true_box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box of the True voxels, as ``ndimage.find_objects(mask)[0]`` gives it
-    (None when there are none), from per-axis projections (#11: less CPU than labelling
-    the whole array)."""
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if hit.size == 0:
-            return None
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)
 
 
 def _grown(box: tuple[slice, ...] | None, by: int, shape: tuple[int, ...]

@@ -74,7 +74,7 @@ def label_lesions(
     st = structure(connectivity)
     mask, image = np.asarray(mask), np.asarray(image)
     labels = np.zeros(mask.shape, dtype=np.int32)
-    box = _bounding_box(mask)
+    box = bounding_box(mask)
     if box is None:
         return labels, 0, []
     # Labelled and ordered inside the mask's bounding box (#11: a PET threshold mask spans
@@ -91,8 +91,10 @@ def label_lesions(
                           for bx in boxes]
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box of the non-zero voxels (None when there are none)."""
+def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box of the non-zero voxels, as ``ndimage.find_objects(mask > 0)[0]`` gives
+    it (None when there are none), from per-axis projections: less CPU than labelling the
+    whole array (#11)."""
     box = []
     for axis in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != axis)
