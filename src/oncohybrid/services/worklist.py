@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,28 +125,25 @@ def _reported_pks(settings: Settings, s: Session, pks: list[int] | None = None) 
     return {pk for pk, pid in s.execute(stmt) if report_file_prefix(pid) in prefixes}
 
 
-def _statuses(settings: Settings, s: Session, patients: list[Patient]) -> dict[int, str]:
-    """Status per patient pk (see module docstring)."""
-    from oncohybrid.store import models_record as rec
+def _statuses(settings: Settings, s: Session, patients: Sequence[Any]) -> dict[int, str]:
+    """Status per patient pk (see module docstring) of ``patients`` (anything with ``id``
+    and ``patient_id``: ORM patients or plain rows), in one statement; the SQL halves are
+    :func:`_status_condition`'s."""
+    from oncohybrid.services.report import report_file_prefix
 
-    out = {p.id: "new" for p in patients}
     if not patients:
-        return out
-    pks = [p.id for p in patients]
-    quantified = set(s.scalars(
-        sa.select(rec.Lesion.patient_pk).join(rec.Observation,
-                                              rec.Observation.lesion_pk == rec.Lesion.id)
-        .where(rec.Lesion.patient_pk.in_(pks)).distinct()))
-    assessed = set(s.scalars(sa.select(rec.AssessmentRecord.patient_pk)
-                             .where(rec.AssessmentRecord.patient_pk.in_(pks)).distinct()))
-    reported = _reported_pks(settings, s, pks) if assessed else set()
-    for p in patients:
-        if p.id in reported:
-            out[p.id] = "reported"
-        elif p.id in assessed:
-            out[p.id] = "assessed"
-        elif p.id in quantified:
-            out[p.id] = "quantified"
+        return {}
+    ids = {p.id: p.patient_id for p in patients}
+    flags = s.execute(sa.select(Patient.id, _assessed_exists(Patient.id),
+                                _quantified_exists(Patient.id))
+                      .where(Patient.id.in_(list(ids)))).all()
+    prefixes = _report_prefixes(settings) if any(a for _pk, a, _q in flags) else set()
+    out = {pk: "new" for pk in ids}
+    for pk, assessed, quantified in flags:
+        if assessed:
+            out[pk] = "reported" if report_file_prefix(ids[pk]) in prefixes else "assessed"
+        elif quantified:
+            out[pk] = "quantified"
     return out
 
 
@@ -354,18 +352,6 @@ _PATIENT_COLUMNS = (Patient.id, Patient.patient_id, Patient.issuer_of_patient_id
                     Patient.patient_name, Patient.patient_sex, Patient.patient_birth_date)
 
 
-def _status_of(settings: Settings, s: Session, patient_pk: int, patient_id: str) -> str:
-    """The status of one patient (the rules of :func:`_statuses`) in one statement."""
-    from oncohybrid.services.report import report_file_prefix
-
-    assessed, quantified = s.execute(sa.select(_assessed_exists(patient_pk),
-                                               _quantified_exists(patient_pk))).one()
-    if assessed:
-        prefixes = _report_prefixes(settings)
-        return "reported" if report_file_prefix(patient_id) in prefixes else "assessed"
-    return "quantified" if quantified else "new"
-
-
 def patient_summary(patient_pk: int, settings: Settings | None = None, *,
                     identified: bool = True) -> dict[str, Any]:
     """Patient header and the studies (oldest first) with their image series."""
@@ -376,7 +362,7 @@ def patient_summary(patient_pk: int, settings: Settings | None = None, *,
         if p is None:
             raise StoreError(f"patient #{patient_pk}: not in the study database")
         head = _display(settings, p, identified)
-        head["status"] = _status_of(settings, s, p.id, p.patient_id)
+        head["status"] = _statuses(settings, s, [p])[p.id]
         studies = []
         rows = s.execute(
             sa.select(Study.id, Study.study_instance_uid, Study.study_date,
