@@ -235,7 +235,7 @@ def _per_ct(vol: np.ndarray) -> tuple[np.ndarray, dict[Any, Any]]:
     """(read-only copy of ``vol``, its results dict), shared by every equal ``vol``."""
     with _PER_CT_LOCK:
         for i, (key, memo) in enumerate(_PER_CT):
-            if key.shape == vol.shape and np.array_equal(key, vol):
+            if key.shape == vol.shape and np.array_equal(key, vol, equal_nan=True):
                 _PER_CT.append(_PER_CT.pop(i))  # most recently used last
                 return key, memo
         key = vol.copy()
