@@ -40,8 +40,23 @@ def sign_in(page, username: str, password: str) -> None:
 
 
 def shot(page, name: str) -> Path:
+    """Screenshot ``page`` into the test artifacts once the page has loaded.
+
+    Chromium's ``Page.captureScreenshot`` can fail transiently ("Unable to capture
+    screenshot") while a navigation or a compositor frame is in flight on a loaded CI
+    machine; the picture is an artifact, not an assertion, so it is retried a few times."""
+    from playwright.sync_api import Error
+
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    for attempt in range(4):
+        try:
+            page.wait_for_load_state("load")
+            page.screenshot(path=str(path), full_page=False)
+            return path
+        except Error as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == 3:
+                raise
+            time.sleep(0.5 * (attempt + 1))
     return path
 
 

@@ -178,7 +178,13 @@ def test_fellowship_journey(page, e2e_ws, open_call, tmp_path):
     expect(page.locator("#logbook .fs-entry[data-category=board-attended]")).to_contain_text(
         "E2E lymphoma board")
     page.fill("#report-form textarea[name=summary]", "A year of hybrid imaging in oncology.")
-    page.click("#report-form button")
+    # The save posts and redirects back to this page: wait for that round trip, so the
+    # text is on record before the mentor reads it (and the screenshot is not taken
+    # while the page is being replaced, which Chromium refuses).
+    with page.expect_navigation():
+        page.click("#report-form button")
+    expect(page.locator("#report-form textarea[name=summary]")).to_have_value(
+        "A year of hybrid imaging in oncology.")
     shot(page, "fellowship-02-logbook")
     _sign_out(page)
 
