@@ -48,7 +48,8 @@ def aggregate(zones2d: Zones | None, zones3d: Zones | None, second2d: np.ndarray
     n_v = float(grid.flat.size)
     results: dict[str, dict[str, float]] = {}
     if wants(dims, "2D") or wants(dims, "2.5D"):
-        assert zones2d is not None and second2d is not None
+        if zones2d is None or second2d is None:
+            raise ValueError("2D and 2.5D aggregation need the 2D zones and their second index")
         per_slice, values = zone_matrices(zones2d.grey, second2d, zones2d.slice_of, n_z, n_g)
         if wants(dims, "2D"):
             voxels_slice = np.bincount(grid.slice_index, minlength=n_z).astype(np.float64)
@@ -59,7 +60,8 @@ def aggregate(zones2d: Zones | None, zones3d: Zones | None, second2d: np.ndarray
                                                          np.array([n_v]), values),
                                          np.ones(1, bool))
     if wants(dims, "3D"):
-        assert zones3d is not None and second3d is not None
+        if zones3d is None or second3d is None:
+            raise ValueError("3D aggregation needs the 3D zones and their second index")
         whole, values3 = zone_matrices(zones3d.grey, second3d, np.zeros_like(zones3d.grey), 1,
                                        n_g)
         results[AGG_3D] = mean_over(matrix_features(whole, np.array([n_v]), values3),
