@@ -112,3 +112,16 @@ def test_every_ct_phantom_row_of_the_family_is_within_the_ibsi_tolerance(config,
              f"± {r.tolerance}" for r in rows
              if not r.accepts(features.get(r.key, float("nan")))]
     assert not wrong, f"{len(wrong)}/{len(rows)} rows off:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("dims", [["2D"], ["2.5D"], ["3D"]])
+def test_zone_aggregation_without_its_zones_is_refused_by_name(dims) -> None:
+    """A caller asking for an aggregation without passing its zones gets a ValueError (not
+    an ``assert``, which ``python -O`` removes)."""
+    from oncohybrid.radiomics.texture import glszm
+    from oncohybrid.radiomics.texture._grid import TextureGrid
+
+    levels = np.ones((2, 3, 3), dtype=int)
+    grid = TextureGrid.from_levels(levels, 1, levels > 0)
+    with pytest.raises(ValueError, match="aggregation needs|aggregation need"):
+        glszm.aggregate(None, None, None, None, grid, {"x": "X"}, dims=dims)
