@@ -195,8 +195,9 @@ def _is_sequence(buf: bytes, tag: int, vr: bytes | None, pos: int, implicit: boo
 
 def _items(
     buf: bytes, pos: int, end: int, implicit: bool, length: int, depth: int
-) -> list[tuple[int, int]]:
-    """The (value position, length) of each item of a sequence value at `pos` (PS3.5 §7.5).
+) -> tuple[list[tuple[int, int]], int]:
+    """The (value position, length) of each item of a sequence value at `pos` (PS3.5 §7.5),
+    and the end of the value (after the delimiter of an undefined length).
 
     Raises :class:`_Unusual` unless every item, and every element in it down to the
     last nested sequence, is read by pydicom as it is here.
@@ -216,14 +217,14 @@ def _items(
         item_length = int.from_bytes(buf[pos + 4 : pos + 8], "little")
         pos += 8
         if tag == _SEQ_DELIM and length == _UNDEFINED_LENGTH:
-            return items
+            return items, pos
         if tag != _ITEM:
             raise _Unusual
         items.append((pos, item_length))
         pos = _elements(buf, pos, stop, implicit, item_length, depth)
     if length == _UNDEFINED_LENGTH or pos != stop:
         raise _Unusual
-    return items
+    return items, pos
 
 
 def _elements(
@@ -264,7 +265,7 @@ def _elements(
         if value_length == _UNDEFINED_LENGTH:
             if not _is_sequence(buf, tag, vr, pos, implicit):
                 raise _Unusual
-            after = _items_end(buf, pos, stop, implicit, depth + 1)
+            after = _items(buf, pos, stop, implicit, _UNDEFINED_LENGTH, depth + 1)[1]
             if found is not None and tag in _ITEM_TAGS:
                 found[tag] = (pos, _UNDEFINED_LENGTH)
             pos = after
@@ -279,25 +280,6 @@ def _elements(
     return pos
 
 
-def _items_end(buf: bytes, pos: int, end: int, implicit: bool, depth: int) -> int:
-    """The end of an undefined-length sequence value at `pos` (after its delimiter)."""
-    if depth > _MAX_DEPTH:
-        raise _Unusual
-    while True:
-        if pos + 8 > end:
-            raise _Unusual
-        tag = int.from_bytes(buf[pos : pos + 2], "little") << 16 | int.from_bytes(
-            buf[pos + 2 : pos + 4], "little"
-        )
-        item_length = int.from_bytes(buf[pos + 4 : pos + 8], "little")
-        pos += 8
-        if tag == _SEQ_DELIM:
-            return pos
-        if tag != _ITEM:
-            raise _Unusual
-        pos = _elements(buf, pos, end, implicit, item_length, depth)
-
-
 #: Read inside the first item of (0054,0016) and of its (0054,0304) Radiopharmaceutical
 #: Code Sequence: (0018,0031) Radiopharmaceutical, (0008,0104) Code Meaning; (0008,0005)
 #: in an item would change how ingest decodes the item.
@@ -308,7 +290,7 @@ def _first_item(
     buf: bytes, pos: int, length: int, implicit: bool, depth: int
 ) -> dict[int, tuple[int, int]] | None:
     """The noted elements of a sequence's first item; None for an empty sequence."""
-    items = _items(buf, pos, len(buf), implicit, length, depth)
+    items = _items(buf, pos, len(buf), implicit, length, depth)[0]
     if not items:
         return None
     start, item_length = items[0]
