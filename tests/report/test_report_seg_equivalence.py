@@ -16,11 +16,13 @@ from oncohybrid.report import seg as seg_module
 from oncohybrid.report.data import LesionInfo
 from oncohybrid.report.seg import build_lesion_seg
 
-#: Generated per call: UIDs, dates and times (the rest must be identical).
+#: Generated per call: UIDs, dates and times (the rest must be identical), and the file
+#: meta group length, which counts the bytes of the generated MediaStorageSOPInstanceUID
+#: (random UIDs differ in length by a digit or two: 210 vs 212 in one CI run).
 VOLATILE = {"SOPInstanceUID", "SeriesInstanceUID", "DimensionOrganizationUID",
-            "MediaStorageSOPInstanceUID", "ContentDate", "ContentTime", "SeriesDate",
-            "SeriesTime", "InstanceCreationDate", "InstanceCreationTime",
-            "ContributionDateTime"}
+            "MediaStorageSOPInstanceUID", "FileMetaInformationGroupLength", "ContentDate",
+            "ContentTime", "SeriesDate", "SeriesTime", "InstanceCreationDate",
+            "InstanceCreationTime", "ContributionDateTime"}
 
 
 def _normalised(ds: pydicom.Dataset) -> list:
